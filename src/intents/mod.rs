@@ -1,0 +1,1 @@
+//! Intent files, validation, matching, evaluation (being written).
