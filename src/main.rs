@@ -1,1 +1,161 @@
-fn main(){}
+//! The `frontline` command: parses the command line, loads the config, sets up logging and calls
+//! into the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use frontline::app::App;
+use frontline::clock::{rfc3339, Clock, SystemClock};
+use frontline::config::{redact_url, Config};
+use frontline::core::agent::{new_token, token_hash};
+use frontline::intents::{self, CommandContext, IntentsCommand};
+use frontline::store::StoreError;
+
+/// A support bot for chat platforms: answers common questions from intent files and hands the
+/// rest to human agents with the whole conversation.
+#[derive(Parser)]
+#[command(name = "frontline", version, about)]
+struct Cli {
+    /// Configuration file; defaults to config/default.toml if it exists. Environment variables
+    /// FRONTLINE__SECTION__KEY and DATABASE_URL override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bot: HTTP chat and agent API, outbox delivery, timers (the default command).
+    Run,
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate,
+    /// Manage the human agents who answer tickets.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Check, import and evaluate intent files.
+    #[command(subcommand)]
+    Intents(IntentsCommand),
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Create an agent and print its API token (shown once; only a hash is stored).
+    Add {
+        /// The name customers and other agents see.
+        name: String,
+    },
+    /// List agents.
+    List,
+    /// Remove an agent; its token stops working at once.
+    Remove { name: String },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new("config/default.toml");
+    let path = path.or_else(|| default.exists().then_some(default));
+    Ok(Config::load(path)?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => serve(config).await?,
+        Command::Migrate => {
+            frontline::store::open(&config.database.url)
+                .await
+                .with_context(|| format!("migrating {}", redact_url(&config.database.url)))?;
+            println!("database {} is up to date", redact_url(&config.database.url));
+        }
+        Command::Agents(cmd) => agents(cmd, &config).await?,
+        Command::Intents(cmd) => {
+            let ctx = CommandContext {
+                settings: config.matcher.clone(),
+                known_vars: config.known_vars(),
+                default_dir: config.intents.dir.clone(),
+            };
+            return Ok(intents::execute(cmd, &ctx)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let bind = config.http.bind.clone();
+    let public = if config.http.public_url.is_empty() {
+        format!("http://{bind}")
+    } else {
+        config.http.public_url.trim_end_matches('/').to_string()
+    };
+    tracing::info!(database = %redact_url(&config.database.url), intents = %config.intents.dir.display(), "starting");
+    let app = App::build(config, Arc::new(SystemClock), Vec::new()).await?;
+    let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+    tracing::info!("customer chat: {public}/chat");
+    tracing::info!("agent console: {public}/agent (create a token with `frontline agents add NAME`)");
+    app.serve(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}
+
+async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
+    let store = frontline::store::open(&config.database.url).await?;
+    let mut tx = store.begin().await?;
+    match cmd {
+        AgentsCommand::Add { name } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > 64 {
+                bail!("an agent name must be 1 to 64 characters");
+            }
+            let token = new_token();
+            match tx.create_agent(&name, &token_hash(&token), SystemClock.now_ms()).await {
+                Err(StoreError::Conflict(_)) => bail!("an agent named '{name}' already exists"),
+                other => other?,
+            };
+            tx.commit().await?;
+            println!("created agent '{name}'. Their API token (shown only now):\n{token}");
+        }
+        AgentsCommand::List => {
+            let agents = tx.agents().await?;
+            if agents.is_empty() {
+                println!("no agents yet: add one with `frontline agents add NAME`");
+            }
+            for agent in agents {
+                println!("{}\t{}\tsince {}", agent.id, agent.name, rfc3339(agent.created_at));
+            }
+        }
+        AgentsCommand::Remove { name } => {
+            if !tx.remove_agent(&name).await? {
+                bail!("no agent named '{name}'");
+            }
+            tx.commit().await?;
+            println!("removed agent '{name}'");
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,17 @@
 //! The platform- and database-free heart of frontline: what a conversation is, how the bot
-//! decides, how tickets move. Nothing here imports a platform crate, axum or sqlx.
+//! decides, how tickets move. Nothing here imports a platform crate, axum or sqlx; the store is
+//! reached through [`crate::store::Store`].
 
+pub mod agent;
+pub mod conversation;
+pub mod customer;
+pub mod decide;
+pub mod desk;
+pub mod engine;
+pub mod error;
 pub mod matcher;
+pub mod message;
+pub mod policy;
+pub mod services;
 pub mod template;
+pub mod ticket;

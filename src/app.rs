@@ -1,0 +1,133 @@
+//! Wiring: opens the store, trains the matcher, builds the engine, desk, dispatcher and HTTP
+//! router, and runs them until shutdown. The caller hands in the listener, the clock and the
+//! shutdown signal, so tests run the whole application on 127.0.0.1:0 with a clock they control.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::channels::web::{self, WebChannel, WebState};
+use crate::channels::Channel;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::core::desk::Desk;
+use crate::core::engine::Engine;
+use crate::core::matcher::{Matcher, MatcherHandle};
+use crate::core::services::Services;
+use crate::intents::{self, TrainedMatcher};
+use crate::outbox::Dispatcher;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("invalid intents:\n{0}")]
+    Intents(#[from] intents::LoadError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct App {
+    pub services: Arc<Services>,
+    pub engine: Engine,
+    pub desk: Desk,
+    pub dispatcher: Dispatcher,
+}
+
+impl App {
+    /// Opens the configured database (applying migrations) and trains the matcher from the
+    /// configured intents folder. `channels` are added to the always-present web channel.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>, channels: Vec<Arc<dyn Channel>>) -> Result<Self, AppError> {
+        config.support_hours.validate().map_err(AppError::Config)?;
+        let store = crate::store::open(&config.database.url).await?;
+        let set = intents::load_dir(&config.intents.dir, &config.known_vars())?;
+        let settings = config.matcher.clone();
+        let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))
+            .await
+            .map_err(|e| AppError::Config(format!("training the matcher failed: {e}")))?;
+        Ok(Self::from_parts(config, store, Arc::new(matcher), clock, channels))
+    }
+
+    /// Assembles an application from ready parts.
+    pub fn from_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        matcher: Arc<dyn Matcher>,
+        clock: Arc<dyn Clock>,
+        mut channels: Vec<Arc<dyn Channel>>,
+    ) -> Self {
+        let services = Arc::new(Services::new(store, clock, MatcherHandle::new(matcher), Arc::new(config)));
+        channels.push(Arc::new(WebChannel));
+        Self {
+            engine: Engine::new(services.clone()),
+            desk: Desk::new(services.clone()),
+            dispatcher: Dispatcher::new(services.clone(), channels),
+            services,
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        web::router(WebState { services: self.services.clone(), engine: self.engine.clone(), desk: self.desk.clone() })
+    }
+
+    /// Starts the background workers: outbox delivery, timers and the inbox sweep (which also
+    /// handles whatever a crash left unhandled), and intent hot reload if configured.
+    pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(self.dispatcher.clone().run(shutdown.clone()))];
+        let engine = self.engine.clone();
+        let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.handle_unhandled().await {
+                    tracing::error!(error = %e, "inbox sweep failed");
+                }
+                if let Err(e) = engine.fire_timers().await {
+                    tracing::error!(error = %e, "timers failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }));
+        let config = &self.services.config;
+        if config.intents.watch {
+            let reloader = intents::spawn_reloader(
+                config.intents.dir.clone(),
+                config.matcher.clone(),
+                config.known_vars(),
+                self.services.matcher.clone(),
+                Duration::from_millis(config.intents.poll_ms.max(50)),
+            );
+            let mut stop = shutdown;
+            tasks.push(tokio::spawn(async move {
+                let _ = stop.changed().await;
+                reloader.abort();
+            }));
+        }
+        tasks
+    }
+
+    /// Serves HTTP on `listener` and runs the workers until `shutdown` completes.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers = self.spawn_workers(stop_rx);
+        let result = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        result.map_err(AppError::from)
+    }
+}

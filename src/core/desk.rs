@@ -1,0 +1,220 @@
+//! The agents' side: the queue, a ticket with its context, claim, reply, note and close. Every
+//! action takes the acting agent and checks it may act before touching anything.
+
+use std::sync::Arc;
+
+use crate::core::agent::Agent;
+use crate::core::conversation::ConversationState;
+use crate::core::engine::CLOSE_TICKET;
+use crate::core::error::{check_text, CoreError, Result};
+use crate::core::message::{Author, TranscriptLine};
+use crate::core::services::{Services, Writer};
+use crate::core::ticket::{Ticket, TicketStatus, TicketSummary};
+
+#[derive(Clone)]
+pub struct Desk {
+    services: Arc<Services>,
+}
+
+/// A ticket with everything an agent needs so the customer never repeats themselves.
+#[derive(Debug, Clone)]
+pub struct TicketDetail {
+    pub summary: TicketSummary,
+    /// The whole conversation, internal notes included.
+    pub transcript: Vec<TranscriptLine>,
+    /// The customer's earlier tickets, newest first.
+    pub previous_tickets: Vec<Ticket>,
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Waiting for an agent.
+    Open,
+    Assigned,
+    /// Resolved or closed.
+    Closed,
+    /// Open and assigned: everything still being worked on.
+    Active,
+}
+
+impl Queue {
+    fn statuses(self) -> &'static [TicketStatus] {
+        match self {
+            Queue::Open => &[TicketStatus::Open],
+            Queue::Assigned => &[TicketStatus::Assigned],
+            Queue::Closed => &[TicketStatus::Resolved, TicketStatus::Closed],
+            Queue::Active => &[TicketStatus::Open, TicketStatus::Assigned],
+        }
+    }
+}
+
+impl Desk {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+
+    /// The agent a bearer token belongs to, if any.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Agent>> {
+        let hash = crate::core::agent::token_hash(token);
+        let mut tx = self.services.store.read().await?;
+        Ok(tx.agent_by_token_hash(&hash).await?)
+    }
+
+    pub async fn list(&self, queue: Queue) -> Result<Vec<TicketSummary>> {
+        let mut tx = self.services.store.read().await?;
+        Ok(tx.list_tickets(queue.statuses()).await?)
+    }
+
+    pub async fn detail(&self, ticket_id: i64) -> Result<TicketDetail> {
+        let mut tx = self.services.store.read().await?;
+        let summary = tx.ticket_summary(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        let transcript = tx.conversation_lines(summary.ticket.conversation_id, 0, true).await?;
+        let previous_tickets = tx.customer_tickets(summary.ticket.customer_id, ticket_id).await?;
+        Ok(TicketDetail { summary, transcript, previous_tickets })
+    }
+
+    /// Takes an open ticket. Claiming one's own ticket again is fine; another agent's is a conflict.
+    pub async fn claim(&self, agent: &Agent, ticket_id: i64) -> Result<Ticket> {
+        let now = self.services.now();
+        let mut w = self.services.write().await?;
+        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        match ticket.status {
+            TicketStatus::Assigned if ticket.assignee == Some(agent.id) => return Ok(ticket),
+            TicketStatus::Assigned => return Err(self.held_by_other(&mut w, &ticket).await?),
+            TicketStatus::Resolved | TicketStatus::Closed => {
+                return Err(CoreError::Conflict(format!("ticket #{ticket_id} is closed")))
+            }
+            TicketStatus::Open => {}
+        }
+        self.assign(&mut w, &mut ticket, agent, now).await?;
+        w.commit().await?;
+        Ok(ticket)
+    }
+
+    /// Sends a reply to the customer, or with `internal` adds a note only agents see. Replying to
+    /// an unclaimed ticket claims it; notes may be added by any agent.
+    pub async fn reply(&self, agent: &Agent, ticket_id: i64, text: &str, internal: bool) -> Result<TranscriptLine> {
+        check_text(text)?;
+        let now = self.services.now();
+        let mut w = self.services.write().await?;
+        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        let conv = w
+            .tx
+            .conversation(ticket.conversation_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{ticket_id}")))?;
+        let line = if internal {
+            w.say(&conv, Author::Note, Some(agent.name.clone()), text.to_string(), now).await?
+        } else {
+            match ticket.status {
+                TicketStatus::Open => self.assign(&mut w, &mut ticket, agent, now).await?,
+                TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
+                    return Err(self.held_by_other(&mut w, &ticket).await?)
+                }
+                TicketStatus::Assigned => {}
+                TicketStatus::Resolved | TicketStatus::Closed => {
+                    return Err(CoreError::Conflict(format!(
+                        "ticket #{ticket_id} is closed; the customer's next message reopens it"
+                    )))
+                }
+            }
+            if ticket.first_reply_at.is_none() {
+                ticket.first_reply_at = Some(now);
+                w.tx.update_ticket(&ticket).await?;
+            }
+            let name = self.public_name(agent);
+            w.say(&conv, Author::Agent, Some(name), text.to_string(), now).await?
+        };
+        w.commit().await?;
+        Ok(line)
+    }
+
+    /// Resolves the ticket: the customer is thanked and asked for a rating; their next message
+    /// within the reopen window reopens it.
+    pub async fn close(&self, agent: &Agent, ticket_id: i64, reason: &str) -> Result<Ticket> {
+        let now = self.services.now();
+        let mut w = self.services.write().await?;
+        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        match ticket.status {
+            TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
+                return Err(self.held_by_other(&mut w, &ticket).await?)
+            }
+            TicketStatus::Resolved | TicketStatus::Closed => {
+                return Err(CoreError::Conflict(format!("ticket #{ticket_id} is already closed")))
+            }
+            TicketStatus::Open | TicketStatus::Assigned => {}
+        }
+        let mut conv = w
+            .tx
+            .conversation(ticket.conversation_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{ticket_id}")))?;
+        ticket.status = TicketStatus::Resolved;
+        ticket.resolved_at = Some(now);
+        if ticket.assignee.is_none() {
+            ticket.assignee = Some(agent.id);
+        }
+        w.tx.update_ticket(&ticket).await?;
+        conv.state = ConversationState::Resolved;
+        conv.updated_at = now;
+        w.tx.update_conversation(&conv).await?;
+        let reason = reason.trim();
+        let note = if reason.is_empty() { "Closed.".to_string() } else { format!("Closed: {reason}") };
+        w.say(&conv, Author::Note, Some(agent.name.clone()), note, now).await?;
+        let text = self.services.render(&self.services.config.templates.resolved, &[("ticket", ticket.id.to_string())]);
+        w.say(&conv, Author::System, None, text, now).await?;
+        let window = self.services.config.conversation.reopen_window_secs * 1000;
+        w.tx.schedule_timer(CLOSE_TICKET, ticket.id, now + window).await?;
+        w.commit().await?;
+        Ok(ticket)
+    }
+
+    async fn assign(&self, w: &mut Writer<'_>, ticket: &mut Ticket, agent: &Agent, now: i64) -> Result<()> {
+        let mut conv = w
+            .tx
+            .conversation(ticket.conversation_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{}", ticket.id)))?;
+        ticket.status = TicketStatus::Assigned;
+        ticket.assignee = Some(agent.id);
+        ticket.claimed_at.get_or_insert(now);
+        w.tx.update_ticket(ticket).await?;
+        conv.state = ConversationState::Assigned;
+        conv.updated_at = now;
+        w.tx.update_conversation(&conv).await?;
+        let who = if self.services.config.conversation.anonymous_agents {
+            "A support agent".into()
+        } else {
+            format!("{} from our support team", agent.name)
+        };
+        let text = self.services.render(&self.services.config.templates.agent_joined, &[("agent", who)]);
+        w.say(&conv, Author::System, None, text, now).await?;
+        Ok(())
+    }
+
+    async fn held_by_other(&self, w: &mut Writer<'_>, ticket: &Ticket) -> Result<CoreError> {
+        let holder = match ticket.assignee {
+            Some(id) => w.tx.agent(id).await?.map(|a| a.name),
+            None => None,
+        };
+        Ok(CoreError::Conflict(format!(
+            "ticket #{} is held by {}",
+            ticket.id,
+            holder.unwrap_or_else(|| "another agent".into())
+        )))
+    }
+
+    /// The name customers see for an agent.
+    fn public_name(&self, agent: &Agent) -> String {
+        if self.services.config.conversation.anonymous_agents {
+            "Support agent".into()
+        } else {
+            agent.name.clone()
+        }
+    }
+}
+
+fn not_found(ticket_id: i64) -> CoreError {
+    CoreError::NotFound(format!("ticket #{ticket_id}"))
+}

@@ -1,0 +1,399 @@
+//! The conversation engine: stores every inbound message before handling it, decides, and writes
+//! the state change, transcript lines and outbox rows it causes in one transaction.
+
+use std::sync::Arc;
+
+use crate::clock::Millis;
+use crate::core::conversation::{Conversation, ConversationState};
+use crate::core::decide::{decide, BotAction, Turn};
+use crate::core::error::{check_text, Result};
+use crate::core::matcher::{Classification, Matcher};
+use crate::core::message::{Author, Inbound};
+use crate::core::policy;
+use crate::core::services::{Services, Writer};
+use crate::core::template::{render, Vars};
+use crate::core::ticket::{EscalationReason, Ticket, TicketStatus};
+use crate::store::{InboxItem, NewLine, NewTicket, Recorded};
+
+/// Timer kind that finishes a resolved ticket once its reopen window has passed.
+pub const CLOSE_TICKET: &str = "close_ticket";
+
+#[derive(Clone)]
+pub struct Engine {
+    services: Arc<Services>,
+}
+
+/// What [`Engine::receive`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub inbox_id: i64,
+    /// The event had been received before and was not handled again.
+    pub duplicate: bool,
+}
+
+impl Engine {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Stores the event (deduplicated by channel and external id), then handles it. Once this
+    /// returns `Ok` the message is safe: if handling fails or the process dies, the inbox sweep
+    /// ([`Engine::handle_unhandled`]) handles it later.
+    pub async fn receive(&self, inbound: Inbound) -> Result<Received> {
+        check_text(&inbound.text)?;
+        let mut w = self.services.write().await?;
+        let recorded = w.tx.record_inbound(&inbound).await?;
+        w.commit().await?;
+        match recorded {
+            Recorded::Duplicate(id) => Ok(Received { inbox_id: id, duplicate: true }),
+            Recorded::New(id) => {
+                if let Err(e) = self.handle(id).await {
+                    tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
+                }
+                Ok(Received { inbox_id: id, duplicate: false })
+            }
+        }
+    }
+
+    /// Handles every stored but unhandled event, oldest first (after a crash, or a failed attempt).
+    pub async fn handle_unhandled(&self) -> Result<usize> {
+        let items = {
+            let mut tx = self.services.store.read().await?;
+            tx.unhandled_inbound(100).await?
+        };
+        let n = items.len();
+        for item in items {
+            self.handle(item.id).await?;
+        }
+        Ok(n)
+    }
+
+    /// Handles one stored event exactly once: the "handled" mark commits with its effects.
+    async fn handle(&self, inbox_id: i64) -> Result<()> {
+        let mut w = self.services.write().await?;
+        let Some(item) = w.tx.inbox_item(inbox_id).await? else { return Ok(()) };
+        if item.handled_at.is_some() {
+            return Ok(());
+        }
+        self.handle_item(&mut w, &item).await?;
+        w.tx.mark_inbound_handled(inbox_id, self.services.now()).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    async fn handle_item(&self, w: &mut Writer<'_>, item: &InboxItem) -> Result<()> {
+        let s = &self.services;
+        let msg = &item.inbound;
+        let now = s.now();
+        let customer = w.tx.upsert_customer(&msg.channel, &msg.customer_key, msg.customer_name.as_deref(), now).await?;
+        let mut conv = self.current_conversation(w, msg, customer.id, now).await?;
+
+        let matcher = s.matcher.current();
+        let classification = matcher.classify(&msg.text);
+        let earlier: Vec<String> = w
+            .tx
+            .conversation_lines(conv.id, 0, false)
+            .await?
+            .into_iter()
+            .filter(|l| l.author == Author::Customer)
+            .map(|l| l.text)
+            .collect();
+        let top = classification.candidates.first();
+        w.tx.append_line(&NewLine {
+            conversation_id: conv.id,
+            author: Author::Customer,
+            author_name: customer.display_name.clone(),
+            text: msg.text.clone(),
+            at: msg.received_at,
+            intent: top.map(|c| c.intent.clone()),
+            confidence: top.map(|c| c.score as f64),
+        })
+        .await?;
+
+        let mut vars = Vars::new();
+        vars.insert("customer.name".into(), customer.display_name.clone().unwrap_or_default());
+        match conv.state {
+            ConversationState::Escalated | ConversationState::Assigned => {}
+            ConversationState::Resolved => {
+                self.after_close(w, &mut conv, &msg.text, &classification, matcher.as_ref(), &vars, now).await?
+            }
+            ConversationState::Bot | ConversationState::Closed => {
+                let turn = Turn {
+                    text: &msg.text,
+                    misses: conv.misses,
+                    pending_clarify: &conv.clarify,
+                    frustrated: policy::looks_frustrated(&msg.text, &earlier),
+                };
+                let decision = decide(&turn, &classification, matcher.as_ref(), &s.config.conversation);
+                conv.misses = decision.misses;
+                conv.clarify = decision.clarify;
+                match decision.action {
+                    BotAction::Answer { intent } => {
+                        let text = self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);
+                        self.bot_says(w, &mut conv, text, now).await?;
+                    }
+                    BotAction::Clarify { intents } => {
+                        let options: Vec<String> = intents
+                            .iter()
+                            .enumerate()
+                            .map(|(i, id)| {
+                                let label = matcher.intent(id).map(|i| i.description.as_str()).unwrap_or(id);
+                                format!("{}) {label}", i + 1)
+                            })
+                            .collect();
+                        let text = self.template(&s.config.templates.clarify, &[("options", options.join("\n"))]);
+                        self.bot_says(w, &mut conv, text, now).await?;
+                    }
+                    BotAction::Rephrase => {
+                        let text = self.template(&s.config.templates.rephrase, &[]);
+                        self.bot_says(w, &mut conv, text, now).await?;
+                    }
+                    BotAction::Escalate(reason) => {
+                        self.escalate(w, &mut conv, &msg.text, &classification, reason, now).await?;
+                    }
+                }
+            }
+        }
+        conv.updated_at = now;
+        w.tx.update_conversation(&conv).await?;
+        Ok(())
+    }
+
+    /// The conversation this message belongs to; a new one when the last is finished, or resolved
+    /// and past its reopen window (even if the timer that closes it has not fired yet).
+    async fn current_conversation(&self, w: &mut Writer<'_>, msg: &Inbound, customer_id: i64, now: Millis) -> Result<Conversation> {
+        if let Some(conv) = w.tx.latest_conversation(&msg.channel, &msg.conversation_key).await? {
+            if conv.state == ConversationState::Resolved {
+                if let Some(ticket) = self.ticket_of(w, &conv).await? {
+                    if self.reopen_window_over(&ticket, now) {
+                        finish_ticket(w, ticket, now).await?;
+                        return self.new_conversation(w, msg, customer_id, now).await;
+                    }
+                }
+            }
+            if conv.state != ConversationState::Closed {
+                return Ok(conv);
+            }
+        }
+        self.new_conversation(w, msg, customer_id, now).await
+    }
+
+    async fn new_conversation(&self, w: &mut Writer<'_>, msg: &Inbound, customer_id: i64, now: Millis) -> Result<Conversation> {
+        let mut conv = Conversation {
+            id: 0,
+            channel: msg.channel.clone(),
+            conversation_key: msg.conversation_key.clone(),
+            reply_to: msg.reply_to.clone(),
+            customer_id,
+            state: ConversationState::Bot,
+            misses: 0,
+            clarify: Vec::new(),
+            ticket_id: None,
+            disclosed: false,
+            answer_turn: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        conv.id = w.tx.create_conversation(&conv).await?;
+        Ok(conv)
+    }
+
+    async fn ticket_of(&self, w: &mut Writer<'_>, conv: &Conversation) -> Result<Option<Ticket>> {
+        Ok(match conv.ticket_id {
+            Some(id) => w.tx.ticket(id).await?,
+            None => None,
+        })
+    }
+
+    fn reopen_window_over(&self, ticket: &Ticket, now: Millis) -> bool {
+        let window = self.services.config.conversation.reopen_window_secs * 1000;
+        ticket.resolved_at.is_some_and(|at| now >= at + window)
+    }
+
+    /// A message after an agent closed the ticket: a rating is kept, thanks or goodbye are
+    /// answered, anything else reopens the ticket with the same agent.
+    #[allow(clippy::too_many_arguments)]
+    async fn after_close(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &mut Conversation,
+        text: &str,
+        classification: &Classification,
+        matcher: &dyn Matcher,
+        vars: &Vars,
+        now: Millis,
+    ) -> Result<()> {
+        let s = &self.services;
+        let Some(mut ticket) = self.ticket_of(w, conv).await? else { return Ok(()) };
+        if let Some(rating) = policy::parse_rating(text) {
+            ticket.csat = Some(rating);
+            w.tx.update_ticket(&ticket).await?;
+            let reply = self.template(&s.config.templates.csat_thanks, &[]);
+            w.say(conv, Author::Bot, None, reply, now).await?;
+            return Ok(());
+        }
+        if let crate::core::matcher::Verdict::Answer { intent } = &classification.verdict {
+            if s.config.conversation.closing_intents.contains(intent) {
+                if matcher.intent(intent).is_some_and(|i| !i.answers.is_empty()) {
+                    let reply = self.answer_text(conv, matcher, intent, vars);
+                    w.say(conv, Author::Bot, None, reply, now).await?;
+                }
+                return Ok(());
+            }
+        }
+        // Reopen, to the same agent if they are still on the team.
+        w.tx.cancel_timers(CLOSE_TICKET, ticket.id).await?;
+        let agent = match ticket.assignee {
+            Some(id) => w.tx.agent(id).await?,
+            None => None,
+        };
+        ticket.resolved_at = None;
+        ticket.status = if agent.is_some() { TicketStatus::Assigned } else { TicketStatus::Open };
+        if agent.is_none() {
+            ticket.assignee = None;
+        }
+        w.tx.update_ticket(&ticket).await?;
+        conv.state = if agent.is_some() { ConversationState::Assigned } else { ConversationState::Escalated };
+        let who = match &agent {
+            Some(a) if !s.config.conversation.anonymous_agents => a.name.clone(),
+            Some(_) => "your support agent".into(),
+            None => "our support team".into(),
+        };
+        let reply = self.template(&s.config.templates.reopened, &[("ticket", ticket.id.to_string()), ("agent", who)]);
+        w.say(conv, Author::System, None, reply, now).await?;
+        Ok(())
+    }
+
+    /// Opens a ticket and tells the customer plainly what happens next.
+    async fn escalate(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &mut Conversation,
+        text: &str,
+        classification: &Classification,
+        reason: EscalationReason,
+        now: Millis,
+    ) -> Result<()> {
+        let s = &self.services;
+        let first = w.tx.conversation_lines(conv.id, 0, false).await?.into_iter().find(|l| l.author == Author::Customer);
+        let subject: String = first.map(|l| l.text).unwrap_or_else(|| text.to_string()).chars().take(120).collect();
+        let ticket = w
+            .tx
+            .create_ticket(&NewTicket {
+                conversation_id: conv.id,
+                customer_id: conv.customer_id,
+                channel: conv.channel.clone(),
+                subject,
+                reason: reason.describe(),
+                intents: classification.candidates.clone(),
+                created_at: now,
+            })
+            .await?;
+        conv.state = ConversationState::Escalated;
+        conv.ticket_id = Some(ticket.id);
+        conv.misses = 0;
+        conv.clarify.clear();
+
+        let position = w.tx.queue_position(ticket.id).await?;
+        let hours = &s.config.support_hours;
+        let templates = &s.config.templates;
+        let text = match hours.next_opening(now) {
+            Some(back) => self.template(
+                &templates.escalated_after_hours,
+                &[
+                    ("ticket", ticket.id.to_string()),
+                    ("position", position.to_string()),
+                    ("hours", hours.describe()),
+                    ("back", hours.local_label(back)),
+                ],
+            ),
+            None => {
+                let waits = w.tx.recent_claim_waits(s.config.queue.wait_sample).await?;
+                let wait = policy::expected_wait(position, &waits, s.config.queue.default_wait_minutes * 60_000);
+                self.template(
+                    &templates.escalated,
+                    &[
+                        ("ticket", ticket.id.to_string()),
+                        ("position", position.to_string()),
+                        ("wait", policy::describe_wait(wait)),
+                    ],
+                )
+            }
+        };
+        tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
+        self.bot_says(w, conv, text, now).await?;
+        Ok(())
+    }
+
+    /// The bot's reply; the first reply of a conversation also says it is automated.
+    async fn bot_says(&self, w: &mut Writer<'_>, conv: &mut Conversation, text: String, now: Millis) -> Result<()> {
+        let text = if conv.disclosed {
+            text
+        } else {
+            conv.disclosed = true;
+            format!("{}\n\n{text}", self.template(&self.services.config.templates.disclosure, &[]))
+        };
+        w.say(conv, Author::Bot, None, text, now).await?;
+        Ok(())
+    }
+
+    /// The intent's answer (variants in turn), with related questions if it has any.
+    fn answer_text(&self, conv: &mut Conversation, matcher: &dyn Matcher, intent: &str, vars: &Vars) -> String {
+        let Some(info) = matcher.intent(intent) else { return String::new() };
+        if info.answers.is_empty() {
+            return String::new();
+        }
+        let variant = &info.answers[conv.answer_turn.unsigned_abs() as usize % info.answers.len()];
+        conv.answer_turn = conv.answer_turn.wrapping_add(1);
+        let mut text = render(variant, &[vars, &self.services.vars]);
+        if !info.quick_replies.is_empty() {
+            let related = self.template(&self.services.config.templates.related, &[("options", info.quick_replies.join(", "))]);
+            text = format!("{text}\n\n{related}");
+        }
+        text
+    }
+
+    fn template(&self, template: &str, extra: &[(&str, String)]) -> String {
+        self.services.render(template, extra)
+    }
+
+    /// Fires due timers: resolved tickets whose reopen window has passed become closed.
+    pub async fn fire_timers(&self) -> Result<usize> {
+        let now = self.services.now();
+        let timers = {
+            let mut tx = self.services.store.read().await?;
+            tx.due_timers(now, 100).await?
+        };
+        for timer in &timers {
+            let mut w = self.services.write().await?;
+            if timer.kind == CLOSE_TICKET {
+                if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
+                    if ticket.status == TicketStatus::Resolved && self.reopen_window_over(&ticket, now) {
+                        finish_ticket(&mut w, ticket, now).await?;
+                    }
+                }
+            }
+            w.tx.mark_timer_fired(timer.id, now).await?;
+            w.commit().await?;
+        }
+        Ok(timers.len())
+    }
+}
+
+/// A resolved ticket whose reopen window is over: closed for good, with its conversation.
+async fn finish_ticket(w: &mut Writer<'_>, mut ticket: Ticket, now: Millis) -> Result<()> {
+    ticket.status = TicketStatus::Closed;
+    ticket.closed_at = Some(now);
+    w.tx.update_ticket(&ticket).await?;
+    if let Some(mut conv) = w.tx.conversation(ticket.conversation_id).await? {
+        conv.state = ConversationState::Closed;
+        conv.updated_at = now;
+        w.tx.update_conversation(&conv).await?;
+    }
+    w.tx.cancel_timers(CLOSE_TICKET, ticket.id).await?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The dispatcher: delivers outbox rows to their channels, in order per conversation, retrying
+//! transient failures with exponential backoff (or the platform's Retry-After) and turning
+//! permanent ones into dead letters noted on the conversation for agents.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::channels::{Channel, Delivery, DeliveryError};
+use crate::core::error::Result;
+use crate::core::message::Author;
+use crate::core::services::Services;
+use crate::store::OutboxItem;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    services: Arc<Services>,
+    channels: Arc<HashMap<String, Arc<dyn Channel>>>,
+}
+
+impl Dispatcher {
+    pub fn new(services: Arc<Services>, channels: Vec<Arc<dyn Channel>>) -> Self {
+        let channels = channels.into_iter().map(|c| (c.name().to_string(), c)).collect();
+        Self { services, channels: Arc::new(channels) }
+    }
+
+    /// Delivers everything due now, once; returns how many rows it attempted.
+    pub async fn run_once(&self) -> Result<usize> {
+        let now = self.services.now();
+        let due = {
+            let mut tx = self.services.store.read().await?;
+            tx.due_outbox(now, 50).await?
+        };
+        for item in &due {
+            let outcome = match self.channels.get(&item.channel) {
+                Some(channel) => channel.deliver(&delivery(item)).await,
+                None => Err(DeliveryError::Permanent { message: format!("no channel named '{}' is running", item.channel) }),
+            };
+            self.record(item, outcome).await?;
+        }
+        Ok(due.len())
+    }
+
+    async fn record(&self, item: &OutboxItem, outcome: Result<(), DeliveryError>) -> Result<()> {
+        let now = self.services.now();
+        let cfg = &self.services.config.outbox;
+        let attempts = item.attempts + 1;
+        let mut w = self.services.write().await?;
+        match outcome {
+            Ok(()) => w.tx.mark_delivered(item.id, now).await?,
+            Err(DeliveryError::Transient { message, retry_after_ms }) if attempts < cfg.max_attempts => {
+                let backoff = cfg.backoff_base_ms.saturating_mul(1 << (attempts - 1).clamp(0, 20)).min(cfg.backoff_max_ms);
+                let wait = retry_after_ms.unwrap_or(0).max(backoff);
+                tracing::warn!(outbox_id = item.id, attempts, wait_ms = wait, error = %message, "delivery failed; will retry");
+                w.tx.mark_retry(item.id, attempts, now + wait, &message).await?;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(outbox_id = item.id, attempts, error = %message, "delivery failed for good");
+                w.tx.mark_dead(item.id, attempts, &message).await?;
+                if let Some(conv) = w.tx.conversation(item.conversation_id).await? {
+                    let preview: String = item.text.chars().take(200).collect();
+                    let note = format!("Could not deliver this message to the customer ({message}): \"{preview}\"");
+                    w.say(&conv, Author::Note, Some("frontline".into()), note, now).await?;
+                }
+            }
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Runs until `shutdown` resolves: delivers what is due, then sleeps until woken by a commit
+    /// that queued something, or until the next retry is due, or the poll interval passes.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
+        loop {
+            match self.run_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox dispatch failed"),
+            }
+            tokio::select! {
+                _ = self.services.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+fn delivery(item: &OutboxItem) -> Delivery {
+    Delivery {
+        outbox_id: item.id,
+        conversation_id: item.conversation_id,
+        recipient: item.recipient.clone(),
+        author: item.author,
+        author_name: item.author_name.clone(),
+        text: item.text.clone(),
+    }
+}

@@ -1,0 +1,180 @@
+//! Delivery through a channel that fails: transient failures are retried with backoff until
+//! delivered, permanent ones become dead letters noted for agents without blocking what follows.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{Db, Options, TestApp, START_MS};
+use frontline::channels::{Channel, Delivery, DeliveryError};
+use frontline::clock::ManualClock;
+use frontline::core::message::{Author, Inbound};
+use frontline::store::OutboxStatus;
+
+/// A channel that answers each delivery with the next scripted outcome (then accepts), and
+/// records what it accepted.
+struct ScriptedChannel {
+    script: Mutex<VecDeque<Result<(), DeliveryError>>>,
+    accepted: Mutex<Vec<String>>,
+}
+
+impl ScriptedChannel {
+    fn new(script: Vec<Result<(), DeliveryError>>) -> Arc<Self> {
+        Arc::new(Self { script: Mutex::new(script.into()), accepted: Mutex::new(Vec::new()) })
+    }
+}
+
+#[async_trait]
+impl Channel for ScriptedChannel {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        let outcome = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
+        if outcome.is_ok() {
+            self.accepted.lock().unwrap().push(delivery.text.clone());
+        }
+        outcome
+    }
+}
+
+fn transient() -> Result<(), DeliveryError> {
+    Err(DeliveryError::Transient { message: "503 from platform".into(), retry_after_ms: None })
+}
+
+fn inbound(id: &str, text: &str) -> Inbound {
+    Inbound {
+        channel: "scripted".into(),
+        external_id: id.into(),
+        customer_key: "user-1".into(),
+        customer_name: Some("Lee".into()),
+        conversation_key: "dm-1".into(),
+        reply_to: "dm-1".into(),
+        text: text.into(),
+        received_at: START_MS,
+    }
+}
+
+async fn start(db: Db, channel: Arc<ScriptedChannel>) -> TestApp {
+    let options = Options { channels: vec![channel], workers: false, ..Options::default() };
+    TestApp::start_with(db, options, ManualClock::new(START_MS)).await
+}
+
+async fn outbox_rows(app: &TestApp) -> Vec<frontline::store::OutboxItem> {
+    let mut tx = app.app.services.store.read().await.unwrap();
+    let mut rows = Vec::new();
+    for id in 1..50 {
+        if let Some(row) = tx.outbox_item(id).await.unwrap() {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+async fn transient_failures_are_retried_until_delivered(db: Db) {
+    let channel = ScriptedChannel::new(vec![transient(), transient()]);
+    let app = start(db, channel.clone()).await;
+    app.app.engine.receive(inbound("m1", "where is my order")).await.unwrap();
+
+    assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 1);
+    let row = outbox_rows(&app).await.remove(0);
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
+    assert_eq!(row.next_attempt_at, START_MS + 500, "first backoff is the base");
+    assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 0, "not due before its backoff");
+
+    app.clock.advance(Duration::from_millis(500));
+    app.app.dispatcher.run_once().await.unwrap();
+    let row = outbox_rows(&app).await.remove(0);
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 2));
+    assert_eq!(row.next_attempt_at, START_MS + 500 + 1000, "backoff doubles");
+
+    app.clock.advance(Duration::from_millis(1000));
+    app.app.dispatcher.run_once().await.unwrap();
+    let row = outbox_rows(&app).await.remove(0);
+    assert_eq!(row.status, OutboxStatus::Delivered);
+    assert_eq!(channel.accepted.lock().unwrap().len(), 1, "delivered exactly once");
+    assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 0);
+}
+
+async fn retry_after_from_the_platform_is_honoured(db: Db) {
+    let limited = Err(DeliveryError::Transient { message: "429".into(), retry_after_ms: Some(30_000) });
+    let channel = ScriptedChannel::new(vec![limited]);
+    let app = start(db, channel.clone()).await;
+    app.app.engine.receive(inbound("m1", "hello")).await.unwrap();
+    app.app.dispatcher.run_once().await.unwrap();
+    assert_eq!(outbox_rows(&app).await[0].next_attempt_at, START_MS + 30_000);
+}
+
+async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
+    let channel = ScriptedChannel::new(vec![Err(DeliveryError::Permanent { message: "50007 cannot DM user".into() })]);
+    let app = start(db, channel.clone()).await;
+    app.app.engine.receive(inbound("m1", "talk to a person")).await.unwrap();
+    app.app.engine.receive(inbound("m2", "hello?")).await.unwrap();
+    // The escalation status message fails for good.
+    app.app.dispatcher.run_once().await.unwrap();
+    let rows = outbox_rows(&app).await;
+    assert_eq!(rows[0].status, OutboxStatus::Dead);
+    assert!(rows[0].last_error.as_deref().unwrap().contains("50007"));
+
+    // Agents see the failure on the ticket.
+    let ticket_id = {
+        let mut tx = app.app.services.store.read().await.unwrap();
+        tx.latest_conversation("scripted", "dm-1").await.unwrap().unwrap().ticket_id.unwrap()
+    };
+    let detail = app.app.desk.detail(ticket_id).await.unwrap();
+    assert!(
+        detail.transcript.iter().any(|l| l.author == Author::Note && l.text.contains("Could not deliver")),
+        "{:?}",
+        detail.transcript
+    );
+
+    // The next message in the same conversation still goes out.
+    let token = app.add_agent("alice").await;
+    let alice = app.app.desk.authenticate(&token).await.unwrap().unwrap();
+    app.app.desk.reply(&alice, ticket_id, "Hello Lee", false).await.unwrap();
+    app.app.dispatcher.run_once().await.unwrap();
+    app.app.dispatcher.run_once().await.unwrap();
+    let accepted = channel.accepted.lock().unwrap().clone();
+    assert!(accepted.iter().any(|t| t == "Hello Lee"), "{accepted:?}");
+}
+
+async fn delivery_keeps_order_within_a_conversation(db: Db) {
+    let channel = ScriptedChannel::new(vec![transient()]);
+    let app = start(db, channel.clone()).await;
+    app.app.engine.receive(inbound("m1", "where is my order")).await.unwrap();
+    app.app.engine.receive(inbound("m2", "how much is shipping")).await.unwrap();
+    app.app.dispatcher.run_once().await.unwrap();
+    assert!(channel.accepted.lock().unwrap().is_empty(), "the second reply waits for the first");
+    app.clock.advance(Duration::from_secs(1));
+    app.app.dispatcher.run_once().await.unwrap();
+    app.app.dispatcher.run_once().await.unwrap();
+    let accepted = channel.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 2);
+    assert!(accepted[0].contains("automated assistant"), "first reply first: {accepted:?}");
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() { super::$name(super::Db::sqlite()).await })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(db) = super::Db::postgres() { super::$name(db).await }
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    transient_failures_are_retried_until_delivered,
+    retry_after_from_the_platform_is_honoured,
+    a_permanent_failure_is_dead_lettered_and_does_not_block,
+    delivery_keeps_order_within_a_conversation,
+);
