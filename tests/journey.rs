@@ -33,6 +33,7 @@ on_both_databases!(
     restart_loses_nothing_and_handles_what_was_stored,
     duplicate_client_id_is_handled_once,
     bad_input_is_refused_clearly,
+    close_candidates_get_a_question_and_the_answer_follows_the_choice,
 );
 
 async fn answers_a_known_question_and_says_it_is_a_bot(db: Db) {
@@ -239,7 +240,7 @@ async fn restart_loses_nothing_and_handles_what_was_stored(db: Db) {
     }
 
     let app = TestApp::start(db).await;
-    let (code, detail) = app.agent_get(&agent, &format!("/api/tickets/{ticket}")).await;
+    let (code, _) = app.agent_get(&agent, &format!("/api/tickets/{ticket}")).await;
     assert_eq!(code, 200, "agents and tickets survive a restart");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -250,12 +251,10 @@ async fn restart_loses_nothing_and_handles_what_was_stored(db: Db) {
         assert!(tokio::time::Instant::now() < deadline, "stored message was never handled: {detail}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = detail;
     // The session, its token and its history are all still there.
     let all = app.messages(&s, 0).await;
     assert!(all.iter().any(|m| m["text"] == "talk to a person"));
     assert_eq!(all.iter().filter(|m| m["text"] == "are you still there?").count(), 1);
-    s.seen = 0;
 }
 
 async fn duplicate_client_id_is_handled_once(db: Db) {
@@ -352,3 +351,66 @@ async fn bad_input_is_refused_clearly(db: Db) {
     let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// A matcher with fixed verdicts, so the clarification flow is tested apart from the model.
+struct Scripted(Vec<frontline::core::matcher::IntentInfo>);
+
+impl frontline::core::matcher::Matcher for Scripted {
+    fn classify(&self, text: &str) -> frontline::core::matcher::Classification {
+        use frontline::core::matcher::{Candidate, Classification, Verdict};
+        let verdict = if text.contains("parcel") {
+            Verdict::Clarify { intents: vec!["order_status".into(), "shipping_costs".into()] }
+        } else if text.contains("order") {
+            Verdict::Answer { intent: "order_status".into() }
+        } else {
+            Verdict::Unknown
+        };
+        Classification { verdict, candidates: vec![Candidate { intent: "order_status".into(), score: 0.5 }] }
+    }
+
+    fn intent(&self, id: &str) -> Option<&frontline::core::matcher::IntentInfo> {
+        self.0.iter().find(|i| i.id == id)
+    }
+}
+
+fn scripted() -> std::sync::Arc<Scripted> {
+    use frontline::core::matcher::IntentInfo;
+    let info = |id: &str, description: &str, answer: &str| IntentInfo {
+        id: id.into(),
+        description: description.into(),
+        answers: vec![answer.into()],
+        ..Default::default()
+    };
+    std::sync::Arc::new(Scripted(vec![
+        info("order_status", "Track an order", "Track it at {{links.orders}}."),
+        info("shipping_costs", "Shipping costs", "Shipping is 4.95 EUR."),
+    ]))
+}
+
+async fn close_candidates_get_a_question_and_the_answer_follows_the_choice(db: Db) {
+    let options = common::Options { matcher: scripted(), ..Default::default() };
+    let app = TestApp::start_with(db, options, frontline::clock::ManualClock::new(common::START_MS)).await;
+    let mut s = app.new_session(None).await;
+
+    app.say(&s, "my parcel").await;
+    let question = app.next_from(&mut s, "bot").await["text"].as_str().unwrap().to_string();
+    assert!(question.contains("Did you mean") && question.contains("1) Track an order") && question.contains("2) Shipping costs"), "{question}");
+    app.say(&s, "2").await;
+    assert_eq!(app.next_from(&mut s, "bot").await["text"], "Shipping is 4.95 EUR.");
+
+    // By name works too.
+    app.say(&s, "parcel again").await;
+    app.next_from(&mut s, "bot").await;
+    app.say(&s, "track an order").await;
+    assert_eq!(app.next_from(&mut s, "bot").await["text"], "Track it at https://shop.example.com/account/orders.");
+
+    // Left unresolved, the clarification counts as a miss: rephrase, then hand over.
+    app.say(&s, "parcel?").await;
+    app.next_from(&mut s, "bot").await;
+    app.say(&s, "hmm").await;
+    assert!(app.next_from(&mut s, "bot").await["text"].as_str().unwrap().contains("say it another way"));
+    app.say(&s, "hmm hmm").await;
+    let status = app.next_from(&mut s, "bot").await["text"].as_str().unwrap().to_string();
+    assert!(status.contains("ticket #"), "{status}");
+}
+
