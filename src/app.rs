@@ -45,8 +45,8 @@ impl App {
     /// configured intents folder. `channels` are added to the always-present web channel.
     pub async fn build(config: Config, clock: Arc<dyn Clock>, channels: Vec<Arc<dyn Channel>>) -> Result<Self, AppError> {
         config.support_hours.validate().map_err(AppError::Config)?;
-        let store = crate::store::open(&config.database.url).await?;
         let set = intents::load_dir(&config.intents.dir, &config.known_vars())?;
+        let store = crate::store::open(&config.database.url).await?;
         let settings = config.matcher.clone();
         let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))
             .await

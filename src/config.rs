@@ -357,6 +357,11 @@ mod tests {
         assert_eq!(config.http.bind, "127.0.0.1:8080");
         assert_eq!(config.database.url, "sqlite:data/frontline.db");
         assert!(config.vars().contains_key("shop.name"));
+        // The file documents the built-in defaults; they must not drift apart.
+        let t = (&config.templates, &Templates::default());
+        assert_eq!(format!("{:?}", t.0), format!("{:?}", t.1));
+        assert_eq!(config.conversation.reopen_window_secs, ConversationConfig::default().reopen_window_secs);
+        assert_eq!(format!("{:?}", config.outbox), format!("{:?}", OutboxConfig::default()));
     }
 
     #[test]
