@@ -3,7 +3,8 @@
 //!
 //! All work happens inside a transaction ([`Tx`]): the engine reads, decides and writes the state
 //! change, the transcript lines and the outbox rows it caused, then commits once. Dropping a `Tx`
-//! without `commit` rolls it back.
+//! without `commit` rolls it back. After a method returns an error, drop the `Tx` (PostgreSQL
+//! aborts the transaction on any error); only `create_agent`'s `Conflict` leaves it usable.
 
 use async_trait::async_trait;
 
@@ -25,7 +26,10 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder {path}: {source}")]
-    Folder { path: String, source: std::io::Error },
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
@@ -42,7 +46,9 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::PgStore::open(url, None).await?))
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::open(url, None).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
@@ -197,7 +203,8 @@ pub trait Tx: Send {
 
     // --- inbox
     /// Stores an inbound event unless (channel, external id) is already there.
-    async fn record_inbound(&mut self, inbound: &crate::core::message::Inbound) -> Result<Recorded>;
+    async fn record_inbound(&mut self, inbound: &crate::core::message::Inbound)
+        -> Result<Recorded>;
     async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
     /// Unhandled events, oldest first.
     async fn unhandled_inbound(&mut self, limit: i64) -> Result<Vec<InboxItem>>;
@@ -205,7 +212,11 @@ pub trait Tx: Send {
 
     // --- conversations
     /// The newest conversation for (channel, conversation key), in any state.
-    async fn latest_conversation(&mut self, channel: &str, key: &str) -> Result<Option<Conversation>>;
+    async fn latest_conversation(
+        &mut self,
+        channel: &str,
+        key: &str,
+    ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.
     async fn create_conversation(&mut self, conversation: &Conversation) -> Result<i64>;
@@ -222,7 +233,12 @@ pub trait Tx: Send {
         include_notes: bool,
     ) -> Result<Vec<TranscriptLine>>;
     /// Customer-visible lines of every conversation with (channel, key), id > `after`, oldest first.
-    async fn lines_for_key(&mut self, channel: &str, key: &str, after: i64) -> Result<Vec<TranscriptLine>>;
+    async fn lines_for_key(
+        &mut self,
+        channel: &str,
+        key: &str,
+        after: i64,
+    ) -> Result<Vec<TranscriptLine>>;
 
     // --- tickets
     async fn create_ticket(&mut self, ticket: &NewTicket) -> Result<Ticket>;
@@ -256,9 +272,16 @@ pub trait Tx: Send {
     async fn due_outbox(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>>;
     async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>>;
     async fn mark_delivered(&mut self, id: i64, now: Millis) -> Result<()>;
-    async fn mark_retry(&mut self, id: i64, attempts: i32, next_attempt_at: Millis, error: &str) -> Result<()>;
+    async fn mark_retry(
+        &mut self,
+        id: i64,
+        attempts: i32,
+        next_attempt_at: Millis,
+        error: &str,
+    ) -> Result<()>;
     async fn mark_dead(&mut self, id: i64, attempts: i32, error: &str) -> Result<()>;
-    /// Earliest `next_attempt_at` among pending rows, for the dispatcher's sleep.
+    /// Earliest `next_attempt_at` among the rows `due_outbox` could return next (the oldest
+    /// pending row of each conversation), for the dispatcher's sleep.
     async fn next_outbox_due(&mut self) -> Result<Option<Millis>>;
 
     // --- timers
