@@ -43,7 +43,11 @@ pub struct App {
 impl App {
     /// Opens the configured database (applying migrations) and trains the matcher from the
     /// configured intents folder. `channels` are added to the always-present web channel.
-    pub async fn build(config: Config, clock: Arc<dyn Clock>, channels: Vec<Arc<dyn Channel>>) -> Result<Self, AppError> {
+    pub async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        channels: Vec<Arc<dyn Channel>>,
+    ) -> Result<Self, AppError> {
         config.support_hours.validate().map_err(AppError::Config)?;
         let set = intents::load_dir(&config.intents.dir, &config.known_vars())?;
         let store = crate::store::open(&config.database.url).await?;
@@ -51,7 +55,13 @@ impl App {
         let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))
             .await
             .map_err(|e| AppError::Config(format!("training the matcher failed: {e}")))?;
-        Ok(Self::from_parts(config, store, Arc::new(matcher), clock, channels))
+        Ok(Self::from_parts(
+            config,
+            store,
+            Arc::new(matcher),
+            clock,
+            channels,
+        ))
     }
 
     /// Assembles an application from ready parts.
@@ -62,7 +72,12 @@ impl App {
         clock: Arc<dyn Clock>,
         mut channels: Vec<Arc<dyn Channel>>,
     ) -> Self {
-        let services = Arc::new(Services::new(store, clock, MatcherHandle::new(matcher), Arc::new(config)));
+        let services = Arc::new(Services::new(
+            store,
+            clock,
+            MatcherHandle::new(matcher),
+            Arc::new(config),
+        ));
         channels.push(Arc::new(WebChannel));
         Self {
             engine: Engine::new(services.clone()),
@@ -73,12 +88,19 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        web::router(WebState { services: self.services.clone(), engine: self.engine.clone(), desk: self.desk.clone() })
+        web::router(WebState {
+            services: self.services.clone(),
+            engine: self.engine.clone(),
+            desk: self.desk.clone(),
+        })
     }
 
     /// Starts the background workers: outbox delivery, timers and the inbox sweep (which also
     /// handles whatever a crash left unhandled), and intent hot reload if configured.
-    pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(self.dispatcher.clone().run(shutdown.clone()))];
         let engine = self.engine.clone();
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
@@ -116,7 +138,11 @@ impl App {
     }
 
     /// Serves HTTP on `listener` and runs the workers until `shutdown` completes.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers = self.spawn_workers(stop_rx);
         let result = axum::serve(listener, self.router())

@@ -12,9 +12,16 @@ use crate::intents::MatcherSettings;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Invalid { path: String, line: usize, message: String },
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
 }
@@ -45,7 +52,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".into(), public_url: String::new() }
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+        }
     }
 }
 
@@ -57,13 +67,17 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite:data/frontline.db".into() }
+        Self {
+            url: "sqlite:data/frontline.db".into(),
+        }
     }
 }
 
 impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseConfig").field("url", &redact_url(&self.url)).finish()
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .finish()
     }
 }
 
@@ -73,7 +87,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -92,7 +111,11 @@ pub struct IntentsConfig {
 
 impl Default for IntentsConfig {
     fn default() -> Self {
-        Self { dir: "intents".into(), watch: true, poll_ms: 1000 }
+        Self {
+            dir: "intents".into(),
+            watch: true,
+            poll_ms: 1000,
+        }
     }
 }
 
@@ -160,7 +183,10 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { default_wait_minutes: 10, wait_sample: 20 }
+        Self {
+            default_wait_minutes: 10,
+            wait_sample: 20,
+        }
     }
 }
 
@@ -177,7 +203,12 @@ pub struct OutboxConfig {
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { max_attempts: 10, backoff_base_ms: 500, backoff_max_ms: 5 * 60_000, poll_ms: 500 }
+        Self {
+            max_attempts: 10,
+            backoff_base_ms: 500,
+            backoff_max_ms: 5 * 60_000,
+            poll_ms: 500,
+        }
     }
 }
 
@@ -222,15 +253,21 @@ impl Config {
     }
 
     /// [`Config::load`] with the environment given, for tests.
-    pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
         let mut table = match path {
             Some(path) => {
                 let name = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
                 // Deserialising the file on its own first gives errors with the file's line numbers.
                 toml::from_str::<Config>(&text).map_err(|e| invalid(&name, &text, &e))?;
-                text.parse::<toml::Table>().map_err(|e| invalid(&name, &text, &e))?
+                text.parse::<toml::Table>()
+                    .map_err(|e| invalid(&name, &text, &e))?
             }
             None => toml::Table::new(),
         };
@@ -238,8 +275,12 @@ impl Config {
         for (var, value) in env {
             if let Some(rest) = var.strip_prefix("FRONTLINE__") {
                 let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-                set_path(&mut table, &path, parse_env_value(value))
-                    .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+                set_path(&mut table, &path, parse_env_value(value)).map_err(|message| {
+                    ConfigError::Env {
+                        var: var.clone(),
+                        message,
+                    }
+                })?;
                 env_keys.push(var.clone());
             }
         }
@@ -252,7 +293,11 @@ impl Config {
             }
         }
         Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Env {
-            var: if env_keys.is_empty() { "DATABASE_URL".into() } else { env_keys.join(", ") },
+            var: if env_keys.is_empty() {
+                "DATABASE_URL".into()
+            } else {
+                env_keys.join(", ")
+            },
             message: e.message().to_string(),
         })
     }
@@ -274,7 +319,11 @@ impl Config {
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut Vars) {
     for (key, value) in table {
-        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match value {
             toml::Value::Table(inner) => flatten(&name, inner, out),
             toml::Value::String(s) => {
@@ -288,12 +337,19 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut Vars) {
 }
 
 fn invalid(path: &str, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1)).unwrap_or(1);
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+        .unwrap_or(1);
     let line = match e.span() {
         Some(span) if text[..span.start.min(text.len())].ends_with('\n') => line + 1,
         _ => line,
     };
-    ConfigError::Invalid { path: path.into(), line, message: e.message().to_string() }
+    ConfigError::Invalid {
+        path: path.into(),
+        line,
+        message: e.message().to_string(),
+    }
 }
 
 /// An environment value is read as a TOML value when it parses as one (`8080`, `true`,
@@ -314,7 +370,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
             Ok(())
         }
         [key, rest @ ..] => {
-            let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(inner) => set_path(inner, rest, value),
                 _ => Err(format!("'{key}' is not a section")),
@@ -338,7 +396,8 @@ mod tests {
             pub fn new(text: &str) -> Self {
                 static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let path = std::env::temp_dir().join(format!("frontline-config-{}-{n}.toml", std::process::id()));
+                let path = std::env::temp_dir()
+                    .join(format!("frontline-config-{}-{n}.toml", std::process::id()));
                 std::fs::write(&path, text).unwrap();
                 Self(path)
             }
@@ -360,14 +419,22 @@ mod tests {
         // The file documents the built-in defaults; they must not drift apart.
         let t = (&config.templates, &Templates::default());
         assert_eq!(format!("{:?}", t.0), format!("{:?}", t.1));
-        assert_eq!(config.conversation.reopen_window_secs, ConversationConfig::default().reopen_window_secs);
-        assert_eq!(format!("{:?}", config.outbox), format!("{:?}", OutboxConfig::default()));
+        assert_eq!(
+            config.conversation.reopen_window_secs,
+            ConversationConfig::default().reopen_window_secs
+        );
+        assert_eq!(
+            format!("{:?}", config.outbox),
+            format!("{:?}", OutboxConfig::default())
+        );
     }
 
     #[test]
     fn unknown_keys_name_the_file_and_line() {
         let file = write("[http]\nbind = \"127.0.0.1:1\"\nbnid = \"oops\"\n");
-        let err = Config::load_with_env(Some(&file.0), &[]).unwrap_err().to_string();
+        let err = Config::load_with_env(Some(&file.0), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":3:"), "{err}");
         assert!(err.contains("bnid"), "{err}");
     }
@@ -376,9 +443,18 @@ mod tests {
     fn environment_overrides_the_file_and_database_url_wins() {
         let file = write("[http]\nbind = \"127.0.0.1:1\"\n[conversation]\nmax_misses = 3\n");
         let env = vec![
-            ("FRONTLINE__HTTP__BIND".to_string(), "0.0.0.0:9000".to_string()),
-            ("FRONTLINE__CONVERSATION__MAX_MISSES".to_string(), "4".to_string()),
-            ("DATABASE_URL".to_string(), "postgres://u:secret@h/db".to_string()),
+            (
+                "FRONTLINE__HTTP__BIND".to_string(),
+                "0.0.0.0:9000".to_string(),
+            ),
+            (
+                "FRONTLINE__CONVERSATION__MAX_MISSES".to_string(),
+                "4".to_string(),
+            ),
+            (
+                "DATABASE_URL".to_string(),
+                "postgres://u:secret@h/db".to_string(),
+            ),
         ];
         let config = Config::load_with_env(Some(&file.0), &env).unwrap();
         assert_eq!(config.http.bind, "0.0.0.0:9000");
@@ -389,7 +465,10 @@ mod tests {
 
     #[test]
     fn a_bad_environment_value_names_the_variable() {
-        let env = vec![("FRONTLINE__CONVERSATION__MAX_MISSES".to_string(), "many".to_string())];
+        let env = vec![(
+            "FRONTLINE__CONVERSATION__MAX_MISSES".to_string(),
+            "many".to_string(),
+        )];
         let err = Config::load_with_env(None, &env).unwrap_err().to_string();
         assert!(err.contains("FRONTLINE__CONVERSATION__MAX_MISSES"), "{err}");
     }

@@ -88,7 +88,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             frontline::store::open(&config.database.url)
                 .await
                 .with_context(|| format!("migrating {}", redact_url(&config.database.url)))?;
-            println!("database {} is up to date", redact_url(&config.database.url));
+            println!(
+                "database {} is up to date",
+                redact_url(&config.database.url)
+            );
         }
         Command::Agents(cmd) => agents(cmd, &config).await?,
         Command::Intents(cmd) => {
@@ -112,9 +115,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     tracing::info!(database = %redact_url(&config.database.url), intents = %config.intents.dir.display(), "starting");
     let app = App::build(config, Arc::new(SystemClock), Vec::new()).await?;
-    let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     tracing::info!("customer chat: {public}/chat");
-    tracing::info!("agent console: {public}/agent (create a token with `frontline agents add NAME`)");
+    tracing::info!(
+        "agent console: {public}/agent (create a token with `frontline agents add NAME`)"
+    );
     app.serve(listener, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -133,7 +140,10 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                 bail!("an agent name must be 1 to 64 characters");
             }
             let token = new_token();
-            match tx.create_agent(&name, &token_hash(&token), SystemClock.now_ms()).await {
+            match tx
+                .create_agent(&name, &token_hash(&token), SystemClock.now_ms())
+                .await
+            {
                 Err(StoreError::Conflict(_)) => bail!("an agent named '{name}' already exists"),
                 other => other?,
             };
@@ -146,7 +156,12 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                 println!("no agents yet: add one with `frontline agents add NAME`");
             }
             for agent in agents {
-                println!("{}\t{}\tsince {}", agent.id, agent.name, rfc3339(agent.created_at));
+                println!(
+                    "{}\t{}\tsince {}",
+                    agent.id,
+                    agent.name,
+                    rfc3339(agent.created_at)
+                );
             }
         }
         AgentsCommand::Remove { name } => {

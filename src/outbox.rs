@@ -20,8 +20,14 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(services: Arc<Services>, channels: Vec<Arc<dyn Channel>>) -> Self {
-        let channels = channels.into_iter().map(|c| (c.name().to_string(), c)).collect();
-        Self { services, channels: Arc::new(channels) }
+        let channels = channels
+            .into_iter()
+            .map(|c| (c.name().to_string(), c))
+            .collect();
+        Self {
+            services,
+            channels: Arc::new(channels),
+        }
     }
 
     /// Delivers everything due now, once; returns how many rows it attempted.
@@ -34,7 +40,9 @@ impl Dispatcher {
         for item in &due {
             let outcome = match self.channels.get(&item.channel) {
                 Some(channel) => channel.deliver(&delivery(item)).await,
-                None => Err(DeliveryError::Permanent { message: format!("no channel named '{}' is running", item.channel) }),
+                None => Err(DeliveryError::Permanent {
+                    message: format!("no channel named '{}' is running", item.channel),
+                }),
             };
             self.record(item, outcome).await?;
         }
@@ -48,11 +56,18 @@ impl Dispatcher {
         let mut w = self.services.write().await?;
         match outcome {
             Ok(()) => w.tx.mark_delivered(item.id, now).await?,
-            Err(DeliveryError::Transient { message, retry_after_ms }) if attempts < cfg.max_attempts => {
-                let backoff = cfg.backoff_base_ms.saturating_mul(1 << (attempts - 1).clamp(0, 20)).min(cfg.backoff_max_ms);
+            Err(DeliveryError::Transient {
+                message,
+                retry_after_ms,
+            }) if attempts < cfg.max_attempts => {
+                let backoff = cfg
+                    .backoff_base_ms
+                    .saturating_mul(1 << (attempts - 1).clamp(0, 20))
+                    .min(cfg.backoff_max_ms);
                 let wait = retry_after_ms.unwrap_or(0).max(backoff);
                 tracing::warn!(outbox_id = item.id, attempts, wait_ms = wait, error = %message, "delivery failed; will retry");
-                w.tx.mark_retry(item.id, attempts, now + wait, &message).await?;
+                w.tx.mark_retry(item.id, attempts, now + wait, &message)
+                    .await?;
             }
             Err(e) => {
                 let message = e.to_string();
@@ -60,8 +75,11 @@ impl Dispatcher {
                 w.tx.mark_dead(item.id, attempts, &message).await?;
                 if let Some(conv) = w.tx.conversation(item.conversation_id).await? {
                     let preview: String = item.text.chars().take(200).collect();
-                    let note = format!("Could not deliver this message to the customer ({message}): \"{preview}\"");
-                    w.say(&conv, Author::Note, Some("frontline".into()), note, now).await?;
+                    let note = format!(
+                        "Could not deliver this message to the customer ({message}): \"{preview}\""
+                    );
+                    w.say(&conv, Author::Note, Some("frontline".into()), note, now)
+                        .await?;
                 }
             }
         }

@@ -38,14 +38,21 @@ fn agents_are_added_listed_and_removed() {
 
     let out = frontline(&dir, &["agents", "add", "alice"], &db);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = frontline(&dir, &["agents", "list"], &db);
     let listing = text(&out.stdout);
     assert!(listing.contains("alice"), "{listing}");
     assert!(!listing.contains(&token), "the token is never shown again");
     let stored = std::fs::read(dir.join("nested/agents.db")).unwrap();
-    assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "only a hash is stored");
+    assert!(
+        !stored.windows(token.len()).any(|w| w == token.as_bytes()),
+        "only a hash is stored"
+    );
 
     let out = frontline(&dir, &["agents", "remove", "alice"], &db);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -57,7 +64,11 @@ fn agents_are_added_listed_and_removed() {
 #[test]
 fn migrate_creates_the_database_and_its_folder() {
     let dir = temp_dir("migrate");
-    let out = frontline(&dir, &["migrate"], &format!("sqlite:{}/a/b/f.db", dir.display()));
+    let out = frontline(
+        &dir,
+        &["migrate"],
+        &format!("sqlite:{}/a/b/f.db", dir.display()),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(dir.join("a/b/f.db").exists());
 }
@@ -78,7 +89,11 @@ fn every_command_explains_itself() {
     ] {
         let out = frontline(&dir, &args, "sqlite::memory:");
         assert!(out.status.success(), "{args:?}");
-        assert!(text(&out.stdout).contains("Usage"), "{args:?}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("Usage"),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
     }
 }
 
@@ -86,8 +101,16 @@ fn every_command_explains_itself() {
 fn a_bad_config_file_stops_start_with_file_and_line() {
     let dir = temp_dir("badconfig");
     let config = dir.join("bad.toml");
-    std::fs::write(&config, "[http]\nbind = \"127.0.0.1:0\"\n\n[conversation]\nmax_mises = 3\n").unwrap();
-    let out = frontline(&dir, &["--config", config.to_str().unwrap(), "run"], "sqlite::memory:");
+    std::fs::write(
+        &config,
+        "[http]\nbind = \"127.0.0.1:0\"\n\n[conversation]\nmax_mises = 3\n",
+    )
+    .unwrap();
+    let out = frontline(
+        &dir,
+        &["--config", config.to_str().unwrap(), "run"],
+        "sqlite::memory:",
+    );
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml:5"), "{err}");
@@ -104,8 +127,16 @@ fn a_bad_intent_file_stops_start_with_file_and_line() {
     )
     .unwrap();
     let config = dir.join("c.toml");
-    std::fs::write(&config, "[http]\nbind = \"127.0.0.1:0\"\n[intents]\ndir = \"intents\"\n").unwrap();
-    let out = frontline(&dir, &["--config", config.to_str().unwrap(), "run"], "sqlite::memory:");
+    std::fs::write(
+        &config,
+        "[http]\nbind = \"127.0.0.1:0\"\n[intents]\ndir = \"intents\"\n",
+    )
+    .unwrap();
+    let out = frontline(
+        &dir,
+        &["--config", config.to_str().unwrap(), "run"],
+        "sqlite::memory:",
+    );
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("broken.toml:10"), "{err}");

@@ -43,13 +43,22 @@ async fn answers_a_known_question_and_says_it_is_a_bot(db: Db) {
     assert_eq!(status, 202);
     let reply = app.next_from(&mut s, "bot").await;
     let text = reply["text"].as_str().unwrap();
-    assert!(text.contains("automated assistant"), "first reply discloses the bot: {text}");
-    assert!(text.contains("https://shop.example.com/account/orders"), "answers order status with the rendered link: {text}");
+    assert!(
+        text.contains("automated assistant"),
+        "first reply discloses the bot: {text}"
+    );
+    assert!(
+        text.contains("https://shop.example.com/account/orders"),
+        "answers order status with the rendered link: {text}"
+    );
     assert!(reply["author"].is_null());
 
     // The second reply doesn't repeat the disclosure.
     app.say(&s, "how much does shipping cost").await;
-    let text = app.next_from(&mut s, "bot").await["text"].as_str().unwrap().to_string();
+    let text = app.next_from(&mut s, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!text.contains("automated assistant"), "{text}");
     assert!(text.contains("EUR"), "shipping costs answer: {text}");
 }
@@ -61,9 +70,18 @@ async fn rephrase_then_escalate_with_ticket_and_queue_place(db: Db) {
     let mut first = app.new_session(Some("Ann")).await;
     app.say(&first, "blorf zingle wumpus").await;
     let rephrase = app.next_from(&mut first, "bot").await;
-    assert!(rephrase["text"].as_str().unwrap().contains("say it another way"), "{rephrase}");
+    assert!(
+        rephrase["text"]
+            .as_str()
+            .unwrap()
+            .contains("say it another way"),
+        "{rephrase}"
+    );
     app.say(&first, "qwerty flimflam zorp").await;
-    let status = app.next_from(&mut first, "bot").await["text"].as_str().unwrap().to_string();
+    let status = app.next_from(&mut first, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ticket = ticket_number(&status);
     assert!(status.contains("number 1 in the queue"), "{status}");
     assert!(status.contains("A person takes over"), "{status}");
@@ -72,28 +90,57 @@ async fn rephrase_then_escalate_with_ticket_and_queue_place(db: Db) {
     // A second customer who asks for a person at once is second in the queue.
     let mut second = app.new_session(None).await;
     app.say(&second, "I want to talk to a real person").await;
-    let status2 = app.next_from(&mut second, "bot").await["text"].as_str().unwrap().to_string();
+    let status2 = app.next_from(&mut second, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(status2.contains("number 2 in the queue"), "{status2}");
     let ticket2 = ticket_number(&status2);
     assert!(ticket2 > ticket);
 
     // The ticket carries the context: reason, transcript, intents tried.
-    let (code, detail) = app.agent_get(&agent, &format!("/api/tickets/{ticket}")).await;
+    let (code, detail) = app
+        .agent_get(&agent, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(code, 200);
     assert_eq!(detail["status"], "open");
     assert_eq!(detail["customer"], "Ann");
     assert_eq!(detail["channel"], "web");
-    assert!(detail["reason"].as_str().unwrap().contains("could not answer"), "{detail}");
+    assert!(
+        detail["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not answer"),
+        "{detail}"
+    );
     assert_eq!(detail["subject"], "blorf zingle wumpus");
-    let texts: Vec<&str> = detail["transcript"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
-    assert!(texts.contains(&"blorf zingle wumpus") && texts.contains(&"qwerty flimflam zorp"), "{texts:?}");
+    let texts: Vec<&str> = detail["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.contains(&"blorf zingle wumpus") && texts.contains(&"qwerty flimflam zorp"),
+        "{texts:?}"
+    );
     assert!(detail["context"]["intents"].is_array());
-    assert!(detail["context"]["previous_tickets"].as_array().unwrap().is_empty());
+    assert!(detail["context"]["previous_tickets"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     let (_, open) = app.agent_get(&agent, "/api/tickets?status=open").await;
-    let ids: Vec<i64> = open["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = open["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![ticket, ticket2], "oldest first");
-    let (_, d2) = app.agent_get(&agent, &format!("/api/tickets/{ticket2}")).await;
+    let (_, d2) = app
+        .agent_get(&agent, &format!("/api/tickets/{ticket2}"))
+        .await;
     assert_eq!(d2["reason"], "customer asked for a person");
 }
 
@@ -115,48 +162,107 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
     s.seen = after[0]["seq"].as_i64().unwrap();
 
     // Claim; a second agent gets 409.
-    let (code, _) = app.agent_post(&alice, &format!("/api/tickets/{ticket}/claim"), json!({})).await;
+    let (code, _) = app
+        .agent_post(&alice, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
     assert_eq!(code, 200);
     let joined = app.next_from(&mut s, "system").await;
-    assert!(joined["text"].as_str().unwrap().contains("alice"), "{joined}");
-    let (code, body) = app.agent_post(&bob, &format!("/api/tickets/{ticket}/claim"), json!({})).await;
+    assert!(
+        joined["text"].as_str().unwrap().contains("alice"),
+        "{joined}"
+    );
+    let (code, body) = app
+        .agent_post(&bob, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
     assert_eq!(code, 409);
     assert!(body["error"].as_str().unwrap().contains("alice"), "{body}");
-    let (code, _) = app.agent_post(&bob, &format!("/api/tickets/{ticket}/messages"), json!({"text": "mine now"})).await;
+    let (code, _) = app
+        .agent_post(
+            &bob,
+            &format!("/api/tickets/{ticket}/messages"),
+            json!({"text": "mine now"}),
+        )
+        .await;
     assert_eq!(code, 409, "another agent's ticket can't be answered");
 
     // Relay both ways.
-    let (code, _) = app.agent_post(&alice, &format!("/api/tickets/{ticket}/messages"), json!({"text": "Hi Dana, I'm on it."})).await;
+    let (code, _) = app
+        .agent_post(
+            &alice,
+            &format!("/api/tickets/{ticket}/messages"),
+            json!({"text": "Hi Dana, I'm on it."}),
+        )
+        .await;
     assert_eq!(code, 202);
     let relayed = app.next_from(&mut s, "agent").await;
     assert_eq!(relayed["text"], "Hi Dana, I'm on it.");
     assert_eq!(relayed["author"], "alice");
     app.say(&s, "thank you, order 1234").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
-    let last = detail["transcript"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["from"].as_str(), last["text"].as_str()), (Some("customer"), Some("thank you, order 1234")));
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
+    let last = detail["transcript"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["from"].as_str(), last["text"].as_str()),
+        (Some("customer"), Some("thank you, order 1234"))
+    );
 
     // An internal note reaches agents only.
     let (code, _) = app
-        .agent_post(&bob, &format!("/api/tickets/{ticket}/messages"), json!({"text": "SECRET: VIP customer", "internal": true}))
+        .agent_post(
+            &bob,
+            &format!("/api/tickets/{ticket}/messages"),
+            json!({"text": "SECRET: VIP customer", "internal": true}),
+        )
         .await;
     assert_eq!(code, 202);
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
-    assert!(detail["transcript"].as_array().unwrap().iter().any(|m| m["from"] == "note" && m["text"] == "SECRET: VIP customer"));
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
+    assert!(detail["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["from"] == "note" && m["text"] == "SECRET: VIP customer"));
 
     // Close: thanks and a rating request; a bare "5" is stored as CSAT, and doesn't reopen.
-    let (code, _) = app.agent_post(&bob, &format!("/api/tickets/{ticket}/close"), json!({"reason": "x"})).await;
+    let (code, _) = app
+        .agent_post(
+            &bob,
+            &format!("/api/tickets/{ticket}/close"),
+            json!({"reason": "x"}),
+        )
+        .await;
     assert_eq!(code, 409, "only the holder closes");
-    let (code, _) = app.agent_post(&alice, &format!("/api/tickets/{ticket}/close"), json!({"reason": "parcel found"})).await;
+    let (code, _) = app
+        .agent_post(
+            &alice,
+            &format!("/api/tickets/{ticket}/close"),
+            json!({"reason": "parcel found"}),
+        )
+        .await;
     assert_eq!(code, 200);
     let closing = app.next_from(&mut s, "system").await;
     let closing_text = closing["text"].as_str().unwrap();
-    assert!(closing_text.contains("Thank you") && closing_text.contains("1 (poor) to 5"), "{closing_text}");
+    assert!(
+        closing_text.contains("Thank you") && closing_text.contains("1 (poor) to 5"),
+        "{closing_text}"
+    );
     app.say(&s, "5").await;
     let thanks = app.next_from(&mut s, "bot").await;
-    assert!(thanks["text"].as_str().unwrap().contains("rating"), "{thanks}");
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
+    assert!(
+        thanks["text"].as_str().unwrap().contains("rating"),
+        "{thanks}"
+    );
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(detail["csat"], 5);
     assert_eq!(detail["status"], "resolved");
     let (_, closed) = app.agent_get(&alice, "/api/tickets?status=closed").await;
@@ -165,20 +271,34 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
     // Thanks after the close doesn't reopen.
     app.say(&s, "thanks!").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(detail["status"], "resolved");
 
     // Anything else within the window reopens to the same agent.
     app.say(&s, "actually the parcel is still not here").await;
     let reopened = app.next_from(&mut s, "system").await;
-    assert!(reopened["text"].as_str().unwrap().contains(&format!("#{ticket}")), "{reopened}");
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
+    assert!(
+        reopened["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{ticket}")),
+        "{reopened}"
+    );
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(detail["status"], "assigned");
     assert_eq!(detail["assignee"], "alice");
 
     // The customer never saw the note, anywhere in the conversation.
     let all = app.messages(&s, 0).await;
-    assert!(all.iter().all(|m| m["from"] != "note" && !m["text"].as_str().unwrap().contains("SECRET")), "{all:?}");
+    assert!(
+        all.iter()
+            .all(|m| m["from"] != "note" && !m["text"].as_str().unwrap().contains("SECRET")),
+        "{all:?}"
+    );
 }
 
 async fn reopen_window_ends_in_a_new_conversation(db: Db) {
@@ -187,28 +307,46 @@ async fn reopen_window_ends_in_a_new_conversation(db: Db) {
     let mut s = app.new_session(None).await;
     app.say(&s, "talk to a person").await;
     let ticket = ticket_number(app.next_from(&mut s, "bot").await["text"].as_str().unwrap());
-    app.agent_post(&alice, &format!("/api/tickets/{ticket}/claim"), json!({})).await;
-    app.agent_post(&alice, &format!("/api/tickets/{ticket}/close"), json!({"reason": "done"})).await;
+    app.agent_post(&alice, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
+    app.agent_post(
+        &alice,
+        &format!("/api/tickets/{ticket}/close"),
+        json!({"reason": "done"}),
+    )
+    .await;
     app.next_from(&mut s, "system").await;
 
     // Past the window the stored timer closes the ticket for good.
     app.clock.advance(Duration::from_secs(48 * 3600 + 1));
     app.app.engine.fire_timers().await.unwrap();
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(detail["status"], "closed");
 
     // The next message starts a new conversation with the bot; the old ticket stays closed.
     app.say(&s, "where is my order").await;
     let reply = app.next_from(&mut s, "bot").await;
-    assert!(reply["text"].as_str().unwrap().contains("automated assistant"), "{reply}");
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket}")).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("automated assistant"),
+        "{reply}"
+    );
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(detail["status"], "closed");
 
     // A returning customer's new ticket lists the old one.
     app.say(&s, "let me talk to a human").await;
     let ticket2 = ticket_number(app.next_from(&mut s, "bot").await["text"].as_str().unwrap());
     assert_ne!(ticket, ticket2);
-    let (_, detail) = app.agent_get(&alice, &format!("/api/tickets/{ticket2}")).await;
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket2}"))
+        .await;
     assert_eq!(detail["context"]["previous_tickets"][0]["id"], ticket);
 }
 
@@ -240,35 +378,64 @@ async fn restart_loses_nothing_and_handles_what_was_stored(db: Db) {
     }
 
     let app = TestApp::start(db).await;
-    let (code, _) = app.agent_get(&agent, &format!("/api/tickets/{ticket}")).await;
+    let (code, _) = app
+        .agent_get(&agent, &format!("/api/tickets/{ticket}"))
+        .await;
     assert_eq!(code, 200, "agents and tickets survive a restart");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, detail) = app.agent_get(&agent, &format!("/api/tickets/{ticket}")).await;
-        if detail["transcript"].as_array().unwrap().iter().any(|m| m["text"] == "are you still there?") {
+        let (_, detail) = app
+            .agent_get(&agent, &format!("/api/tickets/{ticket}"))
+            .await;
+        if detail["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "are you still there?")
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "stored message was never handled: {detail}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stored message was never handled: {detail}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The session, its token and its history are all still there.
     let all = app.messages(&s, 0).await;
     assert!(all.iter().any(|m| m["text"] == "talk to a person"));
-    assert_eq!(all.iter().filter(|m| m["text"] == "are you still there?").count(), 1);
+    assert_eq!(
+        all.iter()
+            .filter(|m| m["text"] == "are you still there?")
+            .count(),
+        1
+    );
 }
 
 async fn duplicate_client_id_is_handled_once(db: Db) {
     let app = TestApp::start(db).await;
     let mut s = app.new_session(None).await;
-    let (c1, b1) = app.say_with_id(&s, "where is my order", Some("abc-1")).await;
-    let (c2, b2) = app.say_with_id(&s, "where is my order", Some("abc-1")).await;
+    let (c1, b1) = app
+        .say_with_id(&s, "where is my order", Some("abc-1"))
+        .await;
+    let (c2, b2) = app
+        .say_with_id(&s, "where is my order", Some("abc-1"))
+        .await;
     assert_eq!((c1, c2), (202, 202));
     assert_eq!(b1["id"], b2["id"], "the repeat returns the original id");
     app.next_from(&mut s, "bot").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let all = app.messages(&s, 0).await;
-    assert_eq!(all.iter().filter(|m| m["from"] == "customer").count(), 1, "{all:?}");
-    assert_eq!(all.iter().filter(|m| m["from"] == "bot").count(), 1, "{all:?}");
+    assert_eq!(
+        all.iter().filter(|m| m["from"] == "customer").count(),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|m| m["from"] == "bot").count(),
+        1,
+        "{all:?}"
+    );
     // Another session may use the same client id for its own message.
     let other = app.new_session(None).await;
     let (_, b3) = app.say_with_id(&other, "hello", Some("abc-1")).await;
@@ -290,24 +457,47 @@ async fn bad_input_is_refused_clearly(db: Db) {
     async fn status_and_error(resp: reqwest::Response) -> (u16, String) {
         let code = resp.status().as_u16();
         let body: Value = resp.json().await.expect("errors are JSON");
-        (code, body["error"].as_str().expect("an error field").to_string())
+        (
+            code,
+            body["error"].as_str().expect("an error field").to_string(),
+        )
     }
 
-    let (code, err) = status_and_error(post(&s.id, &s.token, json!({"text": "   "})).await.unwrap()).await;
+    let (code, err) =
+        status_and_error(post(&s.id, &s.token, json!({"text": "   "})).await.unwrap()).await;
     assert_eq!(code, 400);
     assert!(err.contains("empty"), "{err}");
-    let (code, err) = status_and_error(post(&s.id, &s.token, json!({"text": "x".repeat(4001)})).await.unwrap()).await;
+    let (code, err) = status_and_error(
+        post(&s.id, &s.token, json!({"text": "x".repeat(4001)}))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(code, 400);
     assert!(err.contains("4000"), "{err}");
-    let (code, _) = status_and_error(post("nope", &s.token, json!({"text": "hi"})).await.unwrap()).await;
+    let (code, _) =
+        status_and_error(post("nope", &s.token, json!({"text": "hi"})).await.unwrap()).await;
     assert_eq!(code, 404);
-    let (code, _) = status_and_error(post(&s.id, "wrong", json!({"text": "hi"})).await.unwrap()).await;
+    let (code, _) =
+        status_and_error(post(&s.id, "wrong", json!({"text": "hi"})).await.unwrap()).await;
     assert_eq!(code, 401);
-    let (code, _) = status_and_error(post(&s.id, &other.token, json!({"text": "hi"})).await.unwrap()).await;
+    let (code, _) = status_and_error(
+        post(&s.id, &other.token, json!({"text": "hi"}))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(code, 401, "one session's token never acts on another");
-    let resp = app.http.get(app.url(&format!("/api/chat/sessions/{}/messages", s.id))).bearer_auth(&other.token).send().await.unwrap();
+    let resp = app
+        .http
+        .get(app.url(&format!("/api/chat/sessions/{}/messages", s.id)))
+        .bearer_auth(&other.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401, "nor reads it");
-    let (code, err) = status_and_error(post(&s.id, &s.token, json!({"txt": "hi"})).await.unwrap()).await;
+    let (code, err) =
+        status_and_error(post(&s.id, &s.token, json!({"txt": "hi"})).await.unwrap()).await;
     assert_eq!(code, 400);
     assert!(err.contains("text") || err.contains("txt"), "{err}");
     let resp = app
@@ -330,7 +520,10 @@ async fn bad_input_is_refused_clearly(db: Db) {
         .await
         .unwrap();
     let (code, err) = status_and_error(resp).await;
-    assert_eq!(code, 400, "a missing content type is a 400 with a JSON error, not a 415");
+    assert_eq!(
+        code, 400,
+        "a missing content type is a 400 with a JSON error, not a 415"
+    );
     assert!(err.contains("Content-Type"), "{err}");
 
     // Nothing of the above reached the conversation.
@@ -344,7 +537,9 @@ async fn bad_input_is_refused_clearly(db: Db) {
     let (code, body) = app.agent_get(&agent, "/api/tickets/999999").await;
     assert_eq!(code, 404);
     assert!(body["error"].as_str().unwrap().contains("999999"));
-    let (code, _) = app.agent_post(&agent, "/api/tickets/999999/claim", json!({})).await;
+    let (code, _) = app
+        .agent_post(&agent, "/api/tickets/999999/claim", json!({}))
+        .await;
     assert_eq!(code, 404);
     let (code, _) = app.agent_get(&agent, "/api/tickets?status=bogus").await;
     assert_eq!(code, 400);
@@ -359,13 +554,23 @@ impl frontline::core::matcher::Matcher for Scripted {
     fn classify(&self, text: &str) -> frontline::core::matcher::Classification {
         use frontline::core::matcher::{Candidate, Classification, Verdict};
         let verdict = if text.contains("parcel") {
-            Verdict::Clarify { intents: vec!["order_status".into(), "shipping_costs".into()] }
+            Verdict::Clarify {
+                intents: vec!["order_status".into(), "shipping_costs".into()],
+            }
         } else if text.contains("order") {
-            Verdict::Answer { intent: "order_status".into() }
+            Verdict::Answer {
+                intent: "order_status".into(),
+            }
         } else {
             Verdict::Unknown
         };
-        Classification { verdict, candidates: vec![Candidate { intent: "order_status".into(), score: 0.5 }] }
+        Classification {
+            verdict,
+            candidates: vec![Candidate {
+                intent: "order_status".into(),
+                score: 0.5,
+            }],
+        }
     }
 
     fn intent(&self, id: &str) -> Option<&frontline::core::matcher::IntentInfo> {
@@ -382,35 +587,66 @@ fn scripted() -> std::sync::Arc<Scripted> {
         ..Default::default()
     };
     std::sync::Arc::new(Scripted(vec![
-        info("order_status", "Track an order", "Track it at {{links.orders}}."),
+        info(
+            "order_status",
+            "Track an order",
+            "Track it at {{links.orders}}.",
+        ),
         info("shipping_costs", "Shipping costs", "Shipping is 4.95 EUR."),
     ]))
 }
 
 async fn close_candidates_get_a_question_and_the_answer_follows_the_choice(db: Db) {
-    let options = common::Options { matcher: scripted(), ..Default::default() };
-    let app = TestApp::start_with(db, options, frontline::clock::ManualClock::new(common::START_MS)).await;
+    let options = common::Options {
+        matcher: scripted(),
+        ..Default::default()
+    };
+    let app = TestApp::start_with(
+        db,
+        options,
+        frontline::clock::ManualClock::new(common::START_MS),
+    )
+    .await;
     let mut s = app.new_session(None).await;
 
     app.say(&s, "my parcel").await;
-    let question = app.next_from(&mut s, "bot").await["text"].as_str().unwrap().to_string();
-    assert!(question.contains("Did you mean") && question.contains("1) Track an order") && question.contains("2) Shipping costs"), "{question}");
+    let question = app.next_from(&mut s, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        question.contains("Did you mean")
+            && question.contains("1) Track an order")
+            && question.contains("2) Shipping costs"),
+        "{question}"
+    );
     app.say(&s, "2").await;
-    assert_eq!(app.next_from(&mut s, "bot").await["text"], "Shipping is 4.95 EUR.");
+    assert_eq!(
+        app.next_from(&mut s, "bot").await["text"],
+        "Shipping is 4.95 EUR."
+    );
 
     // By name works too.
     app.say(&s, "parcel again").await;
     app.next_from(&mut s, "bot").await;
     app.say(&s, "track an order").await;
-    assert_eq!(app.next_from(&mut s, "bot").await["text"], "Track it at https://shop.example.com/account/orders.");
+    assert_eq!(
+        app.next_from(&mut s, "bot").await["text"],
+        "Track it at https://shop.example.com/account/orders."
+    );
 
     // Left unresolved, the clarification counts as a miss: rephrase, then hand over.
     app.say(&s, "parcel?").await;
     app.next_from(&mut s, "bot").await;
     app.say(&s, "hmm").await;
-    assert!(app.next_from(&mut s, "bot").await["text"].as_str().unwrap().contains("say it another way"));
+    assert!(app.next_from(&mut s, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .contains("say it another way"));
     app.say(&s, "hmm hmm").await;
-    let status = app.next_from(&mut s, "bot").await["text"].as_str().unwrap().to_string();
+    let status = app.next_from(&mut s, "bot").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(status.contains("ticket #"), "{status}");
 }
-

@@ -23,7 +23,10 @@ struct ScriptedChannel {
 
 impl ScriptedChannel {
     fn new(script: Vec<Result<(), DeliveryError>>) -> Arc<Self> {
-        Arc::new(Self { script: Mutex::new(script.into()), accepted: Mutex::new(Vec::new()) })
+        Arc::new(Self {
+            script: Mutex::new(script.into()),
+            accepted: Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -43,7 +46,10 @@ impl Channel for ScriptedChannel {
 }
 
 fn transient() -> Result<(), DeliveryError> {
-    Err(DeliveryError::Transient { message: "503 from platform".into(), retry_after_ms: None })
+    Err(DeliveryError::Transient {
+        message: "503 from platform".into(),
+        retry_after_ms: None,
+    })
 }
 
 fn inbound(id: &str, text: &str) -> Inbound {
@@ -60,7 +66,11 @@ fn inbound(id: &str, text: &str) -> Inbound {
 }
 
 async fn start(db: Db, channel: Arc<ScriptedChannel>) -> TestApp {
-    let options = Options { channels: vec![channel], workers: false, ..Options::default() };
+    let options = Options {
+        channels: vec![channel],
+        workers: false,
+        ..Options::default()
+    };
     TestApp::start_with(db, options, ManualClock::new(START_MS)).await
 }
 
@@ -78,42 +88,82 @@ async fn outbox_rows(app: &TestApp) -> Vec<frontline::store::OutboxItem> {
 async fn transient_failures_are_retried_until_delivered(db: Db) {
     let channel = ScriptedChannel::new(vec![transient(), transient()]);
     let app = start(db, channel.clone()).await;
-    app.app.engine.receive(inbound("m1", "where is my order")).await.unwrap();
+    app.app
+        .engine
+        .receive(inbound("m1", "where is my order"))
+        .await
+        .unwrap();
 
     assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 1);
     let row = outbox_rows(&app).await.remove(0);
     assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
-    assert_eq!(row.next_attempt_at, START_MS + 500, "first backoff is the base");
-    assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 0, "not due before its backoff");
+    assert_eq!(
+        row.next_attempt_at,
+        START_MS + 500,
+        "first backoff is the base"
+    );
+    assert_eq!(
+        app.app.dispatcher.run_once().await.unwrap(),
+        0,
+        "not due before its backoff"
+    );
 
     app.clock.advance(Duration::from_millis(500));
     app.app.dispatcher.run_once().await.unwrap();
     let row = outbox_rows(&app).await.remove(0);
     assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 2));
-    assert_eq!(row.next_attempt_at, START_MS + 500 + 1000, "backoff doubles");
+    assert_eq!(
+        row.next_attempt_at,
+        START_MS + 500 + 1000,
+        "backoff doubles"
+    );
 
     app.clock.advance(Duration::from_millis(1000));
     app.app.dispatcher.run_once().await.unwrap();
     let row = outbox_rows(&app).await.remove(0);
     assert_eq!(row.status, OutboxStatus::Delivered);
-    assert_eq!(channel.accepted.lock().unwrap().len(), 1, "delivered exactly once");
+    assert_eq!(
+        channel.accepted.lock().unwrap().len(),
+        1,
+        "delivered exactly once"
+    );
     assert_eq!(app.app.dispatcher.run_once().await.unwrap(), 0);
 }
 
 async fn retry_after_from_the_platform_is_honoured(db: Db) {
-    let limited = Err(DeliveryError::Transient { message: "429".into(), retry_after_ms: Some(30_000) });
+    let limited = Err(DeliveryError::Transient {
+        message: "429".into(),
+        retry_after_ms: Some(30_000),
+    });
     let channel = ScriptedChannel::new(vec![limited]);
     let app = start(db, channel.clone()).await;
-    app.app.engine.receive(inbound("m1", "hello")).await.unwrap();
+    app.app
+        .engine
+        .receive(inbound("m1", "hello"))
+        .await
+        .unwrap();
     app.app.dispatcher.run_once().await.unwrap();
-    assert_eq!(outbox_rows(&app).await[0].next_attempt_at, START_MS + 30_000);
+    assert_eq!(
+        outbox_rows(&app).await[0].next_attempt_at,
+        START_MS + 30_000
+    );
 }
 
 async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
-    let channel = ScriptedChannel::new(vec![Err(DeliveryError::Permanent { message: "50007 cannot DM user".into() })]);
+    let channel = ScriptedChannel::new(vec![Err(DeliveryError::Permanent {
+        message: "50007 cannot DM user".into(),
+    })]);
     let app = start(db, channel.clone()).await;
-    app.app.engine.receive(inbound("m1", "talk to a person")).await.unwrap();
-    app.app.engine.receive(inbound("m2", "hello?")).await.unwrap();
+    app.app
+        .engine
+        .receive(inbound("m1", "talk to a person"))
+        .await
+        .unwrap();
+    app.app
+        .engine
+        .receive(inbound("m2", "hello?"))
+        .await
+        .unwrap();
     // The escalation status message fails for good.
     app.app.dispatcher.run_once().await.unwrap();
     let rows = outbox_rows(&app).await;
@@ -123,11 +173,19 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
     // Agents see the failure on the ticket.
     let ticket_id = {
         let mut tx = app.app.services.store.read().await.unwrap();
-        tx.latest_conversation("scripted", "dm-1").await.unwrap().unwrap().ticket_id.unwrap()
+        tx.latest_conversation("scripted", "dm-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .ticket_id
+            .unwrap()
     };
     let detail = app.app.desk.detail(ticket_id).await.unwrap();
     assert!(
-        detail.transcript.iter().any(|l| l.author == Author::Note && l.text.contains("Could not deliver")),
+        detail
+            .transcript
+            .iter()
+            .any(|l| l.author == Author::Note && l.text.contains("Could not deliver")),
         "{:?}",
         detail.transcript
     );
@@ -135,7 +193,11 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
     // The next message in the same conversation still goes out.
     let token = app.add_agent("alice").await;
     let alice = app.app.desk.authenticate(&token).await.unwrap().unwrap();
-    app.app.desk.reply(&alice, ticket_id, "Hello Lee", false).await.unwrap();
+    app.app
+        .desk
+        .reply(&alice, ticket_id, "Hello Lee", false)
+        .await
+        .unwrap();
     app.app.dispatcher.run_once().await.unwrap();
     app.app.dispatcher.run_once().await.unwrap();
     let accepted = channel.accepted.lock().unwrap().clone();
@@ -145,16 +207,30 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
 async fn delivery_keeps_order_within_a_conversation(db: Db) {
     let channel = ScriptedChannel::new(vec![transient()]);
     let app = start(db, channel.clone()).await;
-    app.app.engine.receive(inbound("m1", "where is my order")).await.unwrap();
-    app.app.engine.receive(inbound("m2", "how much is shipping")).await.unwrap();
+    app.app
+        .engine
+        .receive(inbound("m1", "where is my order"))
+        .await
+        .unwrap();
+    app.app
+        .engine
+        .receive(inbound("m2", "how much is shipping"))
+        .await
+        .unwrap();
     app.app.dispatcher.run_once().await.unwrap();
-    assert!(channel.accepted.lock().unwrap().is_empty(), "the second reply waits for the first");
+    assert!(
+        channel.accepted.lock().unwrap().is_empty(),
+        "the second reply waits for the first"
+    );
     app.clock.advance(Duration::from_secs(1));
     app.app.dispatcher.run_once().await.unwrap();
     app.app.dispatcher.run_once().await.unwrap();
     let accepted = channel.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 2);
-    assert!(accepted[0].contains("automated assistant"), "first reply first: {accepted:?}");
+    assert!(
+        accepted[0].contains("automated assistant"),
+        "first reply first: {accepted:?}"
+    );
 }
 
 macro_rules! on_both_databases {

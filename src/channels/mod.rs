@@ -23,7 +23,10 @@ pub struct Delivery {
 pub enum DeliveryError {
     /// Worth trying again later (network, 5xx, rate limit).
     #[error("temporary failure: {message}")]
-    Transient { message: String, retry_after_ms: Option<i64> },
+    Transient {
+        message: String,
+        retry_after_ms: Option<i64>,
+    },
     /// The platform will never accept it (e.g. the customer closed their DMs).
     #[error("permanent failure: {message}")]
     Permanent { message: String },

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::body::Bytes;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -58,10 +58,19 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/chat", get(|| async { Html(include_str!("../../static/chat.html")) }))
-        .route("/agent", get(|| async { Html(include_str!("../../static/agent.html")) }))
+        .route(
+            "/chat",
+            get(|| async { Html(include_str!("../../static/chat.html")) }),
+        )
+        .route(
+            "/agent",
+            get(|| async { Html(include_str!("../../static/agent.html")) }),
+        )
         .route("/api/chat/sessions", post(create_session))
-        .route("/api/chat/sessions/{id}/messages", post(post_message).get(get_messages))
+        .route(
+            "/api/chat/sessions/{id}/messages",
+            post(post_message).get(get_messages),
+        )
         .route("/api/tickets", get(list_tickets))
         .route("/api/tickets/{id}", get(ticket_detail))
         .route("/api/tickets/{id}/claim", post(claim))
@@ -80,7 +89,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     fn unauthorized() -> Self {
@@ -102,7 +114,10 @@ impl From<CoreError> for ApiError {
             CoreError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             CoreError::Store(inner) => {
                 tracing::error!(error = %inner, "request failed on the database");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the request was not completed")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the request was not completed",
+                )
             }
         }
     }
@@ -123,7 +138,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(ApiError::new(StatusCode::BAD_REQUEST, json_problem(&rejection))),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                json_problem(&rejection),
+            )),
         }
     }
 }
@@ -139,12 +157,15 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 fn json_problem(rejection: &JsonRejection) -> String {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => "the body must be JSON with Content-Type: application/json".into(),
+        JsonRejection::MissingJsonContentType(_) => {
+            "the body must be JSON with Content-Type: application/json".into()
+        }
         other => format!("invalid JSON body: {}", other.body_text()),
     }
 }
@@ -159,13 +180,21 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Q<T
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Q(v))
-            .map_err(|e: QueryRejection| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid query: {}", e.body_text())))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid query: {}", e.body_text()),
+                )
+            })
     }
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
     (!token.is_empty()).then_some(token)
 }
 
@@ -175,9 +204,17 @@ pub struct AuthAgent(pub Agent);
 impl FromRequestParts<WebState> for AuthAgent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        state.desk.authenticate(token).await?.map(AuthAgent).ok_or_else(ApiError::unauthorized)
+        state
+            .desk
+            .authenticate(token)
+            .await?
+            .map(AuthAgent)
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -188,16 +225,20 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        bearer(parts).map(|t| SessionToken(t.to_string())).ok_or_else(ApiError::unauthorized)
+        bearer(parts)
+            .map(|t| SessionToken(t.to_string()))
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 
 async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<WebSession, ApiError> {
     let mut tx = state.services.store.read().await?;
-    let session = tx
-        .web_session(id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("chat session {id} not found")))?;
+    let session = tx.web_session(id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("chat session {id} not found"),
+        )
+    })?;
     if session.token_hash != token_hash(&token.0) {
         return Err(ApiError::unauthorized());
     }
@@ -212,20 +253,33 @@ struct NewSession {
 
 async fn create_session(State(state): State<WebState>, body: Bytes) -> Result<Response, ApiError> {
     let body: NewSession = optional_json(&body)?;
-    let name = body.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "name is longer than 100 characters"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name is longer than 100 characters",
+        ));
     }
     let id = new_token()[..32].to_string();
     let token = new_token();
     let now = state.services.now();
     let mut w = state.services.write().await?;
     let customer = w.tx.upsert_customer(WEB, &id, name.as_deref(), now).await?;
-    w.tx
-        .create_web_session(&WebSession { id: id.clone(), token_hash: token_hash(&token), customer_id: customer.id, created_at: now })
-        .await?;
+    w.tx.create_web_session(&WebSession {
+        id: id.clone(),
+        token_hash: token_hash(&token),
+        customer_id: customer.id,
+        created_at: now,
+    })
+    .await?;
     w.commit().await?;
-    Ok((StatusCode::CREATED, Json(json!({ "session_id": id, "token": token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "session_id": id, "token": token })),
+    )
         .into_response())
 }
 
@@ -245,10 +299,17 @@ async fn post_message(
     let session = session(&state, &id, &token).await?;
     let name = {
         let mut tx = state.services.store.read().await?;
-        tx.customer(session.customer_id).await?.and_then(|c| c.display_name)
+        tx.customer(session.customer_id)
+            .await?
+            .and_then(|c| c.display_name)
     };
     let external_id = match body.client_id {
-        Some(c) if c.len() > 200 => return Err(ApiError::new(StatusCode::BAD_REQUEST, "client_id is longer than 200 characters")),
+        Some(c) if c.len() > 200 => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "client_id is longer than 200 characters",
+            ))
+        }
         Some(c) => format!("{id}:{c}"),
         None => format!("{id}:{}", new_token()),
     };
@@ -265,7 +326,11 @@ async fn post_message(
             received_at: state.services.now(),
         })
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": received.inbox_id.to_string() }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": received.inbox_id.to_string() })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -292,9 +357,14 @@ async fn get_messages(
             tx.lines_for_key(WEB, &id, poll.after).await?
         };
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() })));
+            return Ok(Json(
+                json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),
+            ));
         }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
             return Ok(Json(json!({ "messages": [] })));
         }
     }
@@ -361,7 +431,9 @@ async fn list_tickets(
         }
     };
     let tickets = state.desk.list(queue).await?;
-    Ok(Json(json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }),
+    ))
 }
 
 fn ticket_id(raw: &str) -> Result<i64, ApiError> {
@@ -370,8 +442,16 @@ fn ticket_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("ticket {raw} not found")))
 }
 
-async fn ticket_detail(State(state): State<WebState>, _agent: AuthAgent, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let TicketDetail { summary, transcript, previous_tickets } = state.desk.detail(ticket_id(&id)?).await?;
+async fn ticket_detail(
+    State(state): State<WebState>,
+    _agent: AuthAgent,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let TicketDetail {
+        summary,
+        transcript,
+        previous_tickets,
+    } = state.desk.detail(ticket_id(&id)?).await?;
     let mut body = ticket_json(&summary);
     body["transcript"] = transcript.iter().map(line_json).collect();
     body["context"] = json!({
@@ -381,9 +461,15 @@ async fn ticket_detail(State(state): State<WebState>, _agent: AuthAgent, Path(id
     Ok(Json(body))
 }
 
-async fn claim(State(state): State<WebState>, AuthAgent(agent): AuthAgent, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn claim(
+    State(state): State<WebState>,
+    AuthAgent(agent): AuthAgent,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let ticket = state.desk.claim(&agent, ticket_id(&id)?).await?;
-    Ok(Json(json!({ "id": ticket.id, "status": ticket.status.as_str(), "assignee": agent.name })))
+    Ok(Json(
+        json!({ "id": ticket.id, "status": ticket.status.as_str(), "assignee": agent.name }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -400,9 +486,11 @@ async fn agent_message(
     Path(id): Path<String>,
     Json(body): Json<AgentMessage>,
 ) -> Result<Response, ApiError> {
-    let line = state.desk.reply(&agent, ticket_id(&id)?, &body.text, body.internal).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "seq": line.id })))
-        .into_response())
+    let line = state
+        .desk
+        .reply(&agent, ticket_id(&id)?, &body.text, body.internal)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "seq": line.id }))).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -420,5 +508,7 @@ async fn close(
 ) -> Result<Json<Value>, ApiError> {
     let reason = optional_json::<CloseBody>(&body)?.reason;
     let ticket = state.desk.close(&agent, ticket_id(&id)?, &reason).await?;
-    Ok(Json(json!({ "id": ticket.id, "status": ticket.status.as_str() })))
+    Ok(Json(
+        json!({ "id": ticket.id, "status": ticket.status.as_str() }),
+    ))
 }

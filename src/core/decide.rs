@@ -8,9 +8,13 @@ use crate::core::ticket::EscalationReason;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotAction {
-    Answer { intent: String },
+    Answer {
+        intent: String,
+    },
     /// Ask which of these intents was meant.
-    Clarify { intents: Vec<String> },
+    Clarify {
+        intents: Vec<String>,
+    },
     Rephrase,
     Escalate(EscalationReason),
 }
@@ -32,7 +36,12 @@ pub struct Turn<'a> {
     pub frustrated: bool,
 }
 
-pub fn decide(turn: &Turn<'_>, classification: &Classification, matcher: &dyn Matcher, cfg: &ConversationConfig) -> Decision {
+pub fn decide(
+    turn: &Turn<'_>,
+    classification: &Classification,
+    matcher: &dyn Matcher,
+    cfg: &ConversationConfig,
+) -> Decision {
     if cfg.escalate_on_frustration && turn.frustrated {
         return escalate(turn.misses, EscalationReason::Frustration);
     }
@@ -40,7 +49,15 @@ pub fn decide(turn: &Turn<'_>, classification: &Classification, matcher: &dyn Ma
         let options: Vec<(String, String)> = turn
             .pending_clarify
             .iter()
-            .map(|id| (id.clone(), matcher.intent(id).map(|i| i.description.clone()).unwrap_or_default()))
+            .map(|id| {
+                (
+                    id.clone(),
+                    matcher
+                        .intent(id)
+                        .map(|i| i.description.clone())
+                        .unwrap_or_default(),
+                )
+            })
             .collect();
         if let Some(i) = policy::pick_option(turn.text, &options) {
             return recognised(&options[i].0, turn.misses, matcher, cfg);
@@ -49,36 +66,62 @@ pub fn decide(turn: &Turn<'_>, classification: &Classification, matcher: &dyn Ma
     match &classification.verdict {
         Verdict::Answer { intent } => recognised(intent, turn.misses, matcher, cfg),
         // A second "did you mean" in a row would be a loop: it counts as a miss instead.
-        Verdict::Clarify { intents } if turn.pending_clarify.is_empty() && intents.len() >= 2 => Decision {
-            action: BotAction::Clarify { intents: intents.clone() },
-            misses: turn.misses,
-            clarify: intents.clone(),
-        },
+        Verdict::Clarify { intents } if turn.pending_clarify.is_empty() && intents.len() >= 2 => {
+            Decision {
+                action: BotAction::Clarify {
+                    intents: intents.clone(),
+                },
+                misses: turn.misses,
+                clarify: intents.clone(),
+            }
+        }
         Verdict::Clarify { .. } | Verdict::Unknown => {
             let misses = turn.misses + 1;
             if misses >= cfg.max_misses {
                 escalate(misses, EscalationReason::NoMatch { misses })
             } else {
-                Decision { action: BotAction::Rephrase, misses, clarify: Vec::new() }
+                Decision {
+                    action: BotAction::Rephrase,
+                    misses,
+                    clarify: Vec::new(),
+                }
             }
         }
     }
 }
 
-fn recognised(intent: &str, misses: i32, matcher: &dyn Matcher, cfg: &ConversationConfig) -> Decision {
+fn recognised(
+    intent: &str,
+    misses: i32,
+    matcher: &dyn Matcher,
+    cfg: &ConversationConfig,
+) -> Decision {
     if cfg.human_intents.iter().any(|h| h == intent) {
         return escalate(misses, EscalationReason::AskedForHuman);
     }
     match matcher.intent(intent) {
-        Some(info) if !info.escalate && !info.answers.is_empty() => {
-            Decision { action: BotAction::Answer { intent: intent.to_string() }, misses: 0, clarify: Vec::new() }
-        }
-        _ => escalate(misses, EscalationReason::IntentNeedsPerson { intent: intent.to_string() }),
+        Some(info) if !info.escalate && !info.answers.is_empty() => Decision {
+            action: BotAction::Answer {
+                intent: intent.to_string(),
+            },
+            misses: 0,
+            clarify: Vec::new(),
+        },
+        _ => escalate(
+            misses,
+            EscalationReason::IntentNeedsPerson {
+                intent: intent.to_string(),
+            },
+        ),
     }
 }
 
 fn escalate(misses: i32, reason: EscalationReason) -> Decision {
-    Decision { action: BotAction::Escalate(reason), misses, clarify: Vec::new() }
+    Decision {
+        action: BotAction::Escalate(reason),
+        misses,
+        clarify: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -102,7 +145,11 @@ mod tests {
         let info = |id: &str, desc: &str, answer: bool, escalate: bool| IntentInfo {
             id: id.into(),
             description: desc.into(),
-            answers: if answer { vec![format!("answer for {id}")] } else { vec![] },
+            answers: if answer {
+                vec![format!("answer for {id}")]
+            } else {
+                vec![]
+            },
             escalate,
             ..Default::default()
         };
@@ -116,7 +163,13 @@ mod tests {
     }
 
     fn verdict(v: Verdict) -> Classification {
-        Classification { verdict: v, candidates: vec![Candidate { intent: "x".into(), score: 0.5 }] }
+        Classification {
+            verdict: v,
+            candidates: vec![Candidate {
+                intent: "x".into(),
+                score: 0.5,
+            }],
+        }
     }
 
     fn answer(id: &str) -> Classification {
@@ -124,47 +177,122 @@ mod tests {
     }
 
     fn turn<'a>(text: &'a str, misses: i32, pending: &'a [String]) -> Turn<'a> {
-        Turn { text, misses, pending_clarify: pending, frustrated: false }
+        Turn {
+            text,
+            misses,
+            pending_clarify: pending,
+            frustrated: false,
+        }
     }
 
     #[test]
     fn a_confident_match_is_answered_and_resets_misses() {
-        let d = decide(&turn("where is it", 1, &[]), &answer("order_status"), &table(), &Default::default());
-        assert_eq!(d.action, BotAction::Answer { intent: "order_status".into() });
+        let d = decide(
+            &turn("where is it", 1, &[]),
+            &answer("order_status"),
+            &table(),
+            &Default::default(),
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Answer {
+                intent: "order_status".into()
+            }
+        );
         assert_eq!(d.misses, 0);
     }
 
     #[test]
     fn first_miss_asks_to_rephrase_second_escalates() {
         let cfg = ConversationConfig::default();
-        let d = decide(&turn("blorp", 0, &[]), &verdict(Verdict::Unknown), &table(), &cfg);
+        let d = decide(
+            &turn("blorp", 0, &[]),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &cfg,
+        );
         assert_eq!((d.action, d.misses), (BotAction::Rephrase, 1));
-        let d = decide(&turn("blorp again", 1, &[]), &verdict(Verdict::Unknown), &table(), &cfg);
-        assert_eq!(d.action, BotAction::Escalate(EscalationReason::NoMatch { misses: 2 }));
+        let d = decide(
+            &turn("blorp again", 1, &[]),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &cfg,
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Escalate(EscalationReason::NoMatch { misses: 2 })
+        );
     }
 
     #[test]
     fn close_candidates_ask_and_the_reply_picks_by_number_or_name() {
         let cfg = ConversationConfig::default();
         let both = vec!["order_status".to_string(), "shipping_costs".to_string()];
-        let d = decide(&turn("parcel", 0, &[]), &verdict(Verdict::Clarify { intents: both.clone() }), &table(), &cfg);
-        assert_eq!(d.action, BotAction::Clarify { intents: both.clone() });
+        let d = decide(
+            &turn("parcel", 0, &[]),
+            &verdict(Verdict::Clarify {
+                intents: both.clone(),
+            }),
+            &table(),
+            &cfg,
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Clarify {
+                intents: both.clone()
+            }
+        );
         assert_eq!((d.misses, d.clarify.clone()), (0, both.clone()));
 
-        let d = decide(&turn("2", 0, &both), &verdict(Verdict::Unknown), &table(), &cfg);
-        assert_eq!(d.action, BotAction::Answer { intent: "shipping_costs".into() });
-        let d = decide(&turn("track an order", 0, &both), &verdict(Verdict::Unknown), &table(), &cfg);
-        assert_eq!(d.action, BotAction::Answer { intent: "order_status".into() });
+        let d = decide(
+            &turn("2", 0, &both),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &cfg,
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Answer {
+                intent: "shipping_costs".into()
+            }
+        );
+        let d = decide(
+            &turn("track an order", 0, &both),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &cfg,
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Answer {
+                intent: "order_status".into()
+            }
+        );
     }
 
     #[test]
     fn an_unresolved_clarification_counts_as_a_miss() {
         let cfg = ConversationConfig::default();
         let both = vec!["order_status".to_string(), "shipping_costs".to_string()];
-        let d = decide(&turn("hm", 0, &both), &verdict(Verdict::Clarify { intents: both.clone() }), &table(), &cfg);
+        let d = decide(
+            &turn("hm", 0, &both),
+            &verdict(Verdict::Clarify {
+                intents: both.clone(),
+            }),
+            &table(),
+            &cfg,
+        );
         assert_eq!((d.action, d.misses), (BotAction::Rephrase, 1));
-        let d = decide(&turn("hm", 1, &both), &verdict(Verdict::Unknown), &table(), &cfg);
-        assert!(matches!(d.action, BotAction::Escalate(EscalationReason::NoMatch { .. })));
+        let d = decide(
+            &turn("hm", 1, &both),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &cfg,
+        );
+        assert!(matches!(
+            d.action,
+            BotAction::Escalate(EscalationReason::NoMatch { .. })
+        ));
     }
 
     #[test]
@@ -176,12 +304,22 @@ mod tests {
             BotAction::Escalate(EscalationReason::AskedForHuman)
         );
         assert_eq!(
-            decide(&turn("dispute", 0, &[]), &answer("refund_dispute"), &t, &cfg).action,
-            BotAction::Escalate(EscalationReason::IntentNeedsPerson { intent: "refund_dispute".into() })
+            decide(
+                &turn("dispute", 0, &[]),
+                &answer("refund_dispute"),
+                &t,
+                &cfg
+            )
+            .action,
+            BotAction::Escalate(EscalationReason::IntentNeedsPerson {
+                intent: "refund_dispute".into()
+            })
         );
         assert_eq!(
             decide(&turn("x", 0, &[]), &answer("no_answer_yet"), &t, &cfg).action,
-            BotAction::Escalate(EscalationReason::IntentNeedsPerson { intent: "no_answer_yet".into() })
+            BotAction::Escalate(EscalationReason::IntentNeedsPerson {
+                intent: "no_answer_yet".into()
+            })
         );
     }
 
@@ -197,7 +335,9 @@ mod tests {
         cfg.escalate_on_frustration = false;
         assert_eq!(
             decide(&t, &answer("order_status"), &table(), &cfg).action,
-            BotAction::Answer { intent: "order_status".into() }
+            BotAction::Answer {
+                intent: "order_status".into()
+            }
         );
     }
 }

@@ -68,22 +68,38 @@ impl Desk {
 
     pub async fn detail(&self, ticket_id: i64) -> Result<TicketDetail> {
         let mut tx = self.services.store.read().await?;
-        let summary = tx.ticket_summary(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
-        let transcript = tx.conversation_lines(summary.ticket.conversation_id, 0, true).await?;
-        let previous_tickets = tx.customer_tickets(summary.ticket.customer_id, ticket_id).await?;
-        Ok(TicketDetail { summary, transcript, previous_tickets })
+        let summary = tx
+            .ticket_summary(ticket_id)
+            .await?
+            .ok_or_else(|| not_found(ticket_id))?;
+        let transcript = tx
+            .conversation_lines(summary.ticket.conversation_id, 0, true)
+            .await?;
+        let previous_tickets = tx
+            .customer_tickets(summary.ticket.customer_id, ticket_id)
+            .await?;
+        Ok(TicketDetail {
+            summary,
+            transcript,
+            previous_tickets,
+        })
     }
 
     /// Takes an open ticket. Claiming one's own ticket again is fine; another agent's is a conflict.
     pub async fn claim(&self, agent: &Agent, ticket_id: i64) -> Result<Ticket> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        let mut ticket =
+            w.tx.ticket(ticket_id)
+                .await?
+                .ok_or_else(|| not_found(ticket_id))?;
         match ticket.status {
             TicketStatus::Assigned if ticket.assignee == Some(agent.id) => return Ok(ticket),
             TicketStatus::Assigned => return Err(self.held_by_other(&mut w, &ticket).await?),
             TicketStatus::Resolved | TicketStatus::Closed => {
-                return Err(CoreError::Conflict(format!("ticket #{ticket_id} is closed")))
+                return Err(CoreError::Conflict(format!(
+                    "ticket #{ticket_id} is closed"
+                )))
             }
             TicketStatus::Open => {}
         }
@@ -94,18 +110,34 @@ impl Desk {
 
     /// Sends a reply to the customer, or with `internal` adds a note only agents see. Replying to
     /// an unclaimed ticket claims it; notes may be added by any agent.
-    pub async fn reply(&self, agent: &Agent, ticket_id: i64, text: &str, internal: bool) -> Result<TranscriptLine> {
+    pub async fn reply(
+        &self,
+        agent: &Agent,
+        ticket_id: i64,
+        text: &str,
+        internal: bool,
+    ) -> Result<TranscriptLine> {
         check_text(text)?;
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        let mut ticket =
+            w.tx.ticket(ticket_id)
+                .await?
+                .ok_or_else(|| not_found(ticket_id))?;
         let conv = w
             .tx
             .conversation(ticket.conversation_id)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{ticket_id}")))?;
         let line = if internal {
-            w.say(&conv, Author::Note, Some(agent.name.clone()), text.to_string(), now).await?
+            w.say(
+                &conv,
+                Author::Note,
+                Some(agent.name.clone()),
+                text.to_string(),
+                now,
+            )
+            .await?
         } else {
             match ticket.status {
                 TicketStatus::Open => self.assign(&mut w, &mut ticket, agent, now).await?,
@@ -124,7 +156,8 @@ impl Desk {
                 w.tx.update_ticket(&ticket).await?;
             }
             let name = self.public_name(agent);
-            w.say(&conv, Author::Agent, Some(name), text.to_string(), now).await?
+            w.say(&conv, Author::Agent, Some(name), text.to_string(), now)
+                .await?
         };
         w.commit().await?;
         Ok(line)
@@ -135,13 +168,18 @@ impl Desk {
     pub async fn close(&self, agent: &Agent, ticket_id: i64, reason: &str) -> Result<Ticket> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket = w.tx.ticket(ticket_id).await?.ok_or_else(|| not_found(ticket_id))?;
+        let mut ticket =
+            w.tx.ticket(ticket_id)
+                .await?
+                .ok_or_else(|| not_found(ticket_id))?;
         match ticket.status {
             TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
                 return Err(self.held_by_other(&mut w, &ticket).await?)
             }
             TicketStatus::Resolved | TicketStatus::Closed => {
-                return Err(CoreError::Conflict(format!("ticket #{ticket_id} is already closed")))
+                return Err(CoreError::Conflict(format!(
+                    "ticket #{ticket_id} is already closed"
+                )))
             }
             TicketStatus::Open | TicketStatus::Assigned => {}
         }
@@ -160,17 +198,32 @@ impl Desk {
         conv.updated_at = now;
         w.tx.update_conversation(&conv).await?;
         let reason = reason.trim();
-        let note = if reason.is_empty() { "Closed.".to_string() } else { format!("Closed: {reason}") };
-        w.say(&conv, Author::Note, Some(agent.name.clone()), note, now).await?;
-        let text = self.services.render(&self.services.config.templates.resolved, &[("ticket", ticket.id.to_string())]);
+        let note = if reason.is_empty() {
+            "Closed.".to_string()
+        } else {
+            format!("Closed: {reason}")
+        };
+        w.say(&conv, Author::Note, Some(agent.name.clone()), note, now)
+            .await?;
+        let text = self.services.render(
+            &self.services.config.templates.resolved,
+            &[("ticket", ticket.id.to_string())],
+        );
         w.say(&conv, Author::System, None, text, now).await?;
         let window = self.services.config.conversation.reopen_window_secs * 1000;
-        w.tx.schedule_timer(CLOSE_TICKET, ticket.id, now + window).await?;
+        w.tx.schedule_timer(CLOSE_TICKET, ticket.id, now + window)
+            .await?;
         w.commit().await?;
         Ok(ticket)
     }
 
-    async fn assign(&self, w: &mut Writer<'_>, ticket: &mut Ticket, agent: &Agent, now: i64) -> Result<()> {
+    async fn assign(
+        &self,
+        w: &mut Writer<'_>,
+        ticket: &mut Ticket,
+        agent: &Agent,
+        now: i64,
+    ) -> Result<()> {
         let mut conv = w
             .tx
             .conversation(ticket.conversation_id)
@@ -188,7 +241,10 @@ impl Desk {
         } else {
             format!("{} from our support team", agent.name)
         };
-        let text = self.services.render(&self.services.config.templates.agent_joined, &[("agent", who)]);
+        let text = self.services.render(
+            &self.services.config.templates.agent_joined,
+            &[("agent", who)],
+        );
         w.say(&conv, Author::System, None, text, now).await?;
         Ok(())
     }

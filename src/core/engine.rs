@@ -49,12 +49,18 @@ impl Engine {
         let recorded = w.tx.record_inbound(&inbound).await?;
         w.commit().await?;
         match recorded {
-            Recorded::Duplicate(id) => Ok(Received { inbox_id: id, duplicate: true }),
+            Recorded::Duplicate(id) => Ok(Received {
+                inbox_id: id,
+                duplicate: true,
+            }),
             Recorded::New(id) => {
                 if let Err(e) = self.handle(id).await {
                     tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
                 }
-                Ok(Received { inbox_id: id, duplicate: false })
+                Ok(Received {
+                    inbox_id: id,
+                    duplicate: false,
+                })
             }
         }
     }
@@ -75,12 +81,15 @@ impl Engine {
     /// Handles one stored event exactly once: the "handled" mark commits with its effects.
     async fn handle(&self, inbox_id: i64) -> Result<()> {
         let mut w = self.services.write().await?;
-        let Some(item) = w.tx.inbox_item(inbox_id).await? else { return Ok(()) };
+        let Some(item) = w.tx.inbox_item(inbox_id).await? else {
+            return Ok(());
+        };
         if item.handled_at.is_some() {
             return Ok(());
         }
         self.handle_item(&mut w, &item).await?;
-        w.tx.mark_inbound_handled(inbox_id, self.services.now()).await?;
+        w.tx.mark_inbound_handled(inbox_id, self.services.now())
+            .await?;
         w.commit().await?;
         Ok(())
     }
@@ -89,19 +98,25 @@ impl Engine {
         let s = &self.services;
         let msg = &item.inbound;
         let now = s.now();
-        let customer = w.tx.upsert_customer(&msg.channel, &msg.customer_key, msg.customer_name.as_deref(), now).await?;
+        let customer =
+            w.tx.upsert_customer(
+                &msg.channel,
+                &msg.customer_key,
+                msg.customer_name.as_deref(),
+                now,
+            )
+            .await?;
         let mut conv = self.current_conversation(w, msg, customer.id, now).await?;
 
         let matcher = s.matcher.current();
         let classification = matcher.classify(&msg.text);
-        let earlier: Vec<String> = w
-            .tx
-            .conversation_lines(conv.id, 0, false)
-            .await?
-            .into_iter()
-            .filter(|l| l.author == Author::Customer)
-            .map(|l| l.text)
-            .collect();
+        let earlier: Vec<String> =
+            w.tx.conversation_lines(conv.id, 0, false)
+                .await?
+                .into_iter()
+                .filter(|l| l.author == Author::Customer)
+                .map(|l| l.text)
+                .collect();
         let top = classification.candidates.first();
         w.tx.append_line(&NewLine {
             conversation_id: conv.id,
@@ -115,11 +130,23 @@ impl Engine {
         .await?;
 
         let mut vars = Vars::new();
-        vars.insert("customer.name".into(), customer.display_name.clone().unwrap_or_default());
+        vars.insert(
+            "customer.name".into(),
+            customer.display_name.clone().unwrap_or_default(),
+        );
         match conv.state {
             ConversationState::Escalated | ConversationState::Assigned => {}
             ConversationState::Resolved => {
-                self.after_close(w, &mut conv, &msg.text, &classification, matcher.as_ref(), &vars, now).await?
+                self.after_close(
+                    w,
+                    &mut conv,
+                    &msg.text,
+                    &classification,
+                    matcher.as_ref(),
+                    &vars,
+                    now,
+                )
+                .await?
             }
             ConversationState::Bot | ConversationState::Closed => {
                 let turn = Turn {
@@ -128,7 +155,12 @@ impl Engine {
                     pending_clarify: &conv.clarify,
                     frustrated: policy::looks_frustrated(&msg.text, &earlier),
                 };
-                let decision = decide(&turn, &classification, matcher.as_ref(), &s.config.conversation);
+                let decision = decide(
+                    &turn,
+                    &classification,
+                    matcher.as_ref(),
+                    &s.config.conversation,
+                );
                 conv.misses = decision.misses;
                 conv.clarify = decision.clarify;
                 match decision.action {
@@ -141,11 +173,17 @@ impl Engine {
                             .iter()
                             .enumerate()
                             .map(|(i, id)| {
-                                let label = matcher.intent(id).map(|i| i.description.as_str()).unwrap_or(id);
+                                let label = matcher
+                                    .intent(id)
+                                    .map(|i| i.description.as_str())
+                                    .unwrap_or(id);
                                 format!("{}) {label}", i + 1)
                             })
                             .collect();
-                        let text = self.template(&s.config.templates.clarify, &[("options", options.join("\n"))]);
+                        let text = self.template(
+                            &s.config.templates.clarify,
+                            &[("options", options.join("\n"))],
+                        );
                         self.bot_says(w, &mut conv, text, now).await?;
                     }
                     BotAction::Rephrase => {
@@ -153,7 +191,8 @@ impl Engine {
                         self.bot_says(w, &mut conv, text, now).await?;
                     }
                     BotAction::Escalate(reason) => {
-                        self.escalate(w, &mut conv, &msg.text, &classification, reason, now).await?;
+                        self.escalate(w, &mut conv, &msg.text, &classification, reason, now)
+                            .await?;
                     }
                 }
             }
@@ -165,8 +204,17 @@ impl Engine {
 
     /// The conversation this message belongs to; a new one when the last is finished, or resolved
     /// and past its reopen window (even if the timer that closes it has not fired yet).
-    async fn current_conversation(&self, w: &mut Writer<'_>, msg: &Inbound, customer_id: i64, now: Millis) -> Result<Conversation> {
-        if let Some(conv) = w.tx.latest_conversation(&msg.channel, &msg.conversation_key).await? {
+    async fn current_conversation(
+        &self,
+        w: &mut Writer<'_>,
+        msg: &Inbound,
+        customer_id: i64,
+        now: Millis,
+    ) -> Result<Conversation> {
+        if let Some(conv) =
+            w.tx.latest_conversation(&msg.channel, &msg.conversation_key)
+                .await?
+        {
             if conv.state == ConversationState::Resolved {
                 if let Some(ticket) = self.ticket_of(w, &conv).await? {
                     if self.reopen_window_over(&ticket, now) {
@@ -182,7 +230,13 @@ impl Engine {
         self.new_conversation(w, msg, customer_id, now).await
     }
 
-    async fn new_conversation(&self, w: &mut Writer<'_>, msg: &Inbound, customer_id: i64, now: Millis) -> Result<Conversation> {
+    async fn new_conversation(
+        &self,
+        w: &mut Writer<'_>,
+        msg: &Inbound,
+        customer_id: i64,
+        now: Millis,
+    ) -> Result<Conversation> {
         let mut conv = Conversation {
             id: 0,
             channel: msg.channel.clone(),
@@ -228,7 +282,9 @@ impl Engine {
         now: Millis,
     ) -> Result<()> {
         let s = &self.services;
-        let Some(mut ticket) = self.ticket_of(w, conv).await? else { return Ok(()) };
+        let Some(mut ticket) = self.ticket_of(w, conv).await? else {
+            return Ok(());
+        };
         if let Some(rating) = policy::parse_rating(text) {
             ticket.csat = Some(rating);
             w.tx.update_ticket(&ticket).await?;
@@ -238,7 +294,10 @@ impl Engine {
         }
         if let crate::core::matcher::Verdict::Answer { intent } = &classification.verdict {
             if s.config.conversation.closing_intents.contains(intent) {
-                if matcher.intent(intent).is_some_and(|i| !i.answers.is_empty()) {
+                if matcher
+                    .intent(intent)
+                    .is_some_and(|i| !i.answers.is_empty())
+                {
                     let reply = self.answer_text(conv, matcher, intent, vars);
                     w.say(conv, Author::Bot, None, reply, now).await?;
                 }
@@ -252,18 +311,29 @@ impl Engine {
             None => None,
         };
         ticket.resolved_at = None;
-        ticket.status = if agent.is_some() { TicketStatus::Assigned } else { TicketStatus::Open };
+        ticket.status = if agent.is_some() {
+            TicketStatus::Assigned
+        } else {
+            TicketStatus::Open
+        };
         if agent.is_none() {
             ticket.assignee = None;
         }
         w.tx.update_ticket(&ticket).await?;
-        conv.state = if agent.is_some() { ConversationState::Assigned } else { ConversationState::Escalated };
+        conv.state = if agent.is_some() {
+            ConversationState::Assigned
+        } else {
+            ConversationState::Escalated
+        };
         let who = match &agent {
             Some(a) if !s.config.conversation.anonymous_agents => a.name.clone(),
             Some(_) => "your support agent".into(),
             None => "our support team".into(),
         };
-        let reply = self.template(&s.config.templates.reopened, &[("ticket", ticket.id.to_string()), ("agent", who)]);
+        let reply = self.template(
+            &s.config.templates.reopened,
+            &[("ticket", ticket.id.to_string()), ("agent", who)],
+        );
         w.say(conv, Author::System, None, reply, now).await?;
         Ok(())
     }
@@ -279,11 +349,19 @@ impl Engine {
         now: Millis,
     ) -> Result<()> {
         let s = &self.services;
-        let first = w.tx.conversation_lines(conv.id, 0, false).await?.into_iter().find(|l| l.author == Author::Customer);
-        let subject: String = first.map(|l| l.text).unwrap_or_else(|| text.to_string()).chars().take(120).collect();
-        let ticket = w
-            .tx
-            .create_ticket(&NewTicket {
+        let first =
+            w.tx.conversation_lines(conv.id, 0, false)
+                .await?
+                .into_iter()
+                .find(|l| l.author == Author::Customer);
+        let subject: String = first
+            .map(|l| l.text)
+            .unwrap_or_else(|| text.to_string())
+            .chars()
+            .take(120)
+            .collect();
+        let ticket =
+            w.tx.create_ticket(&NewTicket {
                 conversation_id: conv.id,
                 customer_id: conv.customer_id,
                 channel: conv.channel.clone(),
@@ -313,7 +391,11 @@ impl Engine {
             ),
             None => {
                 let waits = w.tx.recent_claim_waits(s.config.queue.wait_sample).await?;
-                let wait = policy::expected_wait(position, &waits, s.config.queue.default_wait_minutes * 60_000);
+                let wait = policy::expected_wait(
+                    position,
+                    &waits,
+                    s.config.queue.default_wait_minutes * 60_000,
+                );
                 self.template(
                     &templates.escalated,
                     &[
@@ -330,20 +412,37 @@ impl Engine {
     }
 
     /// The bot's reply; the first reply of a conversation also says it is automated.
-    async fn bot_says(&self, w: &mut Writer<'_>, conv: &mut Conversation, text: String, now: Millis) -> Result<()> {
+    async fn bot_says(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &mut Conversation,
+        text: String,
+        now: Millis,
+    ) -> Result<()> {
         let text = if conv.disclosed {
             text
         } else {
             conv.disclosed = true;
-            format!("{}\n\n{text}", self.template(&self.services.config.templates.disclosure, &[]))
+            format!(
+                "{}\n\n{text}",
+                self.template(&self.services.config.templates.disclosure, &[])
+            )
         };
         w.say(conv, Author::Bot, None, text, now).await?;
         Ok(())
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any.
-    fn answer_text(&self, conv: &mut Conversation, matcher: &dyn Matcher, intent: &str, vars: &Vars) -> String {
-        let Some(info) = matcher.intent(intent) else { return String::new() };
+    fn answer_text(
+        &self,
+        conv: &mut Conversation,
+        matcher: &dyn Matcher,
+        intent: &str,
+        vars: &Vars,
+    ) -> String {
+        let Some(info) = matcher.intent(intent) else {
+            return String::new();
+        };
         if info.answers.is_empty() {
             return String::new();
         }
@@ -351,7 +450,10 @@ impl Engine {
         conv.answer_turn = conv.answer_turn.wrapping_add(1);
         let mut text = render(variant, &[vars, &self.services.vars]);
         if !info.quick_replies.is_empty() {
-            let related = self.template(&self.services.config.templates.related, &[("options", info.quick_replies.join(", "))]);
+            let related = self.template(
+                &self.services.config.templates.related,
+                &[("options", info.quick_replies.join(", "))],
+            );
             text = format!("{text}\n\n{related}");
         }
         text
@@ -372,7 +474,9 @@ impl Engine {
             let mut w = self.services.write().await?;
             if timer.kind == CLOSE_TICKET {
                 if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
-                    if ticket.status == TicketStatus::Resolved && self.reopen_window_over(&ticket, now) {
+                    if ticket.status == TicketStatus::Resolved
+                        && self.reopen_window_over(&ticket, now)
+                    {
                         finish_ticket(&mut w, ticket, now).await?;
                     }
                 }

@@ -8,8 +8,22 @@ use crate::config::SupportHours;
 
 /// Words that, on their own, show a customer is upset with us.
 const ANGRY_WORDS: &[&str] = &[
-    "useless", "ridiculous", "terrible", "awful", "worst", "scam", "furious", "unacceptable",
-    "stupid", "pathetic", "angry", "fed up", "wtf", "rubbish", "disgusting", "waste of time",
+    "useless",
+    "ridiculous",
+    "terrible",
+    "awful",
+    "worst",
+    "scam",
+    "furious",
+    "unacceptable",
+    "stupid",
+    "pathetic",
+    "angry",
+    "fed up",
+    "wtf",
+    "rubbish",
+    "disgusting",
+    "waste of time",
 ];
 
 /// True when a message shows frustration: angry words, mostly capitals, or a repeat of one of the
@@ -27,7 +41,9 @@ pub fn looks_frustrated(text: &str, previous_customer_texts: &[String]) -> bool 
         }
     }
     let norm = normalize(text);
-    !norm.is_empty() && norm.len() > 3 && previous_customer_texts.iter().any(|p| normalize(p) == norm)
+    !norm.is_empty()
+        && norm.len() > 3
+        && previous_customer_texts.iter().any(|p| normalize(p) == norm)
 }
 
 fn contains_word(haystack: &str, word: &str) -> bool {
@@ -50,7 +66,11 @@ fn normalize(text: &str) -> String {
 
 /// A bare rating such as "4", "5/5", "3 stars" or "2!"; anything more is a message, not a rating.
 pub fn parse_rating(text: &str) -> Option<i32> {
-    let t = text.trim().trim_end_matches(['.', '!']).trim().to_lowercase();
+    let t = text
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .trim()
+        .to_lowercase();
     let t = t
         .strip_suffix("/5")
         .or_else(|| t.strip_suffix("stars"))
@@ -66,12 +86,19 @@ pub fn parse_rating(text: &str) -> Option<i32> {
 /// Which of the offered options a reply picks: its number ("2", "2)", "#2") or its label, matched
 /// without case. `options` are (id, label) pairs.
 pub fn pick_option(reply: &str, options: &[(String, String)]) -> Option<usize> {
-    let t = reply.trim().trim_start_matches('#').trim_end_matches([')', '.', '!']).trim().to_lowercase();
+    let t = reply
+        .trim()
+        .trim_start_matches('#')
+        .trim_end_matches([')', '.', '!'])
+        .trim()
+        .to_lowercase();
     if let Ok(n) = t.parse::<usize>() {
         return (1..=options.len()).contains(&n).then(|| n - 1);
     }
     options.iter().position(|(id, label)| {
-        t == label.to_lowercase() || t == id.to_lowercase() || t == id.replace('_', " ").to_lowercase()
+        t == label.to_lowercase()
+            || t == id.to_lowercase()
+            || t == id.replace('_', " ").to_lowercase()
     })
 }
 
@@ -88,12 +115,15 @@ impl SupportHours {
     pub fn validate(&self) -> Result<(), String> {
         for d in &self.days {
             if !DAYS.contains(&d.to_lowercase().as_str()) {
-                return Err(format!("support_hours.days: '{d}' is not one of mon, tue, wed, thu, fri, sat, sun"));
+                return Err(format!(
+                    "support_hours.days: '{d}' is not one of mon, tue, wed, thu, fri, sat, sun"
+                ));
             }
         }
-        let open = parse_hhmm(&self.open).ok_or_else(|| format!("support_hours.open: '{}' is not HH:MM", self.open))?;
-        let close =
-            parse_hhmm(&self.close).ok_or_else(|| format!("support_hours.close: '{}' is not HH:MM", self.close))?;
+        let open = parse_hhmm(&self.open)
+            .ok_or_else(|| format!("support_hours.open: '{}' is not HH:MM", self.open))?;
+        let close = parse_hhmm(&self.close)
+            .ok_or_else(|| format!("support_hours.close: '{}' is not HH:MM", self.close))?;
         if open >= close {
             return Err("support_hours: open must be before close".into());
         }
@@ -101,7 +131,8 @@ impl SupportHours {
     }
 
     fn offset(&self) -> chrono::FixedOffset {
-        chrono::FixedOffset::east_opt(self.utc_offset_minutes * 60).unwrap_or(chrono::FixedOffset::east_opt(0).unwrap())
+        chrono::FixedOffset::east_opt(self.utc_offset_minutes * 60)
+            .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap())
     }
 
     fn is_workday(&self, weekday: chrono::Weekday) -> bool {
@@ -125,7 +156,12 @@ impl SupportHours {
             let date = midnight + Duration::days(day);
             let opening = date + Duration::minutes(open as i64);
             if self.is_workday(opening.weekday()) && (day > 0 || minute < open) {
-                return Some(self.offset().from_local_datetime(&opening).single()?.timestamp_millis());
+                return Some(
+                    self.offset()
+                        .from_local_datetime(&opening)
+                        .single()?
+                        .timestamp_millis(),
+                );
             }
         }
         None
@@ -137,13 +173,23 @@ impl SupportHours {
             return "around the clock".into();
         }
         let days: Vec<&str> = self.days.iter().map(|d| d.as_str()).collect();
-        format!("{} {}–{} ({})", days.join(", "), self.open, self.close, utc_label(self.utc_offset_minutes))
+        format!(
+            "{} {}–{} ({})",
+            days.join(", "),
+            self.open,
+            self.close,
+            utc_label(self.utc_offset_minutes)
+        )
     }
 
     /// A moment in the team's local time, e.g. "Mon 09:00 (UTC+01:00)".
     pub fn local_label(&self, at: Millis) -> String {
         match self.offset().timestamp_millis_opt(at).single() {
-            Some(t) => format!("{} ({})", t.format("%a %H:%M"), utc_label(self.utc_offset_minutes)),
+            Some(t) => format!(
+                "{} ({})",
+                t.format("%a %H:%M"),
+                utc_label(self.utc_offset_minutes)
+            ),
             None => String::new(),
         }
     }
@@ -186,11 +232,20 @@ mod tests {
     #[test]
     fn frustration_from_words_capitals_and_repeats() {
         assert!(looks_frustrated("this is useless", &[]));
-        assert!(!looks_frustrated("is this usable?", &[]), "'usable' is not 'useless'");
+        assert!(
+            !looks_frustrated("is this usable?", &[]),
+            "'usable' is not 'useless'"
+        );
         assert!(looks_frustrated("WHERE IS MY PARCEL ALREADY", &[]));
         assert!(!looks_frustrated("Where is my DHL parcel", &[]));
-        assert!(looks_frustrated("where is my order??", &["Where is my order".to_string()]));
-        assert!(!looks_frustrated("where is my order", &["where is my refund".to_string()]));
+        assert!(looks_frustrated(
+            "where is my order??",
+            &["Where is my order".to_string()]
+        ));
+        assert!(!looks_frustrated(
+            "where is my order",
+            &["where is my refund".to_string()]
+        ));
     }
 
     #[test]
@@ -218,14 +273,18 @@ mod tests {
     fn weekdays_9_to_5(offset: i32) -> SupportHours {
         SupportHours {
             utc_offset_minutes: offset,
-            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
             open: "09:00".into(),
             close: "17:00".into(),
         }
     }
 
     fn at(s: &str) -> Millis {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
@@ -235,13 +294,29 @@ mod tests {
         // Tuesday 10:00 local (09:00 UTC): open.
         assert_eq!(hours.next_opening(at("2026-11-24T09:00:00Z")), None);
         // Tuesday 18:00 local: back Wednesday 09:00 local = 08:00 UTC.
-        assert_eq!(hours.next_opening(at("2026-11-24T17:00:00Z")), Some(at("2026-11-25T08:00:00Z")));
+        assert_eq!(
+            hours.next_opening(at("2026-11-24T17:00:00Z")),
+            Some(at("2026-11-25T08:00:00Z"))
+        );
         // Friday 20:00 local: back Monday.
-        assert_eq!(hours.next_opening(at("2026-11-27T19:00:00Z")), Some(at("2026-11-30T08:00:00Z")));
+        assert_eq!(
+            hours.next_opening(at("2026-11-27T19:00:00Z")),
+            Some(at("2026-11-30T08:00:00Z"))
+        );
         // Tuesday 07:00 local: back the same day.
-        assert_eq!(hours.next_opening(at("2026-11-24T06:00:00Z")), Some(at("2026-11-24T08:00:00Z")));
-        assert_eq!(hours.local_label(at("2026-11-30T08:00:00Z")), "Mon 09:00 (UTC+01:00)");
-        assert_eq!(SupportHours::default().next_opening(0), None, "no days configured: always staffed");
+        assert_eq!(
+            hours.next_opening(at("2026-11-24T06:00:00Z")),
+            Some(at("2026-11-24T08:00:00Z"))
+        );
+        assert_eq!(
+            hours.local_label(at("2026-11-30T08:00:00Z")),
+            "Mon 09:00 (UTC+01:00)"
+        );
+        assert_eq!(
+            SupportHours::default().next_opening(0),
+            None,
+            "no days configured: always staffed"
+        );
     }
 
     #[test]
@@ -251,7 +326,10 @@ mod tests {
         assert!(hours.validate().unwrap_err().contains("funday"));
         let mut hours = weekdays_9_to_5(0);
         hours.close = "8:00".into();
-        assert!(hours.validate().unwrap_err().contains("open must be before close"));
+        assert!(hours
+            .validate()
+            .unwrap_err()
+            .contains("open must be before close"));
     }
 
     #[test]

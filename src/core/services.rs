@@ -32,7 +32,12 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, matcher: MatcherHandle, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        matcher: MatcherHandle,
+        config: Arc<Config>,
+    ) -> Self {
         let vars = config.vars();
         Self {
             store,
@@ -54,12 +59,20 @@ impl Services {
     pub async fn write(&self) -> crate::store::Result<Writer<'_>> {
         let guard = self.write_lock.lock().await;
         let tx = self.store.begin().await?;
-        Ok(Writer { services: self, _guard: guard, tx, queued: false })
+        Ok(Writer {
+            services: self,
+            _guard: guard,
+            tx,
+            queued: false,
+        })
     }
 
     /// Renders one of the bot's own templates with `extra` values on top of `[vars]`.
     pub fn render(&self, template: &str, extra: &[(&str, String)]) -> String {
-        let extra: Vars = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let extra: Vars = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         crate::core::template::render(template, &[&extra, &self.vars])
     }
 
@@ -79,7 +92,12 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     pub async fn commit(self) -> crate::store::Result<()> {
-        let Writer { services, _guard, tx, queued } = self;
+        let Writer {
+            services,
+            _guard,
+            tx,
+            queued,
+        } = self;
         tx.commit().await?;
         drop(_guard);
         if queued {

@@ -56,15 +56,24 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn renders_from_the_first_layer_that_knows_the_name() {
         let convo = vars(&[("customer.name", "Dana")]);
-        let config = vars(&[("customer.name", "ignored"), ("links.orders", "https://x/o")]);
+        let config = vars(&[
+            ("customer.name", "ignored"),
+            ("links.orders", "https://x/o"),
+        ]);
         assert_eq!(
-            render("Hi {{ customer.name }}, see {{links.orders}}.", &[&convo, &config]),
+            render(
+                "Hi {{ customer.name }}, see {{links.orders}}.",
+                &[&convo, &config]
+            ),
             "Hi Dana, see https://x/o."
         );
     }
@@ -76,7 +85,10 @@ mod tests {
 
     #[test]
     fn lists_variables_and_checks_names() {
-        assert_eq!(variables("{{a.b}} x {{ c }} {{a.b}}"), vec!["a.b", "c", "a.b"]);
+        assert_eq!(
+            variables("{{a.b}} x {{ c }} {{a.b}}"),
+            vec!["a.b", "c", "a.b"]
+        );
         assert!(is_valid_name("links.orders"));
         assert!(!is_valid_name("links..orders"));
         assert!(!is_valid_name("bad name"));

@@ -42,7 +42,10 @@ impl Db {
     /// PostgreSQL in a fresh schema, or `None` (with a note) when TEST_DATABASE_URL is not set.
     pub fn postgres() -> Option<Db> {
         match std::env::var("TEST_DATABASE_URL") {
-            Ok(url) if !url.is_empty() => Some(Db::Postgres { url, schema: format!("journey_{}", rand_suffix()) }),
+            Ok(url) if !url.is_empty() => Some(Db::Postgres {
+                url,
+                schema: format!("journey_{}", rand_suffix()),
+            }),
             _ => {
                 eprintln!("skipped: TEST_DATABASE_URL is not set");
                 None
@@ -52,10 +55,14 @@ impl Db {
 
     pub async fn open(&self) -> Arc<dyn Store> {
         match self {
-            Db::Sqlite(path) => frontline::store::open(&format!("sqlite:{}", path.display())).await.expect("open sqlite"),
-            Db::Postgres { url, schema } => {
-                Arc::new(frontline::store::postgres::PgStore::open(url, Some(schema)).await.expect("open postgres"))
-            }
+            Db::Sqlite(path) => frontline::store::open(&format!("sqlite:{}", path.display()))
+                .await
+                .expect("open sqlite"),
+            Db::Postgres { url, schema } => Arc::new(
+                frontline::store::postgres::PgStore::open(url, Some(schema))
+                    .await
+                    .expect("open postgres"),
+            ),
         }
     }
 }
@@ -106,7 +113,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { config: test_config(), matcher: shipped_matcher(), channels: Vec::new(), workers: true }
+        Self {
+            config: test_config(),
+            matcher: shipped_matcher(),
+            channels: Vec::new(),
+            workers: true,
+        }
     }
 }
 
@@ -117,12 +129,22 @@ impl TestApp {
 
     pub async fn start_with(db: Db, options: Options, clock: ManualClock) -> TestApp {
         let store = db.open().await;
-        let app = Arc::new(App::from_parts(options.config, store, options.matcher, Arc::new(clock.clone()), options.channels));
+        let app = Arc::new(App::from_parts(
+            options.config,
+            store,
+            options.matcher,
+            Arc::new(clock.clone()),
+            options.channels,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let (workers_stop, workers_rx) = tokio::sync::watch::channel(false);
-        let workers = if options.workers { app.spawn_workers(workers_rx) } else { Vec::new() };
+        let workers = if options.workers {
+            app.spawn_workers(workers_rx)
+        } else {
+            Vec::new()
+        };
         let router = app.router();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -136,7 +158,15 @@ impl TestApp {
                 let _ = w.await;
             }
         });
-        TestApp { base, http: reqwest::Client::new(), clock, app, db, stop: Some(stop), server: Some(server) }
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            app,
+            db,
+            stop: Some(stop),
+            server: Some(server),
+        }
     }
 
     /// Stops the server and workers, as a shutdown or crash between requests would.
@@ -156,13 +186,21 @@ impl TestApp {
     pub async fn add_agent(&self, name: &str) -> String {
         let token = new_token();
         let mut tx = self.app.services.store.begin().await.unwrap();
-        tx.create_agent(name, &token_hash(&token), START_MS).await.unwrap();
+        tx.create_agent(name, &token_hash(&token), START_MS)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         token
     }
 
     pub async fn new_session(&self, name: Option<&str>) -> Session {
-        let resp = self.http.post(self.url("/api/chat/sessions")).json(&json!({ "name": name })).send().await.unwrap();
+        let resp = self
+            .http
+            .post(self.url("/api/chat/sessions"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
         let body: Value = resp.json().await.unwrap();
         Session {
@@ -177,7 +215,12 @@ impl TestApp {
         self.say_with_id(s, text, None).await
     }
 
-    pub async fn say_with_id(&self, s: &Session, text: &str, client_id: Option<&str>) -> (u16, Value) {
+    pub async fn say_with_id(
+        &self,
+        s: &Session,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> (u16, Value) {
         let resp = self
             .http
             .post(self.url(&format!("/api/chat/sessions/{}/messages", s.id)))
@@ -186,14 +229,20 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     /// All messages of a session after `after`, without waiting.
     pub async fn messages(&self, s: &Session, after: i64) -> Vec<Value> {
         let resp = self
             .http
-            .get(self.url(&format!("/api/chat/sessions/{}/messages?after={after}", s.id)))
+            .get(self.url(&format!(
+                "/api/chat/sessions/{}/messages?after={after}",
+                s.id
+            )))
             .bearer_auth(&s.token)
             .send()
             .await
@@ -210,7 +259,10 @@ impl TestApp {
         loop {
             let resp = self
                 .http
-                .get(self.url(&format!("/api/chat/sessions/{}/messages?after={}&wait=2", s.id, s.seen)))
+                .get(self.url(&format!(
+                    "/api/chat/sessions/{}/messages?after={}&wait=2",
+                    s.id, s.seen
+                )))
                 .bearer_auth(&s.token)
                 .send()
                 .await
@@ -222,18 +274,40 @@ impl TestApp {
                     return m.clone();
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no message from {from} arrived");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message from {from} arrived"
+            );
         }
     }
 
     pub async fn agent_get(&self, token: &str, path: &str) -> (u16, Value) {
-        let resp = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     pub async fn agent_post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let resp = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -254,6 +328,14 @@ pub struct Session {
 
 /// The ticket number in a "ticket #42" status message.
 pub fn ticket_number(text: &str) -> i64 {
-    let start = text.find("ticket #").expect("status message names the ticket") + "ticket #".len();
-    text[start..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
+    let start = text
+        .find("ticket #")
+        .expect("status message names the ticket")
+        + "ticket #".len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
 }
