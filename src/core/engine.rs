@@ -21,6 +21,9 @@ pub const CLOSE_TICKET: &str = "close_ticket";
 #[derive(Clone)]
 pub struct Engine {
     services: Arc<Services>,
+    /// Held from storing an event until it is handled, so events are handled in the order
+    /// they were stored.
+    inbox_order: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What [`Engine::receive`] did with an event.
@@ -33,7 +36,7 @@ pub struct Received {
 
 impl Engine {
     pub fn new(services: Arc<Services>) -> Self {
-        Self { services }
+        Self { services, inbox_order: Arc::default() }
     }
 
     pub fn services(&self) -> &Arc<Services> {
@@ -45,6 +48,7 @@ impl Engine {
     /// ([`Engine::handle_unhandled`]) handles it later.
     pub async fn receive(&self, inbound: Inbound) -> Result<Received> {
         check_text(&inbound.text)?;
+        let _order = self.inbox_order.lock().await;
         let mut w = self.services.write().await?;
         let recorded = w.tx.record_inbound(&inbound).await?;
         w.commit().await?;
@@ -67,6 +71,7 @@ impl Engine {
 
     /// Handles every stored but unhandled event, oldest first (after a crash, or a failed attempt).
     pub async fn handle_unhandled(&self) -> Result<usize> {
+        let _order = self.inbox_order.lock().await;
         let items = {
             let mut tx = self.services.store.read().await?;
             tx.unhandled_inbound(100).await?
