@@ -26,7 +26,10 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn customer_and_agent_journey_in_the_browser() {
     let Some(chromedriver) = on_path("chromedriver") else {
         // CI sets this so a broken browser install fails loudly instead of skipping quietly.
-        assert!(std::env::var_os("FRONTLINE_REQUIRE_BROWSER").is_none(), "chromedriver not installed, but FRONTLINE_REQUIRE_BROWSER is set");
+        assert!(
+            std::env::var_os("FRONTLINE_REQUIRE_BROWSER").is_none(),
+            "chromedriver not installed, but FRONTLINE_REQUIRE_BROWSER is set"
+        );
         eprintln!("skipped: chromedriver not installed");
         return;
     };
@@ -38,7 +41,13 @@ async fn customer_and_agent_journey_in_the_browser() {
 
     // Run the journey in its own task so a failed assertion still lets us save screenshots,
     // end both browser sessions and stop chromedriver before the test reports the failure.
-    let outcome = tokio::spawn(journey(app.base.clone(), token, customer.client.clone(), agent.client.clone())).await;
+    let outcome = tokio::spawn(journey(
+        app.base.clone(),
+        token,
+        customer.client.clone(),
+        agent.client.clone(),
+    ))
+    .await;
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-journey");
     customer.close(&shots.join("chat.png")).await;
     agent.close(&shots.join("agent.png")).await;
@@ -54,10 +63,20 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
     customer.goto(&format!("{base}/chat")).await.unwrap();
     fill(&customer, "#name", "Dana").await;
     click(&customer, "#start").await;
-    wait_for(&customer, "the chat to open", "return !document.getElementById('chat').hidden").await;
+    wait_for(
+        &customer,
+        "the chat to open",
+        "return !document.getElementById('chat').hidden",
+    )
+    .await;
     fill(&customer, "#text", "where is my order").await;
     press_enter(&customer, "#text").await;
-    wait_for(&customer, "a bot answer", "return document.querySelector('#messages .msg[data-from=bot]') !== null").await;
+    wait_for(
+        &customer,
+        "a bot answer",
+        "return document.querySelector('#messages .msg[data-from=bot]') !== null",
+    )
+    .await;
     let customers = wait_for(
         &customer,
         "the sent message to be confirmed",
@@ -65,7 +84,11 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
                 document.querySelectorAll('#messages .msg[data-from=customer]').length",
     )
     .await;
-    assert_eq!(customers, json!(1), "the customer's message shows once, not twice");
+    assert_eq!(
+        customers,
+        json!(1),
+        "the customer's message shows once, not twice"
+    );
 
     // Asking for a person opens a ticket, and the page says which.
     fill(&customer, "#text", "I want to talk to a person").await;
@@ -83,7 +106,12 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
     fill(&agent, "#token", &agent_token).await;
     click(&agent, "#signin").await;
     let row = format!(".ticket-row[data-id='{ticket}']");
-    wait_for(&agent, "the ticket in the queue", &format!("return document.querySelector(\"{row}\") !== null")).await;
+    wait_for(
+        &agent,
+        "the ticket in the queue",
+        &format!("return document.querySelector(\"{row}\") !== null"),
+    )
+    .await;
     click(&agent, &row).await;
     wait_for(
         &agent,
@@ -94,7 +122,12 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
 
     // Claim, then reply: the customer sees the reply, with the agent's name.
     click(&agent, "#claim").await;
-    wait_for(&agent, "the claim", "return document.getElementById('fields').textContent.includes('alice')").await;
+    wait_for(
+        &agent,
+        "the claim",
+        "return document.getElementById('fields').textContent.includes('alice')",
+    )
+    .await;
     fill(&agent, "#reply-text", "Hi, I'm on it").await;
     click(&agent, "#reply").await;
     let reply = wait_for(
@@ -104,7 +137,10 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
              .find(e => e.textContent.includes(\"Hi, I'm on it\")); return m && m.textContent",
     )
     .await;
-    assert!(reply.as_str().unwrap().contains("alice"), "the reply names its agent: {reply}");
+    assert!(
+        reply.as_str().unwrap().contains("alice"),
+        "the reply names its agent: {reply}"
+    );
 
     // An internal note shows, marked, in the console only.
     fill(&agent, "#reply-text", "NOTE: customer sounded upset").await;
@@ -116,7 +152,13 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
              .find(e => e.textContent.includes('customer sounded upset')); return m && m.textContent",
     )
     .await;
-    assert!(note.as_str().unwrap().to_lowercase().contains("internal note"), "notes are labelled: {note}");
+    assert!(
+        note.as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("internal note"),
+        "notes are labelled: {note}"
+    );
 
     // Close: the customer is thanked and asked for a rating; the note never reached them.
     fill(&agent, "#close-reason", "answered").await;
@@ -135,7 +177,11 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         )
         .await
         .unwrap();
-    assert_eq!(leaked, json!(false), "an internal note reached the customer's page");
+    assert_eq!(
+        leaked,
+        json!(false),
+        "an internal note reached the customer's page"
+    );
 }
 
 /// Polls `script` (a function body) until it returns something truthy; returns that value.
@@ -170,7 +216,10 @@ fn truthy(v: &Value) -> bool {
 }
 
 async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -187,12 +236,17 @@ async fn click(client: &Client, css: &str) {
 
 async fn press_enter(client: &Client, css: &str) {
     let field = client.find(Locator::Css(css)).await.unwrap();
-    field.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    field
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
 }
 
 fn on_path(binary: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths).map(|dir| dir.join(binary)).find(|p| p.is_file())
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(binary))
+        .find(|p| p.is_file())
 }
 
 /// A chromedriver process on a free port, killed on drop.
@@ -203,14 +257,21 @@ struct Driver {
 
 impl Driver {
     async fn start(binary: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(binary)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -219,7 +280,10 @@ impl Driver {
                     return driver;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not answer on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on port {port}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -240,7 +304,8 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &Driver, name: &str) -> Browser {
-        let profile = std::env::temp_dir().join(format!("frontline-chrome-{name}-{}", unique_suffix()));
+        let profile =
+            std::env::temp_dir().join(format!("frontline-chrome-{name}-{}", unique_suffix()));
         std::fs::create_dir_all(&profile).unwrap();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
@@ -272,5 +337,9 @@ impl Browser {
 }
 
 fn unique_suffix() -> String {
-    format!("{}-{}", std::process::id(), &frontline::core::agent::new_token()[..10])
+    format!(
+        "{}-{}",
+        std::process::id(),
+        &frontline::core::agent::new_token()[..10]
+    )
 }
