@@ -1,1 +1,37 @@
-//! Intent files, validation, matching, evaluation (being written).
+//! Intents: the file format admins edit, validation (`frontline intents check`), the trained
+//! matcher behind [`crate::core::matcher::Matcher`], evaluation, import and hot reload.
+//!
+//! # Layout
+//! - [`file`]: the TOML format, parsed with the line of every item.
+//! - [`check`]: validation of a folder into an [`IntentSet`]; [`load_dir`].
+//! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams).
+//! - [`model`]: multinomial logistic regression trained by SGD.
+//! - [`calibrate`]: answer threshold from held-out folds for a target precision.
+//! - [`matcher`]: [`TrainedMatcher`], the decision answer / clarify / unknown.
+//! - [`eval`], [`report`]: scoring a labelled CSV of cases; SVG histogram and tables.
+//! - [`import`]: CSV and Rasa NLU to intent files.
+//! - [`watch`]: hot reload into a [`crate::core::matcher::MatcherHandle`].
+//! - [`cli`]: `frontline intents check | import | eval`.
+//! - [`settings`]: `[matcher]` config; [`error`]: typed errors.
+
+pub mod calibrate;
+pub mod check;
+pub mod cli;
+pub mod error;
+pub mod eval;
+pub mod features;
+pub mod file;
+pub mod import;
+pub mod matcher;
+pub mod model;
+pub mod normalize;
+pub mod report;
+pub mod settings;
+pub mod watch;
+
+pub use check::{check_dir, load_dir, load_dir_with, CheckReport, IntentSet, Negative};
+pub use cli::{execute, CommandContext, ImportFormat, IntentsCommand};
+pub use error::{IntentsError, LoadError, Problem, Severity};
+pub use matcher::{TrainStats, TrainedMatcher};
+pub use settings::MatcherSettings;
+pub use watch::{reload_once, spawn_reloader, ReloadOutcome};

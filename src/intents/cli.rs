@@ -1,0 +1,281 @@
+//! `frontline intents check | import | eval`: the admin commands, parsed by clap in the binary
+//! and run here.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::check::check_dir;
+use super::error::IntentsError;
+use super::eval::{evaluate, peak_rss_kb, read_labelled_csv, OUT_OF_SCOPE};
+use super::import;
+use super::matcher::TrainedMatcher;
+use super::report::write_report;
+use super::settings::MatcherSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// CSV with a header naming `text` and `intent` columns.
+    Csv,
+    /// Rasa NLU YAML (`nlu:` / `- intent:` / `examples: |`).
+    Rasa,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
+pub enum IntentsCommand {
+    /// Validate the intent files and print every problem as FILE:LINE: message (exit 1 on errors).
+    Check {
+        /// Folder of intent files (nested folders allowed) [default: the configured intents folder].
+        #[arg(long, value_name = "DIR")]
+        intents: Option<PathBuf>,
+    },
+    /// Convert a labelled data set into intent files, one per intent.
+    Import {
+        /// Format of FILE.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        from: ImportFormat,
+        /// The data set to import (rows labelled `out_of_scope` become negative examples).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Folder to write the intent files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Train on the intent files and score the bot's decision on labelled cases.
+    Eval {
+        /// Folder of intent files [default: the configured intents folder].
+        #[arg(long, value_name = "DIR")]
+        intents: Option<PathBuf>,
+        /// CSV of cases with `text` and `intent` columns; label `out_of_scope` for questions the bot must not answer.
+        #[arg(long, value_name = "FILE.csv")]
+        cases: PathBuf,
+        /// Print exactly one JSON object with the figures on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Also write the per-intent table (Markdown, CSV) and a confidence histogram (SVG) into this folder.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+        /// Exit with status 1 when in-scope accuracy is below X (0..1), for CI.
+        #[arg(long, value_name = "X")]
+        min_accuracy: Option<f64>,
+        /// Override [matcher] target_precision for this run.
+        #[arg(long, value_name = "P")]
+        target_precision: Option<f32>,
+        /// Override [matcher] expected_oos_share for this run.
+        #[arg(long, value_name = "S")]
+        expected_oos_share: Option<f32>,
+    },
+}
+
+/// What the commands need from the application's configuration.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub settings: MatcherSettings,
+    /// Template variables the running bot can fill.
+    pub known_vars: BTreeSet<String>,
+    /// The configured intents folder.
+    pub default_dir: PathBuf,
+}
+
+pub fn execute(cmd: IntentsCommand, ctx: &CommandContext) -> Result<ExitCode, IntentsError> {
+    match cmd {
+        IntentsCommand::Check { intents } => {
+            run_check(intents.unwrap_or_else(|| ctx.default_dir.clone()), ctx)
+        }
+        IntentsCommand::Import { from, file, out } => run_import(from, file, out),
+        IntentsCommand::Eval {
+            intents,
+            cases,
+            json,
+            report,
+            min_accuracy,
+            target_precision,
+            expected_oos_share,
+        } => {
+            let mut settings = ctx.settings.clone();
+            if let Some(p) = target_precision {
+                settings.target_precision = p;
+            }
+            if let Some(s) = expected_oos_share {
+                settings.expected_oos_share = s;
+            }
+            let dir = intents.unwrap_or_else(|| ctx.default_dir.clone());
+            run_eval(
+                EvalArgs {
+                    dir,
+                    cases,
+                    json,
+                    report,
+                    min_accuracy,
+                },
+                &settings,
+                &ctx.known_vars,
+            )
+        }
+    }
+}
+
+fn run_check(dir: PathBuf, ctx: &CommandContext) -> Result<ExitCode, IntentsError> {
+    let report = check_dir(&dir, &ctx.known_vars, &ctx.settings);
+    let mut out = std::io::stdout().lock();
+    for p in &report.problems {
+        let _ = writeln!(out, "{p}");
+    }
+    let errors = report.errors().count();
+    let warnings = report.problems.len() - errors;
+    let _ = writeln!(
+        out,
+        "{}: {} file(s), {} intent(s), {} out-of-scope example(s): {} error(s), {} warning(s)",
+        dir.display(),
+        report.files,
+        report.set.intents.len(),
+        report.set.out_of_scope.len(),
+        errors,
+        warnings
+    );
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_import(from: ImportFormat, file: PathBuf, out: PathBuf) -> Result<ExitCode, IntentsError> {
+    let imported = match from {
+        ImportFormat::Csv => import::from_csv(&file)?,
+        ImportFormat::Rasa => import::from_rasa(&file)?,
+    };
+    for note in &imported.notes {
+        eprintln!("{note}");
+    }
+    let written = import::write_dir(&imported, &out, &file)?;
+    let examples: usize = imported.intents.values().map(Vec::len).sum();
+    println!(
+        "wrote {} file(s) to {}: {} intent(s), {} example(s), {} out-of-scope example(s)",
+        written.len(),
+        out.display(),
+        imported.intents.len(),
+        examples,
+        imported.negatives.len()
+    );
+    println!(
+        "next: add answers, then run `frontline intents check --intents {}`",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+struct EvalArgs {
+    dir: PathBuf,
+    cases: PathBuf,
+    json: bool,
+    report: Option<PathBuf>,
+    min_accuracy: Option<f64>,
+}
+
+fn run_eval(
+    args: EvalArgs,
+    settings: &MatcherSettings,
+    known_vars: &BTreeSet<String>,
+) -> Result<ExitCode, IntentsError> {
+    let set = super::check::load_dir_with(&args.dir, known_vars, settings)?;
+    let cases = read_labelled_csv(&args.cases)?;
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("training on {} examples", set.example_count()));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let matcher = TrainedMatcher::train(&set, settings);
+    spinner.finish_and_clear();
+    let unknown: BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c.intent.as_str())
+        .filter(|&l| {
+            l != OUT_OF_SCOPE && crate::core::matcher::Matcher::intent(&matcher, l).is_none()
+        })
+        .collect();
+    if !unknown.is_empty() {
+        let list: Vec<&str> = unknown.iter().copied().take(10).collect();
+        eprintln!(
+            "note: {} case label(s) are not intents in the set (counted as misses): {}",
+            unknown.len(),
+            list.join(", ")
+        );
+    }
+    let bar = if cases.len() >= 1000 {
+        indicatif::ProgressBar::new(cases.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (report, outcomes) = evaluate(&matcher, &cases, &|n| bar.set_position(n as u64));
+    bar.finish_and_clear();
+    let stats = matcher.stats();
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!("cases               {}", report.cases);
+        println!("in_scope_accuracy   {:.4}", report.in_scope_accuracy);
+        println!("oos_recall          {:.4}", report.oos_recall);
+        println!("answer_precision    {:.4}", report.answer_precision);
+        println!("escalation_rate     {:.4}", report.escalation_rate);
+        println!("train_ms            {:.0}", report.train_ms);
+        println!(
+            "p50_us / p99_us     {:.1} / {:.1}",
+            report.p50_us, report.p99_us
+        );
+        println!(
+            "threshold           {:.3} calibrated ({:.3} raw), held-out precision {:.3}",
+            stats.threshold, stats.raw_threshold, stats.expected_precision
+        );
+        let mut worst: Vec<_> = report.per_intent.iter().filter(|s| s.support > 0).collect();
+        worst.sort_by(|a, b| a.f1.total_cmp(&b.f1));
+        if !worst.is_empty() {
+            println!("\nweakest intents (f1, recall, confused with):");
+            for s in worst.iter().take(10) {
+                let conf: Vec<String> = s
+                    .confused_with
+                    .iter()
+                    .map(|c| format!("{} ({})", c.intent, c.count))
+                    .collect();
+                println!(
+                    "  {:<28} {:.3} {:.3} {}",
+                    s.intent,
+                    s.f1,
+                    s.recall,
+                    conf.join(", ")
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{} intents, {} examples, {} features, {:.1} MB weights; peak RSS {}",
+        stats.intents,
+        stats.examples,
+        stats.features,
+        stats.weight_bytes as f64 / 1e6,
+        peak_rss_kb().map_or("unknown".to_string(), |kb| format!(
+            "{:.1} MB",
+            kb as f64 / 1024.0
+        ))
+    );
+    if let Some(dir) = &args.report {
+        let written = write_report(dir, &report, &outcomes, stats.threshold)?;
+        for p in written {
+            eprintln!("wrote {}", p.display());
+        }
+    }
+    if let Some(min) = args.min_accuracy {
+        if report.in_scope_accuracy < min {
+            eprintln!(
+                "in_scope_accuracy {:.4} is below --min-accuracy {min}",
+                report.in_scope_accuracy
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,331 @@
+//! `frontline intents eval`: runs labelled cases through the exact run-time decision and scores it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::error::IntentsError;
+use super::matcher::TrainedMatcher;
+use crate::core::matcher::{Matcher, Verdict};
+
+/// The label of cases that must not be answered.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
+/// One labelled case from a `text,intent` CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub text: String,
+    pub intent: String,
+    pub line: usize,
+}
+
+/// Reads a CSV with (at least) the columns `text` and `intent`, in any order.
+pub fn read_labelled_csv(path: &Path) -> Result<Vec<Case>, IntentsError> {
+    let file = std::fs::File::open(path).map_err(|e| IntentsError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(file));
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map_or(1, |p| p.line() as usize);
+        let msg = match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => "file is not valid UTF-8".to_string(),
+            _ => format!("invalid CSV: {e}"),
+        };
+        IntentsError::input(path, line, msg)
+    };
+    let headers = rdr.headers().map_err(csv_err)?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(name)
+        })
+    };
+    let (Some(text_col), Some(intent_col)) = (col("text"), col("intent")) else {
+        let missing: Vec<&str> = ["text", "intent"]
+            .into_iter()
+            .filter(|c| col(c).is_none())
+            .collect();
+        return Err(IntentsError::input(
+            path,
+            1,
+            format!(
+                "missing column {} (the header must name `text` and `intent`)",
+                missing.join(", ")
+            ),
+        ));
+    };
+    let mut cases = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
+            continue; // blank line
+        }
+        let (Some(text), Some(intent)) = (rec.get(text_col), rec.get(intent_col)) else {
+            return Err(IntentsError::input(
+                path,
+                line,
+                format!(
+                    "row has {} field(s); expected columns `text` and `intent`",
+                    rec.len()
+                ),
+            ));
+        };
+        let intent = intent.trim();
+        if intent.is_empty() {
+            return Err(IntentsError::input(path, line, "empty intent label"));
+        }
+        cases.push(Case {
+            text: text.to_string(),
+            intent: intent.to_string(),
+            line,
+        });
+    }
+    Ok(cases)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confusion {
+    pub intent: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentScore {
+    pub intent: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+    /// Intents this one's cases were wrongly answered as, most frequent first.
+    pub confused_with: Vec<Confusion>,
+}
+
+/// The figures `eval` reports (`--json` prints exactly this object).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub cases: usize,
+    /// In-scope cases answered with the right intent (clarify and unknown count as not answered).
+    pub in_scope_accuracy: f64,
+    /// Out-of-scope cases not answered.
+    pub oos_recall: f64,
+    /// Right answers over all answers.
+    pub answer_precision: f64,
+    /// Cases handed to a person: not understood, or answered with an `escalate = true` intent.
+    pub escalation_rate: f64,
+    pub train_ms: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub per_intent: Vec<IntentScore>,
+}
+
+/// What happened to one case (for the report's histogram).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Calibrated score of the top candidate (0 when there is none).
+    pub top_score: f32,
+    pub answered: Option<String>,
+    pub clarified: bool,
+    pub expected: String,
+}
+
+impl Outcome {
+    pub fn oos(&self) -> bool {
+        self.expected == OUT_OF_SCOPE
+    }
+    pub fn correct(&self) -> bool {
+        self.answered.as_deref() == Some(self.expected.as_str())
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Classifies every case with `matcher` (timing each) and scores the decisions.
+pub fn evaluate(
+    matcher: &TrainedMatcher,
+    cases: &[Case],
+    on_progress: &dyn Fn(usize),
+) -> (EvalReport, Vec<Outcome>) {
+    let mut outcomes = Vec::with_capacity(cases.len());
+    let mut times = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        let t = Instant::now();
+        let c = matcher.classify(&case.text);
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        let (answered, clarified) = match c.verdict {
+            Verdict::Answer { intent } => (Some(intent), false),
+            Verdict::Clarify { .. } => (None, true),
+            Verdict::Unknown => (None, false),
+        };
+        outcomes.push(Outcome {
+            top_score: c.candidates.first().map_or(0.0, |c| c.score),
+            answered,
+            clarified,
+            expected: case.intent.clone(),
+        });
+        if i % 256 == 255 {
+            on_progress(i + 1);
+        }
+    }
+    on_progress(cases.len());
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        if times.is_empty() {
+            0.0
+        } else {
+            times[((times.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+
+    let in_scope = outcomes.iter().filter(|o| !o.oos()).count();
+    let oos = outcomes.len() - in_scope;
+    let right = outcomes.iter().filter(|o| o.correct()).count();
+    let answers = outcomes.iter().filter(|o| o.answered.is_some()).count();
+    let oos_unanswered = outcomes
+        .iter()
+        .filter(|o| o.oos() && o.answered.is_none())
+        .count();
+    let escalated = outcomes
+        .iter()
+        .filter(|o| match &o.answered {
+            None => !o.clarified,
+            Some(id) => matcher.intent(id).is_some_and(|i| i.escalate),
+        })
+        .count();
+
+    // Per intent: every intent in the set or in the cases, except out_of_scope.
+    let mut names: BTreeMap<&str, ()> = BTreeMap::new();
+    for info in matcher.intents() {
+        names.insert(&info.id, ());
+    }
+    for o in &outcomes {
+        if !o.oos() {
+            names.insert(&o.expected, ());
+        }
+    }
+    let mut support: HashMap<&str, usize> = HashMap::new();
+    let mut predicted: HashMap<&str, usize> = HashMap::new();
+    let mut hits: HashMap<&str, usize> = HashMap::new();
+    let mut confused: HashMap<&str, BTreeMap<&str, usize>> = HashMap::new();
+    for o in &outcomes {
+        if !o.oos() {
+            *support.entry(&o.expected).or_default() += 1;
+        }
+        if let Some(a) = &o.answered {
+            *predicted.entry(a).or_default() += 1;
+            if a == &o.expected {
+                *hits.entry(a).or_default() += 1;
+            } else {
+                *confused
+                    .entry(&o.expected)
+                    .or_default()
+                    .entry(a)
+                    .or_default() += 1;
+            }
+        }
+    }
+    let per_intent = names
+        .keys()
+        .map(|&name| {
+            let h = hits.get(name).copied().unwrap_or(0);
+            let p = ratio(h, predicted.get(name).copied().unwrap_or(0));
+            let sup = support.get(name).copied().unwrap_or(0);
+            let r = ratio(h, sup);
+            let mut cw: Vec<Confusion> = confused
+                .get(name)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, &v)| Confusion {
+                            intent: k.to_string(),
+                            count: v,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            cw.sort_by(|a, b| b.count.cmp(&a.count).then(a.intent.cmp(&b.intent)));
+            cw.truncate(5);
+            IntentScore {
+                intent: name.to_string(),
+                precision: p,
+                recall: r,
+                f1: if p + r > 0.0 {
+                    2.0 * p * r / (p + r)
+                } else {
+                    0.0
+                },
+                support: sup,
+                confused_with: cw,
+            }
+        })
+        .collect();
+    let report = EvalReport {
+        cases: outcomes.len(),
+        in_scope_accuracy: ratio(right, in_scope),
+        oos_recall: ratio(oos_unanswered, oos),
+        answer_precision: ratio(right, answers),
+        escalation_rate: ratio(escalated, outcomes.len()),
+        train_ms: matcher.stats().train_ms,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        per_intent,
+    };
+    (report, outcomes)
+}
+
+/// Peak resident memory of this process in kB (Linux `VmHWM`), if known.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_in_any_column_order_and_reports_bad_rows() {
+        let dir = std::env::temp_dir().join(format!("fl-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok.csv");
+        std::fs::write(
+            &ok,
+            "intent,text\nrefund,\"money back, please\"\nout_of_scope,hi there\n",
+        )
+        .unwrap();
+        let cases = read_labelled_csv(&ok).unwrap();
+        assert_eq!(
+            cases[0],
+            Case {
+                text: "money back, please".into(),
+                intent: "refund".into(),
+                line: 2
+            }
+        );
+        let missing = dir.join("missing.csv");
+        std::fs::write(&missing, "text,label\na,b\n").unwrap();
+        let e = read_labelled_csv(&missing).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "missing.csv:1: missing column intent (the header must name `text` and `intent`)"
+            ),
+            "{e}"
+        );
+        let short = dir.join("short.csv");
+        std::fs::write(&short, "text,intent\na,b\nonly text\n").unwrap();
+        let e = read_labelled_csv(&short).unwrap_err().to_string();
+        assert!(e.contains("short.csv:3: row has 1 field(s)"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,609 @@
+//! [`TrainedMatcher`]: the [`Matcher`] trained from an [`IntentSet`].
+//!
+//! Decision for one message:
+//! 1. a regex pattern that matches is a sure hit (score 1.0);
+//! 2. otherwise the linear model gives each intent a probability (out-of-scope negatives train an
+//!    extra "reject" class that soaks up probability);
+//! 3. the top intent is answered when its probability clears the calibrated threshold (or its own
+//!    `threshold`, in calibrated space) — unless the runner-up is within `ambiguity_margin` and
+//!    clears the threshold too, in which case the customer is asked which one they meant. Two
+//!    close intents that clear the threshold only together also lead to "did you mean A or B?";
+//! 4. anything else is Unknown.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use regex::{RegexSet, RegexSetBuilder};
+
+use super::calibrate::{calibrate, Calibration, Held};
+use super::check::IntentSet;
+use super::features::{extract, FeatureConfig, SparseVec, Vocabulary};
+use super::model::{LinearModel, Rng, TrainParams};
+use super::normalize::normalize_into;
+use super::settings::MatcherSettings;
+use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher, Verdict};
+
+/// Figures from training, for `eval` and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainStats {
+    pub intents: usize,
+    pub examples: usize,
+    pub negatives: usize,
+    pub features: usize,
+    pub weight_bytes: usize,
+    pub train_ms: f64,
+    /// Raw probability threshold chosen by calibration.
+    pub raw_threshold: f32,
+    /// The same threshold as a calibrated confidence.
+    pub threshold: f32,
+    /// Held-out precision of answers at that threshold (out-of-scope reweighted).
+    pub expected_precision: f32,
+    /// Held-out share of messages answered at that threshold.
+    pub expected_answer_rate: f32,
+}
+
+pub struct TrainedMatcher {
+    infos: Vec<IntentInfo>,
+    by_id: HashMap<String, usize>,
+    /// Per-intent threshold override, calibrated space.
+    overrides: Vec<Option<f32>>,
+    vocab: Vocabulary,
+    model: LinearModel,
+    calibration: Calibration,
+    patterns: Option<(RegexSet, Vec<usize>)>,
+    cfg: FeatureConfig,
+    margin: f32,
+    max_candidates: usize,
+    max_chars: usize,
+    stats: TrainStats,
+}
+
+impl std::fmt::Debug for TrainedMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainedMatcher")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    norm: String,
+    bounds: Vec<usize>,
+    hashes: Vec<u64>,
+    x: SparseVec,
+    probs: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn feature_config(s: &MatcherSettings) -> FeatureConfig {
+    FeatureConfig {
+        word_weight: s.word_weight,
+        char_min: s.char_ngram_min,
+        char_max: s.char_ngram_max,
+        word_bigrams: s.word_bigrams,
+    }
+}
+
+impl TrainedMatcher {
+    /// Trains the model and calibrates its threshold on held-out folds of the examples.
+    pub fn train(set: &IntentSet, settings: &MatcherSettings) -> TrainedMatcher {
+        let started = Instant::now();
+        let s = settings.sanitized();
+        let cfg = feature_config(&s);
+        let n_intents = set.intents.len();
+        let has_reject = !set.out_of_scope.is_empty();
+        let classes = n_intents + usize::from(has_reject);
+
+        // Features of every example.
+        let mut docs: Vec<Vec<u64>> = Vec::with_capacity(set.example_count());
+        let mut ys: Vec<u32> = Vec::with_capacity(set.example_count());
+        let (mut norm, mut bounds) = (String::new(), Vec::new());
+        let mut add = |text: &str, y: usize, docs: &mut Vec<Vec<u64>>, ys: &mut Vec<u32>| {
+            normalize_into(text, s.max_message_chars, &mut norm);
+            if norm.is_empty() {
+                return;
+            }
+            let mut h = Vec::new();
+            extract(&norm, cfg, &mut bounds, &mut h);
+            docs.push(h);
+            ys.push(y as u32);
+        };
+        for (i, intent) in set.intents.iter().enumerate() {
+            for ex in &intent.examples {
+                add(&ex.value, i, &mut docs, &mut ys);
+            }
+        }
+        for neg in &set.out_of_scope {
+            add(&neg.text, n_intents, &mut docs, &mut ys);
+        }
+        let vocab = Vocabulary::build(&docs, s.min_df, s.max_features);
+        let xs: Vec<SparseVec> = docs
+            .iter_mut()
+            .map(|h| {
+                let mut v = Vec::new();
+                vocab.vectorize(h, cfg.word_weight, &mut v);
+                v
+            })
+            .collect();
+        drop(docs);
+        let featurized_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let params = TrainParams {
+            epochs: s.epochs,
+            learning_rate: s.learning_rate,
+            l2: s.l2,
+            seed: s.seed,
+        };
+
+        // Calibration on held-out folds, stratified by class.
+        let k = s.calibration_folds;
+        let mut fold = vec![0usize; xs.len()];
+        let mut rng = Rng::new(s.seed ^ 0xF01D);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
+        for (r, &y) in ys.iter().enumerate() {
+            by_class[y as usize].push(r);
+        }
+        let mut next = 0usize;
+        for rows in &mut by_class {
+            rng.shuffle(rows);
+            for &r in rows.iter() {
+                fold[r] = next % k;
+                next += 1;
+            }
+        }
+        let mut held = Vec::with_capacity(xs.len());
+        let mut probs = vec![0.0f32; classes];
+        if xs.len() >= 2 * k && n_intents > 0 {
+            for f in 0..k {
+                let train_rows: Vec<usize> = (0..xs.len()).filter(|&r| fold[r] != f).collect();
+                let m = LinearModel::train(&xs, &ys, &train_rows, vocab.len(), classes, params);
+                for r in (0..xs.len()).filter(|&r| fold[r] == f) {
+                    m.probabilities(&xs[r], &mut probs);
+                    let (top, score) = top_in_scope(&probs[..n_intents]);
+                    let oos = ys[r] as usize >= n_intents;
+                    held.push(Held {
+                        score,
+                        correct: !oos && top == ys[r] as usize,
+                        oos,
+                    });
+                }
+            }
+        }
+        let calibration = if held.is_empty() {
+            Calibration::identity(s.min_threshold.max(0.5))
+        } else {
+            calibrate(
+                &held,
+                s.target_precision,
+                s.expected_oos_share,
+                s.min_threshold,
+            )
+        };
+        let calibrated_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let all: Vec<usize> = (0..xs.len()).collect();
+        let model = LinearModel::train(&xs, &ys, &all, vocab.len(), classes, params);
+
+        // Patterns were validated by `check`; one that still fails to build is skipped.
+        let mut sources = Vec::new();
+        let mut owners = Vec::new();
+        for (i, intent) in set.intents.iter().enumerate() {
+            for p in &intent.patterns {
+                if regex::RegexBuilder::new(&p.value)
+                    .size_limit(s.regex_size_limit)
+                    .build()
+                    .is_ok()
+                {
+                    sources.push(p.value.clone());
+                    owners.push(i);
+                }
+            }
+        }
+        let patterns = if sources.is_empty() {
+            None
+        } else {
+            RegexSetBuilder::new(&sources)
+                .size_limit(s.regex_size_limit.saturating_mul(4))
+                .dfa_size_limit(s.regex_size_limit.saturating_mul(4))
+                .build()
+                .ok()
+                .map(|set| (set, owners))
+        };
+
+        let infos: Vec<IntentInfo> = set
+            .intents
+            .iter()
+            .map(|d| IntentInfo {
+                id: d.id.clone(),
+                description: d
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| d.id.replace('_', " ")),
+                answers: d.answers.iter().map(|a| a.value.clone()).collect(),
+                quick_replies: d.quick_replies.iter().map(|a| a.value.clone()).collect(),
+                escalate: d.escalate,
+                category: d.category.clone(),
+            })
+            .collect();
+        let by_id = infos
+            .iter()
+            .enumerate()
+            .map(|(i, info)| (info.id.clone(), i))
+            .collect();
+        tracing::debug!(featurized_ms, calibrated_ms, total_ms = started.elapsed().as_secs_f64() * 1000.0, "matcher trained");
+        let stats = TrainStats {
+            intents: n_intents,
+            examples: xs.len(),
+            negatives: set.out_of_scope.len(),
+            features: vocab.len(),
+            weight_bytes: model.weight_bytes(),
+            train_ms: started.elapsed().as_secs_f64() * 1000.0,
+            raw_threshold: calibration.raw_threshold,
+            threshold: calibration.threshold,
+            expected_precision: calibration.expected_precision,
+            expected_answer_rate: calibration.expected_answer_rate,
+        };
+        TrainedMatcher {
+            overrides: set
+                .intents
+                .iter()
+                .map(|d| d.threshold.as_ref().map(|t| t.value))
+                .collect(),
+            infos,
+            by_id,
+            vocab,
+            model,
+            calibration,
+            patterns,
+            cfg,
+            margin: s.ambiguity_margin,
+            max_candidates: s.max_candidates,
+            max_chars: s.max_message_chars,
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> &TrainStats {
+        &self.stats
+    }
+
+    pub fn intents(&self) -> &[IntentInfo] {
+        &self.infos
+    }
+
+    fn passes(&self, intent: usize, raw: f32) -> bool {
+        match self.overrides[intent] {
+            Some(t) => self.calibration.map(raw) >= t,
+            None => raw >= self.calibration.raw_threshold,
+        }
+    }
+
+    fn candidate(&self, intent: usize, raw: f32) -> Candidate {
+        Candidate {
+            intent: self.infos[intent].id.clone(),
+            score: self.calibration.map(raw),
+        }
+    }
+}
+
+/// Index and probability of the best in-scope class.
+fn top_in_scope(probs: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, &p) in probs.iter().enumerate() {
+        if p > best.1 {
+            best = (i, p);
+        }
+    }
+    best
+}
+
+/// Keeps the `k` best (index, prob) pairs, best first, without allocating beyond `top`.
+fn top_k(probs: &[f32], k: usize, top: &mut [(usize, f32); 20]) -> usize {
+    let mut n = 0usize;
+    for (i, &p) in probs.iter().enumerate() {
+        if n < k {
+            top[n] = (i, p);
+            n += 1;
+        } else if p > top[n - 1].1 {
+            top[n - 1] = (i, p);
+        } else {
+            continue;
+        }
+        let mut j = n - 1;
+        while j > 0 && top[j].1 > top[j - 1].1 {
+            top.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    n
+}
+
+impl Matcher for TrainedMatcher {
+    fn classify(&self, text: &str) -> Classification {
+        let n_intents = self.infos.len();
+        let mut top = [(0usize, 0.0f32); 20];
+        let k = self.max_candidates.max(2).min(20).min(n_intents);
+        let found = SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let sc = &mut *guard;
+            normalize_into(text, self.max_chars, &mut sc.norm);
+            if sc.norm.is_empty() || n_intents == 0 {
+                return 0;
+            }
+            sc.hashes.clear();
+            extract(&sc.norm, self.cfg, &mut sc.bounds, &mut sc.hashes);
+            self.vocab
+                .vectorize(&mut sc.hashes, self.cfg.word_weight, &mut sc.x);
+            sc.probs.resize(self.model.classes(), 0.0);
+            self.model.probabilities(&sc.x, &mut sc.probs);
+            top_k(&sc.probs[..n_intents], k, &mut top)
+        });
+        let shown = found.min(self.max_candidates);
+
+        // A pattern hit is a sure answer.
+        if let Some((set, owners)) = &self.patterns {
+            let head = match text.char_indices().nth(self.max_chars) {
+                Some((i, _)) => &text[..i],
+                None => text,
+            };
+            if let Some(p) = set.matches(head).iter().next() {
+                let intent = owners[p];
+                let mut candidates = vec![Candidate {
+                    intent: self.infos[intent].id.clone(),
+                    score: 1.0,
+                }];
+                candidates.extend(
+                    top[..shown]
+                        .iter()
+                        .filter(|c| c.0 != intent)
+                        .map(|&(i, p)| self.candidate(i, p)),
+                );
+                candidates.truncate(self.max_candidates);
+                return Classification {
+                    verdict: Verdict::Answer {
+                        intent: self.infos[intent].id.clone(),
+                    },
+                    candidates,
+                };
+            }
+        }
+        if found == 0 {
+            return Classification {
+                verdict: Verdict::Unknown,
+                candidates: Vec::new(),
+            };
+        }
+        let candidates: Vec<Candidate> = top[..shown]
+            .iter()
+            .map(|&(i, p)| self.candidate(i, p))
+            .collect();
+        let (a, pa) = top[0];
+        let second = if found > 1 { Some(top[1]) } else { None };
+        let close = second.filter(|&(_, pb)| pa - pb < self.margin);
+        let verdict = match close {
+            // A close runner-up that clears the bar on its own, or a pair that clears it only
+            // together: ask which one the customer meant rather than guess.
+            Some((b, pb))
+                if self.passes(b, pb) || (!self.passes(a, pa) && self.passes(a, pa + pb)) =>
+            {
+                Verdict::Clarify {
+                    intents: vec![self.infos[a].id.clone(), self.infos[b].id.clone()],
+                }
+            }
+            _ if self.passes(a, pa) => Verdict::Answer {
+                intent: self.infos[a].id.clone(),
+            },
+            _ => Verdict::Unknown,
+        };
+        Classification {
+            verdict,
+            candidates,
+        }
+    }
+
+    fn intent(&self, id: &str) -> Option<&IntentInfo> {
+        self.by_id.get(id).map(|&i| &self.infos[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intents::check::Negative;
+    use crate::intents::file::{IntentDef, Located};
+    use std::path::PathBuf;
+
+    pub(crate) fn intent(id: &str, examples: &[&str]) -> IntentDef {
+        IntentDef {
+            id: id.into(),
+            file: PathBuf::from("t.toml"),
+            line: 1,
+            description: None,
+            examples: examples
+                .iter()
+                .map(|e| Located {
+                    value: e.to_string(),
+                    line: 1,
+                })
+                .collect(),
+            patterns: vec![],
+            answers: vec![Located {
+                value: format!("answer for {id}"),
+                line: 1,
+            }],
+            quick_replies: vec![],
+            escalate: false,
+            category: None,
+            threshold: None,
+        }
+    }
+
+    fn shop() -> IntentSet {
+        let mut set = IntentSet {
+            intents: vec![
+                intent(
+                    "order_status",
+                    &[
+                        "where is my order",
+                        "has my parcel shipped yet",
+                        "track my package",
+                        "when will my order arrive",
+                        "my order has not arrived",
+                        "where is my parcel",
+                        "status of my order",
+                        "is my package on the way",
+                    ],
+                ),
+                intent(
+                    "refund",
+                    &[
+                        "i want a refund",
+                        "give me my money back",
+                        "how do i get refunded",
+                        "refund my purchase",
+                        "can i return this for a refund",
+                        "i want to return an item",
+                        "money back please",
+                        "how long do refunds take",
+                    ],
+                ),
+                intent(
+                    "opening_hours",
+                    &[
+                        "when are you open",
+                        "what are your opening hours",
+                        "are you open on sunday",
+                        "what time do you close",
+                        "business hours",
+                        "when does the shop open",
+                        "are you open today",
+                        "opening times",
+                    ],
+                ),
+                intent(
+                    "password_reset",
+                    &[
+                        "i forgot my password",
+                        "reset my password",
+                        "cannot log in",
+                        "how do i change my password",
+                        "locked out of my account",
+                        "password not working",
+                        "login problem",
+                        "new password please",
+                    ],
+                ),
+            ],
+            out_of_scope: [
+                "what is the weather like",
+                "tell me a joke",
+                "who won the football game",
+                "what is the capital of france",
+                "play some music",
+                "how tall is mount everest",
+                "recommend a movie",
+                "what is two plus two",
+            ]
+            .iter()
+            .map(|t| Negative {
+                text: t.to_string(),
+                file: "t.toml".into(),
+                line: 1,
+            })
+            .collect(),
+        };
+        set.intents[3].patterns.push(Located {
+            value: r"(?i)\b2fa\b".into(),
+            line: 1,
+        });
+        set
+    }
+
+    fn settings() -> MatcherSettings {
+        MatcherSettings {
+            epochs: 30,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn known_questions_map_to_their_intent() {
+        let m = TrainedMatcher::train(&shop(), &settings());
+        let c = m.classify("Where is my order??");
+        assert_eq!(
+            c.verdict,
+            Verdict::Answer {
+                intent: "order_status".into()
+            },
+            "{c:?}"
+        );
+        assert!(c.candidates[0].score > c.candidates[1].score);
+        let c = m.classify("I FORGOT my password");
+        assert_eq!(
+            c.verdict,
+            Verdict::Answer {
+                intent: "password_reset".into()
+            },
+            "{c:?}"
+        );
+        assert_eq!(
+            m.intent("refund").unwrap().answers,
+            vec!["answer for refund".to_string()]
+        );
+        assert!(m.intent("nope").is_none());
+    }
+
+    #[test]
+    fn nonsense_and_empty_text_are_not_answered() {
+        let m = TrainedMatcher::train(&shop(), &settings());
+        for text in [
+            "qwxz vbnm plok",
+            "",
+            "?!?",
+            "purple elephants dance quantum",
+        ] {
+            let c = m.classify(text);
+            assert!(
+                !matches!(c.verdict, Verdict::Answer { .. }),
+                "{text}: {c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_are_sure_hits() {
+        let m = TrainedMatcher::train(&shop(), &settings());
+        let c = m.classify("my 2FA code never comes");
+        assert_eq!(
+            c.verdict,
+            Verdict::Answer {
+                intent: "password_reset".into()
+            }
+        );
+        assert_eq!(c.candidates[0].score, 1.0);
+    }
+
+    #[test]
+    fn per_intent_threshold_override_applies() {
+        let mut set = shop();
+        set.intents[0].threshold = Some(Located {
+            value: 1.0,
+            line: 1,
+        });
+        let m = TrainedMatcher::train(&set, &settings());
+        assert!(!matches!(
+            m.classify("where is my order").verdict,
+            Verdict::Answer { .. }
+        ));
+    }
+
+    #[test]
+    fn top_k_keeps_the_best_in_order() {
+        let mut top = [(0, 0.0); 20];
+        let n = top_k(&[0.1, 0.5, 0.2, 0.9, 0.3], 3, &mut top);
+        assert_eq!(&top[..n], &[(3, 0.9), (1, 0.5), (4, 0.3)]);
+    }
+}

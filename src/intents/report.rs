@@ -1,0 +1,181 @@
+//! `eval --report DIR`: the per-intent table (Markdown and CSV), a confidence histogram (SVG)
+//! and the summary JSON.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::error::IntentsError;
+use super::eval::{EvalReport, Outcome};
+
+const BINS: usize = 20;
+
+/// Writes the report files; returns their paths.
+pub fn write_report(
+    dir: &Path,
+    report: &EvalReport,
+    outcomes: &[Outcome],
+    threshold: f32,
+) -> Result<Vec<PathBuf>, IntentsError> {
+    std::fs::create_dir_all(dir).map_err(|e| IntentsError::io(dir, e))?;
+    let files = [
+        (
+            "summary.json",
+            serde_json::to_string_pretty(report).unwrap_or_default(),
+        ),
+        ("per_intent.md", markdown_table(report)),
+        ("per_intent.csv", csv_table(report)),
+        ("confidence.svg", histogram_svg(outcomes, threshold)),
+    ];
+    let mut written = Vec::new();
+    for (name, body) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, body).map_err(|e| IntentsError::io(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn confusions(s: &super::eval::IntentScore) -> String {
+    s.confused_with
+        .iter()
+        .map(|c| format!("{} ({})", c.intent, c.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Worst intents first, so the table starts with what needs work.
+pub fn markdown_table(report: &EvalReport) -> String {
+    let mut rows: Vec<_> = report.per_intent.iter().collect();
+    rows.sort_by(|a, b| a.f1.total_cmp(&b.f1).then(a.intent.cmp(&b.intent)));
+    let mut s = format!(
+        "# Intent evaluation\n\n{} cases · in-scope accuracy {:.3} · out-of-scope recall {:.3} · answer precision {:.3} · escalation rate {:.3}\n\n",
+        report.cases, report.in_scope_accuracy, report.oos_recall, report.answer_precision, report.escalation_rate
+    );
+    s.push_str("| intent | precision | recall | f1 | support | confused with |\n|---|---:|---:|---:|---:|---|\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            r.intent,
+            r.precision,
+            r.recall,
+            r.f1,
+            r.support,
+            confusions(r)
+        );
+    }
+    s
+}
+
+fn csv_table(report: &EvalReport) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "intent",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+        "confused_with",
+    ]);
+    for r in &report.per_intent {
+        let _ = w.write_record([
+            r.intent.clone(),
+            format!("{:.4}", r.precision),
+            format!("{:.4}", r.recall),
+            format!("{:.4}", r.f1),
+            r.support.to_string(),
+            confusions(r),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Stacked histogram of the top confidence: right answers, in-scope misses, out-of-scope cases,
+/// with the answer threshold drawn in.
+pub fn histogram_svg(outcomes: &[Outcome], threshold: f32) -> String {
+    let mut counts = [[0usize; 3]; BINS];
+    for o in outcomes {
+        let bin = ((o.top_score.clamp(0.0, 1.0) * BINS as f32) as usize).min(BINS - 1);
+        let kind = if o.oos() {
+            2
+        } else if o.correct() {
+            0
+        } else {
+            1
+        };
+        counts[bin][kind] += 1;
+    }
+    let max = counts
+        .iter()
+        .map(|c| c.iter().sum::<usize>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (w, h, left, bottom, top) = (720.0, 360.0, 50.0, 40.0, 40.0);
+    let plot_w = w - left - 20.0;
+    let plot_h = h - bottom - top;
+    let bar_w = plot_w / BINS as f64;
+    let colours = ["#2e7d32", "#f9a825", "#c62828"];
+    let labels = [
+        "in scope, answered right",
+        "in scope, not answered or wrong",
+        "out of scope",
+    ];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"18\" font-size=\"14\">Top-candidate confidence ({} cases)</text>\n",
+        outcomes.len()
+    );
+    for (b, c) in counts.iter().enumerate() {
+        let mut y = h - bottom;
+        for k in 0..3 {
+            let bh = c[k] as f64 / max as f64 * plot_h;
+            if bh > 0.0 {
+                y -= bh;
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect>",
+                    left + b as f64 * bar_w + 1.0,
+                    y,
+                    bar_w - 2.0,
+                    bh,
+                    colours[k],
+                    labels[k],
+                    c[k]
+                );
+            }
+        }
+    }
+    for i in 0..=10 {
+        let x = left + plot_w * i as f64 / 10.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1}</text>",
+            h - bottom + 16.0,
+            i as f64 / 10.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\"/>",
+        h - bottom,
+        left + plot_w,
+        h - bottom
+    );
+    let tx = left + plot_w * threshold.clamp(0.0, 1.0) as f64;
+    let _ = writeln!(
+        s,
+        "<line x1=\"{tx:.1}\" y1=\"{top}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{:.1}\">answer threshold {threshold:.2}</text>",
+        h - bottom,
+        tx + 4.0,
+        top + 12.0
+    );
+    for (k, label) in labels.iter().enumerate() {
+        let y = h - 8.0;
+        let x = left + k as f64 * 220.0;
+        let _ = writeln!(s, "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{y}\">{label}</text>", y - 9.0, colours[k], x + 14.0);
+    }
+    s.push_str("</svg>\n");
+    s
+}
