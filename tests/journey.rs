@@ -543,6 +543,8 @@ async fn bad_input_is_refused_clearly(db: Db) {
     assert_eq!(code, 404);
     let (code, _) = app.agent_get(&agent, "/api/tickets?status=bogus").await;
     assert_eq!(code, 400);
+    let (code, me) = app.agent_get(&agent, "/api/me").await;
+    assert_eq!((code, me["name"].as_str()), (200, Some("alice")));
     let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }

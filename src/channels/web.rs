@@ -71,6 +71,7 @@ pub fn router(state: WebState) -> Router {
             "/api/chat/sessions/{id}/messages",
             post(post_message).get(get_messages),
         )
+        .route("/api/me", get(me))
         .route("/api/tickets", get(list_tickets))
         .route("/api/tickets/{id}", get(ticket_detail))
         .route("/api/tickets/{id}/claim", post(claim))
@@ -440,6 +441,11 @@ fn ticket_id(raw: &str) -> Result<i64, ApiError> {
     raw.trim_start_matches('#')
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("ticket {raw} not found")))
+}
+
+/// The signed-in agent, so the console knows which tickets are theirs.
+async fn me(AuthAgent(agent): AuthAgent) -> Json<Value> {
+    Json(json!({ "id": agent.id, "name": agent.name }))
 }
 
 async fn ticket_detail(

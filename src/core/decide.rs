@@ -65,6 +65,11 @@ pub fn decide(
     }
     match &classification.verdict {
         Verdict::Answer { intent } => recognised(intent, turn.misses, matcher, cfg),
+        // "Did you mean: talk to a person, or ...?" would keep someone who may want a person
+        // from one: hand over instead.
+        Verdict::Clarify { intents } if intents.iter().any(|i| cfg.human_intents.contains(i)) => {
+            escalate(turn.misses, EscalationReason::AskedForHuman)
+        }
         // A second "did you mean" in a row would be a loop: it counts as a miss instead.
         Verdict::Clarify { intents } if turn.pending_clarify.is_empty() && intents.len() >= 2 => {
             Decision {
@@ -320,6 +325,21 @@ mod tests {
             BotAction::Escalate(EscalationReason::IntentNeedsPerson {
                 intent: "no_answer_yet".into()
             })
+        );
+    }
+
+    #[test]
+    fn a_maybe_ask_for_a_person_hands_over_instead_of_asking() {
+        let both = vec!["refund_dispute".to_string(), "human".to_string()];
+        let d = decide(
+            &turn("a person please", 0, &[]),
+            &verdict(Verdict::Clarify { intents: both }),
+            &table(),
+            &ConversationConfig::default(),
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Escalate(EscalationReason::AskedForHuman)
         );
     }
 
