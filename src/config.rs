@@ -179,6 +179,8 @@ pub struct QueueConfig {
     pub default_wait_minutes: i64,
     /// How many recent claims the expected wait is estimated from.
     pub wait_sample: i64,
+    /// Tell customers still waiting where they stand every this many minutes (0 = never).
+    pub update_minutes: i64,
 }
 
 impl Default for QueueConfig {
@@ -186,6 +188,7 @@ impl Default for QueueConfig {
         Self {
             default_wait_minutes: 10,
             wait_sample: 20,
+            update_minutes: 10,
         }
     }
 }
@@ -226,6 +229,7 @@ pub struct Templates {
     pub csat_thanks: String,
     pub reopened: String,
     pub related: String,
+    pub queue_update: String,
 }
 
 impl Default for Templates {
@@ -241,6 +245,7 @@ impl Default for Templates {
             csat_thanks: "Thank you for your rating, it helps us improve.".into(),
             reopened: "I've reopened ticket #{{ticket}} and let {{agent}} know; they'll reply here.".into(),
             related: "You can also ask about: {{options}}.".into(),
+            queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
         }
     }
 }

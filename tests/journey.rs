@@ -34,6 +34,7 @@ on_both_databases!(
     duplicate_client_id_is_handled_once,
     bad_input_is_refused_clearly,
     close_candidates_get_a_question_and_the_answer_follows_the_choice,
+    waiting_customers_hear_where_they_stand_until_claimed,
 );
 
 async fn answers_a_known_question_and_says_it_is_a_bot(db: Db) {
@@ -651,4 +652,67 @@ async fn close_candidates_get_a_question_and_the_answer_follows_the_choice(db: D
         .unwrap()
         .to_string();
     assert!(status.contains("ticket #"), "{status}");
+}
+
+async fn waiting_customers_hear_where_they_stand_until_claimed(db: Db) {
+    let app = TestApp::start(db).await;
+    let alice = app.add_agent("alice").await;
+    let mut first = app.new_session(None).await;
+    app.say(&first, "talk to a person").await;
+    let t1 = ticket_number(
+        app.next_from(&mut first, "bot").await["text"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut second = app.new_session(None).await;
+    app.say(&second, "I need a human").await;
+    let t2 = ticket_number(
+        app.next_from(&mut second, "bot").await["text"]
+            .as_str()
+            .unwrap(),
+    );
+
+    // Nothing before the interval; then an update with the current place.
+    app.clock.advance(Duration::from_secs(9 * 60));
+    app.app.engine.fire_timers().await.unwrap();
+    assert!(app.messages(&second, second.seen).await.is_empty());
+    app.clock.advance(Duration::from_secs(60));
+    app.app.engine.fire_timers().await.unwrap();
+    let update = app.next_from(&mut second, "system").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        update.contains(&format!("#{t2}")) && update.contains("number 2 in the queue"),
+        "{update}"
+    );
+    let update = app.next_from(&mut first, "system").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        update.contains(&format!("#{t1}")) && update.contains("number 1 in the queue"),
+        "{update}"
+    );
+
+    // Once the first ticket is claimed, the second moves up; the claimed one hears no more.
+    app.agent_post(&alice, &format!("/api/tickets/{t1}/claim"), json!({}))
+        .await;
+    let joined = app.next_from(&mut first, "system").await;
+    assert!(
+        joined["text"].as_str().unwrap().contains("alice"),
+        "{joined}"
+    );
+    app.clock.advance(Duration::from_secs(10 * 60));
+    app.app.engine.fire_timers().await.unwrap();
+    let update = app.next_from(&mut second, "system").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(update.contains("number 1 in the queue"), "{update}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        app.messages(&first, first.seen).await.is_empty(),
+        "no queue updates after a claim"
+    );
 }

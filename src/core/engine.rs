@@ -17,6 +17,8 @@ use crate::store::{InboxItem, NewLine, NewTicket, Recorded};
 
 /// Timer kind that finishes a resolved ticket once its reopen window has passed.
 pub const CLOSE_TICKET: &str = "close_ticket";
+/// Timer kind that tells a customer still in the queue where they stand.
+pub const QUEUE_UPDATE: &str = "queue_update";
 
 #[derive(Clone)]
 pub struct Engine {
@@ -36,7 +38,10 @@ pub struct Received {
 
 impl Engine {
     pub fn new(services: Arc<Services>) -> Self {
-        Self { services, inbox_order: Arc::default() }
+        Self {
+            services,
+            inbox_order: Arc::default(),
+        }
     }
 
     pub fn services(&self) -> &Arc<Services> {
@@ -381,39 +386,78 @@ impl Engine {
         conv.misses = 0;
         conv.clarify.clear();
 
-        let position = w.tx.queue_position(ticket.id).await?;
-        let hours = &s.config.support_hours;
+        let (vars, after_hours) = self.queue_vars(w, ticket.id, now).await?;
         let templates = &s.config.templates;
-        let text = match hours.next_opening(now) {
-            Some(back) => self.template(
-                &templates.escalated_after_hours,
-                &[
-                    ("ticket", ticket.id.to_string()),
-                    ("position", position.to_string()),
-                    ("hours", hours.describe()),
-                    ("back", hours.local_label(back)),
-                ],
-            ),
-            None => {
-                let waits = w.tx.recent_claim_waits(s.config.queue.wait_sample).await?;
-                let wait = policy::expected_wait(
-                    position,
-                    &waits,
-                    s.config.queue.default_wait_minutes * 60_000,
-                );
-                self.template(
-                    &templates.escalated,
-                    &[
-                        ("ticket", ticket.id.to_string()),
-                        ("position", position.to_string()),
-                        ("wait", policy::describe_wait(wait)),
-                    ],
-                )
-            }
+        let template = if after_hours {
+            &templates.escalated_after_hours
+        } else {
+            &templates.escalated
         };
+        let text = self.template(template, &vars);
+        self.schedule_queue_update(w, ticket.id, now).await?;
         tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
         self.bot_says(w, conv, text, now).await?;
         Ok(())
+    }
+
+    /// Where an open ticket stands, as template values: `ticket`, `position`, and `wait` — or,
+    /// outside support hours (the flag), `hours` and `back`.
+    async fn queue_vars(
+        &self,
+        w: &mut Writer<'_>,
+        ticket_id: i64,
+        now: Millis,
+    ) -> Result<(Vec<(&'static str, String)>, bool)> {
+        let s = &self.services;
+        let position = w.tx.queue_position(ticket_id).await?;
+        let mut vars = vec![
+            ("ticket", ticket_id.to_string()),
+            ("position", position.to_string()),
+        ];
+        let hours = &s.config.support_hours;
+        if let Some(back) = hours.next_opening(now) {
+            vars.push(("hours", hours.describe()));
+            vars.push(("back", hours.local_label(back)));
+            return Ok((vars, true));
+        }
+        let waits = w.tx.recent_claim_waits(s.config.queue.wait_sample).await?;
+        let default_wait = s.config.queue.default_wait_minutes * 60_000;
+        let wait = policy::expected_wait(position, &waits, default_wait);
+        vars.push(("wait", policy::describe_wait(wait)));
+        Ok((vars, false))
+    }
+
+    async fn schedule_queue_update(
+        &self,
+        w: &mut Writer<'_>,
+        ticket_id: i64,
+        now: Millis,
+    ) -> Result<()> {
+        let every = self.services.config.queue.update_minutes * 60_000;
+        if every > 0 {
+            w.tx.schedule_timer(QUEUE_UPDATE, ticket_id, now + every)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Tells a customer still waiting where they stand, and plans the next update. Outside
+    /// support hours nothing changes, so the next update waits for the team's return.
+    async fn queue_update(&self, w: &mut Writer<'_>, ticket: &Ticket, now: Millis) -> Result<()> {
+        if ticket.status != TicketStatus::Open {
+            return Ok(());
+        }
+        if let Some(back) = self.services.config.support_hours.next_opening(now) {
+            w.tx.schedule_timer(QUEUE_UPDATE, ticket.id, back).await?;
+            return Ok(());
+        }
+        let Some(conv) = w.tx.conversation(ticket.conversation_id).await? else {
+            return Ok(());
+        };
+        let (vars, _) = self.queue_vars(w, ticket.id, now).await?;
+        let text = self.template(&self.services.config.templates.queue_update, &vars);
+        w.say(&conv, Author::System, None, text, now).await?;
+        self.schedule_queue_update(w, ticket.id, now).await
     }
 
     /// The bot's reply; the first reply of a conversation also says it is automated.
@@ -468,7 +512,8 @@ impl Engine {
         self.services.render(template, extra)
     }
 
-    /// Fires due timers: resolved tickets whose reopen window has passed become closed.
+    /// Fires due timers: resolved tickets whose reopen window has passed become closed, and
+    /// customers still waiting in the queue hear where they stand.
     pub async fn fire_timers(&self) -> Result<usize> {
         let now = self.services.now();
         let timers = {
@@ -477,13 +522,17 @@ impl Engine {
         };
         for timer in &timers {
             let mut w = self.services.write().await?;
-            if timer.kind == CLOSE_TICKET {
-                if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
-                    if ticket.status == TicketStatus::Resolved
-                        && self.reopen_window_over(&ticket, now)
-                    {
-                        finish_ticket(&mut w, ticket, now).await?;
+            if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
+                match timer.kind.as_str() {
+                    CLOSE_TICKET => {
+                        if ticket.status == TicketStatus::Resolved
+                            && self.reopen_window_over(&ticket, now)
+                        {
+                            finish_ticket(&mut w, ticket, now).await?;
+                        }
                     }
+                    QUEUE_UPDATE => self.queue_update(&mut w, &ticket, now).await?,
+                    other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
                 }
             }
             w.tx.mark_timer_fired(timer.id, now).await?;

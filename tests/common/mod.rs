@@ -330,7 +330,7 @@ pub struct Session {
 pub fn ticket_number(text: &str) -> i64 {
     let start = text
         .find("ticket #")
-        .expect("status message names the ticket")
+        .unwrap_or_else(|| panic!("no ticket number in {text:?}"))
         + "ticket #".len();
     text[start..]
         .chars()
