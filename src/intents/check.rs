@@ -108,6 +108,7 @@ pub fn check_dir(
     for path in &files {
         match file::read_file(path, settings.max_file_bytes) {
             Ok(parsed) => {
+                problems.extend(parsed.problems);
                 set.intents.extend(parsed.intents);
                 set.out_of_scope
                     .extend(parsed.out_of_scope.into_iter().map(|l| Negative {

@@ -52,6 +52,8 @@ pub struct IntentDef {
 pub struct ParsedFile {
     pub intents: Vec<IntentDef>,
     pub out_of_scope: Vec<Located<String>>,
+    /// Problems that do not stop the rest of the file from being read and checked.
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Deserialize)]
@@ -187,11 +189,8 @@ pub fn parse_str(path: &Path, text: &str) -> Result<ParsedFile, Vec<Problem>> {
     if let Some(oos) = raw.out_of_scope {
         out.out_of_scope = oos.into_inner().examples.into_iter().map(loc).collect();
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    out.problems = problems;
+    Ok(out)
 }
 
 /// Every `*.toml` file under `dir` (nested folders too), sorted; hidden entries are skipped.

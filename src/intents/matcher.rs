@@ -233,7 +233,12 @@ impl TrainedMatcher {
             .enumerate()
             .map(|(i, info)| (info.id.clone(), i))
             .collect();
-        tracing::debug!(featurized_ms, calibrated_ms, total_ms = started.elapsed().as_secs_f64() * 1000.0, "matcher trained");
+        tracing::debug!(
+            featurized_ms,
+            calibrated_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "matcher trained"
+        );
         let stats = TrainStats {
             intents: n_intents,
             examples: xs.len(),

@@ -1,0 +1,321 @@
+//! The trained matcher on the fixture set, import round trips and the eval report.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use frontline::core::matcher::{Matcher, Verdict};
+use frontline::intents::eval::{evaluate, read_labelled_csv};
+use frontline::intents::{
+    execute, import, load_dir, CommandContext, ImportFormat, IntentsCommand, MatcherSettings,
+    TrainedMatcher,
+};
+
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "frontline-intents-match-{}-{}-{}",
+        std::process::id(),
+        name,
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn known() -> BTreeSet<String> {
+    ["links.orders", "customer.name"]
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+fn fixture() -> TrainedMatcher {
+    let set = load_dir(Path::new("tests/fixtures/intents/basic"), &known()).unwrap();
+    TrainedMatcher::train(
+        &set,
+        &MatcherSettings {
+            epochs: 30,
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn known_questions_map_to_their_intent() {
+    let m = fixture();
+    for (text, intent) in [
+        ("Where is my order?", "order_status"),
+        ("I'd like a refund please", "refund"),
+        ("I forgot my password", "password_reset"),
+        ("can I talk to a human", "human"),
+    ] {
+        let c = m.classify(text);
+        assert_eq!(
+            c.verdict,
+            Verdict::Answer {
+                intent: intent.into()
+            },
+            "{text}: {c:?}"
+        );
+        assert!(c.candidates.len() >= 2 && c.candidates[0].intent == intent);
+        assert!(c.candidates.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(c.candidates.iter().all(|c| (0.0..=1.0).contains(&c.score)));
+    }
+    let info = m.intent("order_status").unwrap();
+    assert_eq!(info.answers.len(), 2);
+    assert_eq!(info.category.as_deref(), Some("orders"));
+    assert!(m.intent("human").unwrap().escalate);
+}
+
+#[test]
+fn nonsense_and_out_of_scope_questions_are_not_answered() {
+    let m = fixture();
+    for text in [
+        "zxqv blorp fnarg",
+        "",
+        "   ",
+        "what is the capital of spain",
+        "tell me a funny joke",
+    ] {
+        let c = m.classify(text);
+        assert!(
+            !matches!(c.verdict, Verdict::Answer { .. }),
+            "{text:?}: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pattern_is_a_sure_hit() {
+    let m = fixture();
+    let c = m.classify("what's my TRACKING NUMBER");
+    assert_eq!(
+        c.verdict,
+        Verdict::Answer {
+            intent: "order_status".into()
+        }
+    );
+    assert_eq!(c.candidates[0].score, 1.0);
+}
+
+#[test]
+fn csv_import_round_trips_through_load_dir() {
+    let dir = temp_dir("csv");
+    let csv = dir.join("data.csv");
+    std::fs::write(
+        &csv,
+        "text,intent\nwhere is my order,Order Status\n\"track it, please\",Order Status\n\"say \"\"hi\"\" \\\\ back\",greeting\nwhat is the meaning of life,out_of_scope\nwhere is my order,greeting\n",
+    )
+    .unwrap();
+    let out = dir.join("intents");
+    let code = execute(
+        IntentsCommand::Import {
+            from: ImportFormat::Csv,
+            file: csv.clone(),
+            out: out.clone(),
+        },
+        &ctx(&out),
+    )
+    .unwrap();
+    assert_eq!(code, ExitCode::SUCCESS);
+    let set = load_dir(&out, &known()).unwrap();
+    let ids: Vec<&str> = set.intents.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["greeting", "order_status"]);
+    let examples: Vec<&str> = set.intents[1]
+        .examples
+        .iter()
+        .map(|e| e.value.as_str())
+        .collect();
+    assert_eq!(examples, ["where is my order", "track it, please"]);
+    assert_eq!(set.intents[0].examples[0].value, "say \"hi\" \\\\ back");
+    assert_eq!(
+        set.intents[0].examples.len(),
+        1,
+        "the example claimed by another intent is skipped"
+    );
+    assert_eq!(set.out_of_scope[0].text, "what is the meaning of life");
+}
+
+#[test]
+fn rasa_import_round_trips_through_load_dir() {
+    let dir = temp_dir("rasa");
+    let nlu = dir.join("nlu.yml");
+    std::fs::write(
+        &nlu,
+        "version: \"3.1\"\nnlu:\n- intent: greet\n  examples: |\n    - hey there\n    - hello [Sara](name)\n- intent: check_balance\n  examples: |\n    - what is my balance\n    - how much is in my [savings]{\"entity\": \"account\"} account\n- regex: account_number\n  examples: |\n    - \\d{10,12}\n",
+    )
+    .unwrap();
+    let out = dir.join("intents");
+    let imported = import::from_rasa(&nlu).unwrap();
+    import::write_dir(&imported, &out, &nlu).unwrap();
+    let set = load_dir(&out, &known()).unwrap();
+    let got: Vec<(String, Vec<String>)> = set
+        .intents
+        .iter()
+        .map(|i| {
+            (
+                i.id.clone(),
+                i.examples.iter().map(|e| e.value.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "check_balance".to_string(),
+                vec![
+                    "what is my balance".to_string(),
+                    "how much is in my savings account".to_string()
+                ]
+            ),
+            (
+                "greet".to_string(),
+                vec!["hey there".to_string(), "hello Sara".to_string()]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn csv_with_missing_columns_is_a_clear_error() {
+    let dir = temp_dir("badcsv");
+    let csv = dir.join("data.csv");
+    std::fs::write(&csv, "question,label\na,b\n").unwrap();
+    let err = execute(
+        IntentsCommand::Import {
+            from: ImportFormat::Csv,
+            file: csv.clone(),
+            out: dir.join("o"),
+        },
+        &ctx(&dir),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:1: missing column text, intent (the header must name `text` and `intent`)",
+            csv.display()
+        )
+    );
+}
+
+fn ctx(dir: &Path) -> CommandContext {
+    CommandContext {
+        settings: MatcherSettings {
+            epochs: 30,
+            ..Default::default()
+        },
+        known_vars: known(),
+        default_dir: dir.to_path_buf(),
+    }
+}
+
+#[test]
+fn eval_reports_every_key_and_scores_the_runtime_decision() {
+    let dir = temp_dir("eval");
+    let cases = dir.join("cases.csv");
+    std::fs::write(
+        &cases,
+        "text,intent\nwhere is my parcel,order_status\nplease refund me,refund\nreset my password,password_reset\nwhat is the weather like,out_of_scope\nblorp zxqv,out_of_scope\n",
+    )
+    .unwrap();
+    let m = fixture();
+    let (report, outcomes) = evaluate(&m, &read_labelled_csv(&cases).unwrap(), &|_| {});
+    assert_eq!(outcomes.len(), 5);
+    let json = serde_json::to_value(&report).unwrap();
+    let keys: BTreeSet<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "cases",
+        "in_scope_accuracy",
+        "oos_recall",
+        "answer_precision",
+        "escalation_rate",
+        "train_ms",
+        "p50_us",
+        "p99_us",
+        "per_intent",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, expected);
+    let row = &json["per_intent"][0];
+    for key in [
+        "intent",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+        "confused_with",
+    ] {
+        assert!(row.get(key).is_some(), "{key} missing in {row}");
+    }
+    assert_eq!(report.cases, 5);
+    assert_eq!(report.in_scope_accuracy, 1.0, "{report:?}");
+    assert_eq!(report.oos_recall, 1.0, "{report:?}");
+    assert_eq!(report.answer_precision, 1.0);
+    assert_eq!(
+        report
+            .per_intent
+            .iter()
+            .find(|s| s.intent == "refund")
+            .unwrap()
+            .support,
+        1
+    );
+
+    // --min-accuracy turns a shortfall into exit status 1; --report writes the files.
+    let report_dir = dir.join("report");
+    let run = |min: f64| {
+        execute(
+            IntentsCommand::Eval {
+                intents: Some(PathBuf::from("tests/fixtures/intents/basic")),
+                cases: cases.clone(),
+                json: true,
+                report: Some(report_dir.clone()),
+                min_accuracy: Some(min),
+                target_precision: None,
+                expected_oos_share: None,
+            },
+            &ctx(&dir),
+        )
+        .unwrap()
+    };
+    assert_eq!(run(0.5), ExitCode::SUCCESS);
+    assert_eq!(run(1.01), ExitCode::FAILURE);
+    for file in [
+        "per_intent.md",
+        "per_intent.csv",
+        "confidence.svg",
+        "summary.json",
+    ] {
+        assert!(report_dir.join(file).exists(), "{file}");
+    }
+    assert!(std::fs::read_to_string(report_dir.join("confidence.svg"))
+        .unwrap()
+        .starts_with("<svg"));
+}
+
+#[test]
+fn check_exits_1_on_errors() {
+    let dir = temp_dir("checkexit");
+    std::fs::write(dir.join("a.toml"), "[[intent]]\nid = \"a\"\n").unwrap();
+    let code = execute(IntentsCommand::Check { intents: None }, &ctx(&dir)).unwrap();
+    assert_eq!(code, ExitCode::FAILURE);
+    let code = execute(
+        IntentsCommand::Check {
+            intents: Some("tests/fixtures/intents/basic".into()),
+        },
+        &ctx(&dir),
+    )
+    .unwrap();
+    assert_eq!(code, ExitCode::SUCCESS);
+}
