@@ -12,6 +12,9 @@ use crate::core::message::Author;
 use crate::core::services::Services;
 use crate::store::OutboxItem;
 
+/// How long a delivery attempt may take before its row is tried again.
+const LEASE_MS: i64 = 60_000;
+
 #[derive(Clone)]
 pub struct Dispatcher {
     services: Arc<Services>,
@@ -33,9 +36,23 @@ impl Dispatcher {
     /// Delivers everything due now, once; returns how many rows it attempted.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.services.now();
-        let due = {
+        // Lease the rows first, so a second dispatcher (or a second call) can't send them too.
+        {
             let mut tx = self.services.store.read().await?;
-            tx.due_outbox(now, 50).await?
+            if tx.due_outbox(now, 1).await?.is_empty() {
+                return Ok(0);
+            }
+        }
+        let due = {
+            let mut w = self.services.write().await?;
+            let mut leased = Vec::new();
+            for item in w.tx.due_outbox(now, 50).await? {
+                if w.tx.lease_outbox(item.id, now, now + LEASE_MS).await? {
+                    leased.push(item);
+                }
+            }
+            w.commit().await?;
+            leased
         };
         for item in &due {
             let outcome = match self.channels.get(&item.channel) {

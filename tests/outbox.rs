@@ -233,6 +233,30 @@ async fn delivery_keeps_order_within_a_conversation(db: Db) {
     );
 }
 
+async fn two_dispatchers_never_send_the_same_message(db: Db) {
+    let channel = ScriptedChannel::new(vec![]);
+    let app = start(db, channel.clone()).await;
+    for i in 0..5 {
+        app.app
+            .engine
+            .receive(Inbound {
+                conversation_key: format!("dm-{i}"),
+                reply_to: format!("dm-{i}"),
+                ..inbound(&format!("m{i}"), "hello")
+            })
+            .await
+            .unwrap();
+    }
+    let second = app.app.dispatcher.clone();
+    let (a, b) = tokio::join!(app.app.dispatcher.run_once(), second.run_once());
+    assert_eq!(a.unwrap() + b.unwrap(), 5);
+    assert_eq!(
+        channel.accepted.lock().unwrap().len(),
+        5,
+        "each reply sent once"
+    );
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -253,4 +277,5 @@ on_both_databases!(
     retry_after_from_the_platform_is_honoured,
     a_permanent_failure_is_dead_lettered_and_does_not_block,
     delivery_keeps_order_within_a_conversation,
+    two_dispatchers_never_send_the_same_message,
 );

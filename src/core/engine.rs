@@ -516,12 +516,16 @@ impl Engine {
     /// customers still waiting in the queue hear where they stand.
     pub async fn fire_timers(&self) -> Result<usize> {
         let now = self.services.now();
-        let timers = {
+        {
             let mut tx = self.services.store.read().await?;
-            tx.due_timers(now, 100).await?
-        };
+            if tx.due_timers(now, 1).await?.is_empty() {
+                return Ok(0);
+            }
+        }
+        // Read again and fire under the write lock, in one transaction, so no timer fires twice.
+        let mut w = self.services.write().await?;
+        let timers = w.tx.due_timers(now, 100).await?;
         for timer in &timers {
-            let mut w = self.services.write().await?;
             if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
                 match timer.kind.as_str() {
                     CLOSE_TICKET => {
@@ -536,8 +540,8 @@ impl Engine {
                 }
             }
             w.tx.mark_timer_fired(timer.id, now).await?;
-            w.commit().await?;
         }
+        w.commit().await?;
         Ok(timers.len())
     }
 }

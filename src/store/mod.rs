@@ -271,6 +271,10 @@ pub trait Tx: Send {
     /// Dead and delivered rows never block.
     async fn due_outbox(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>>;
     async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>>;
+    /// Claims a due pending row for one delivery attempt by moving its `next_attempt_at` to
+    /// `until`; false if it is no longer pending and due (another dispatcher took it). If the
+    /// attempt never reports back (a crash), the row is due again at `until`.
+    async fn lease_outbox(&mut self, id: i64, now: Millis, until: Millis) -> Result<bool>;
     async fn mark_delivered(&mut self, id: i64, now: Millis) -> Result<()>;
     async fn mark_retry(
         &mut self,

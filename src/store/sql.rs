@@ -249,6 +249,8 @@ pub(super) const MARK_DELIVERED: &str =
 pub(super) const MARK_RETRY: &str =
     "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 \
      WHERE id = $1 AND status = 'pending'";
+pub(super) const LEASE_OUTBOX: &str =
+    "UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $3";
 pub(super) const MARK_DEAD: &str =
     "UPDATE outbox SET status = 'dead', attempts = $2, last_error = $3 WHERE id = $1";
 /// Only heads count: a row behind a head that waits for its retry cannot go before the head, and
@@ -851,6 +853,21 @@ macro_rules! impl_tx {
                         .execute(&mut *self.0)
                         .await?;
                     Ok(())
+                }
+
+                async fn lease_outbox(
+                    &mut self,
+                    id: i64,
+                    now: Millis,
+                    until: Millis,
+                ) -> Result<bool> {
+                    let done = sqlx::query(sql::LEASE_OUTBOX)
+                        .bind(id)
+                        .bind(until)
+                        .bind(now)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn mark_retry(
