@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::core::agent::Agent;
-use crate::core::conversation::ConversationState;
+use crate::core::conversation::{Conversation, ConversationState};
 use crate::core::engine::CLOSE_TICKET;
 use crate::core::error::{check_text, CoreError, Result};
 use crate::core::message::{Author, TranscriptLine};
@@ -89,10 +89,7 @@ impl Desk {
     pub async fn claim(&self, agent: &Agent, ticket_id: i64) -> Result<Ticket> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket =
-            w.tx.ticket(ticket_id)
-                .await?
-                .ok_or_else(|| not_found(ticket_id))?;
+        let mut ticket = find_ticket(&mut w, ticket_id).await?;
         match ticket.status {
             TicketStatus::Assigned if ticket.assignee == Some(agent.id) => return Ok(ticket),
             TicketStatus::Assigned => return Err(self.held_by_other(&mut w, &ticket).await?),
@@ -120,15 +117,8 @@ impl Desk {
         check_text(text)?;
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket =
-            w.tx.ticket(ticket_id)
-                .await?
-                .ok_or_else(|| not_found(ticket_id))?;
-        let conv = w
-            .tx
-            .conversation(ticket.conversation_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{ticket_id}")))?;
+        let mut ticket = find_ticket(&mut w, ticket_id).await?;
+        let conv = conversation_of(&mut w, &ticket).await?;
         let line = if internal {
             w.say(
                 &conv,
@@ -168,10 +158,7 @@ impl Desk {
     pub async fn close(&self, agent: &Agent, ticket_id: i64, reason: &str) -> Result<Ticket> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let mut ticket =
-            w.tx.ticket(ticket_id)
-                .await?
-                .ok_or_else(|| not_found(ticket_id))?;
+        let mut ticket = find_ticket(&mut w, ticket_id).await?;
         match ticket.status {
             TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
                 return Err(self.held_by_other(&mut w, &ticket).await?)
@@ -183,11 +170,7 @@ impl Desk {
             }
             TicketStatus::Open | TicketStatus::Assigned => {}
         }
-        let mut conv = w
-            .tx
-            .conversation(ticket.conversation_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{ticket_id}")))?;
+        let mut conv = conversation_of(&mut w, &ticket).await?;
         ticket.status = TicketStatus::Resolved;
         ticket.resolved_at = Some(now);
         if ticket.assignee.is_none() {
@@ -224,11 +207,7 @@ impl Desk {
         agent: &Agent,
         now: i64,
     ) -> Result<()> {
-        let mut conv = w
-            .tx
-            .conversation(ticket.conversation_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{}", ticket.id)))?;
+        let mut conv = conversation_of(w, ticket).await?;
         ticket.status = TicketStatus::Assigned;
         ticket.assignee = Some(agent.id);
         ticket.claimed_at.get_or_insert(now);
@@ -269,6 +248,18 @@ impl Desk {
             agent.name.clone()
         }
     }
+}
+
+async fn find_ticket(w: &mut Writer<'_>, ticket_id: i64) -> Result<Ticket> {
+    w.tx.ticket(ticket_id)
+        .await?
+        .ok_or_else(|| not_found(ticket_id))
+}
+
+async fn conversation_of(w: &mut Writer<'_>, ticket: &Ticket) -> Result<Conversation> {
+    w.tx.conversation(ticket.conversation_id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("conversation of ticket #{}", ticket.id)))
 }
 
 fn not_found(ticket_id: i64) -> CoreError {
