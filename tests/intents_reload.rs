@@ -12,7 +12,10 @@ use frontline::intents::{reload_once, spawn_reloader, MatcherSettings};
 struct Placeholder;
 impl Matcher for Placeholder {
     fn classify(&self, _: &str) -> Classification {
-        Classification { verdict: Verdict::Unknown, candidates: vec![] }
+        Classification {
+            verdict: Verdict::Unknown,
+            candidates: vec![],
+        }
     }
     fn intent(&self, _: &str) -> Option<&IntentInfo> {
         None
@@ -20,7 +23,10 @@ impl Matcher for Placeholder {
 }
 
 fn temp_copy_of_fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("frontline-intents-reload-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "frontline-intents-reload-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("more")).unwrap();
     let src = Path::new("tests/fixtures/intents/basic");
@@ -30,11 +36,17 @@ fn temp_copy_of_fixture(name: &str) -> PathBuf {
 }
 
 fn known() -> BTreeSet<String> {
-    ["links.orders", "customer.name"].into_iter().map(String::from).collect()
+    ["links.orders", "customer.name"]
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 fn settings() -> MatcherSettings {
-    MatcherSettings { epochs: 30, ..Default::default() }
+    MatcherSettings {
+        epochs: 30,
+        ..Default::default()
+    }
 }
 
 const SHIPPING: &str = "[[intent]]\nid = \"shipping_cost\"\nexamples = [\"how much is shipping\", \"delivery fee\", \"what does postage cost\", \"is shipping free\", \"shipping price\", \"cost of delivery\"]\nanswer = \"Shipping is free over 50 euros.\"\n";
@@ -49,18 +61,39 @@ fn reload_once_swaps_on_valid_and_keeps_the_old_matcher_on_invalid() {
     assert!(first.intent("refund").is_some());
 
     // A broken edit: the error names the file and line, and the matcher in service stays.
-    std::fs::write(dir.join("orders.toml"), "[[intent]]\nid = \"refund\"\nexamples = [\"x\"]\npatterns = ['(']\n").unwrap();
+    std::fs::write(
+        dir.join("orders.toml"),
+        "[[intent]]\nid = \"refund\"\nexamples = [\"x\"]\npatterns = ['(']\n",
+    )
+    .unwrap();
     let err = reload_once(&dir, &settings(), &known(), &handle).unwrap_err();
-    assert!(err.to_string().contains(&format!("{}:4: invalid regex", dir.join("orders.toml").display())), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "{}:4: invalid regex",
+            dir.join("orders.toml").display()
+        )),
+        "{err}"
+    );
     assert!(Arc::ptr_eq(&first, &handle.current()));
-    assert_eq!(handle.current().classify("where is my order").verdict, Verdict::Answer { intent: "order_status".into() });
+    assert_eq!(
+        handle.current().classify("where is my order").verdict,
+        Verdict::Answer {
+            intent: "order_status".into()
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reloader_follows_valid_changes_and_ignores_invalid_ones() {
     let dir = temp_copy_of_fixture("task");
     let handle = MatcherHandle::new(Arc::new(Placeholder));
-    let task = spawn_reloader(dir.clone(), settings(), known(), handle.clone(), Duration::from_millis(20));
+    let task = spawn_reloader(
+        dir.clone(),
+        settings(),
+        known(),
+        handle.clone(),
+        Duration::from_millis(20),
+    );
     let wait_for = |pred: &dyn Fn(&dyn Matcher) -> bool| {
         let handle = handle.clone();
         let ok = (0..500).any(|_| {
@@ -79,14 +112,25 @@ async fn the_reloader_follows_valid_changes_and_ignores_invalid_ones() {
     let good = handle.current();
 
     // An invalid change never replaces it.
-    std::fs::write(dir.join("shipping.toml"), "[[intent]]\nid = \"shipping_cost\"\nexamples = []\nbogus = 1\n").unwrap();
+    std::fs::write(
+        dir.join("shipping.toml"),
+        "[[intent]]\nid = \"shipping_cost\"\nexamples = []\nbogus = 1\n",
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(Arc::ptr_eq(&good, &handle.current()));
 
     // Fixing it is picked up again.
-    std::fs::write(dir.join("shipping.toml"), SHIPPING.replace("free over 50", "free over 40")).unwrap();
+    std::fs::write(
+        dir.join("shipping.toml"),
+        SHIPPING.replace("free over 50", "free over 40"),
+    )
+    .unwrap();
     tokio::task::block_in_place(|| {
-        wait_for(&|m| m.intent("shipping_cost").is_some_and(|i| i.answers[0].contains("40")))
+        wait_for(&|m| {
+            m.intent("shipping_cost")
+                .is_some_and(|i| i.answers[0].contains("40"))
+        })
     });
     task.abort();
     let _ = std::fs::remove_dir_all(&dir);

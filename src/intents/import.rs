@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::check::{IntentSet, Negative};
 use super::error::IntentsError;
 use super::eval::{read_labelled_csv, OUT_OF_SCOPE};
+use super::file::{IntentDef, Located};
 use super::normalize::normalize;
 
 /// Examples grouped by intent id, before writing.
@@ -48,6 +50,42 @@ impl Imported {
             self.negatives.push(text.to_string());
         } else {
             self.intents.entry(id).or_default().push(text.to_string());
+        }
+    }
+}
+
+impl Imported {
+    /// The imported examples as an [`IntentSet`], without writing files (benchmarks, tests).
+    pub fn into_set(self, source: &Path) -> IntentSet {
+        let located = |(i, value): (usize, String)| Located { value, line: i + 1 };
+        IntentSet {
+            intents: self
+                .intents
+                .into_iter()
+                .map(|(id, examples)| IntentDef {
+                    description: Some(describe(&id)),
+                    id,
+                    file: source.to_path_buf(),
+                    line: 1,
+                    examples: examples.into_iter().enumerate().map(located).collect(),
+                    patterns: Vec::new(),
+                    answers: Vec::new(),
+                    quick_replies: Vec::new(),
+                    escalate: false,
+                    category: None,
+                    threshold: None,
+                })
+                .collect(),
+            out_of_scope: self
+                .negatives
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| Negative {
+                    text,
+                    file: source.to_path_buf(),
+                    line: i + 1,
+                })
+                .collect(),
         }
     }
 }

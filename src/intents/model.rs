@@ -113,8 +113,8 @@ impl LinearModel {
                 // Gradient step, row by row: dense when many classes still move, sparse later
                 // when only the few confusable classes have a gradient worth applying.
                 active.clear();
-                for c in 0..classes {
-                    let g = z[c] * inv - if c == y { 1.0 } else { 0.0 };
+                for (c, &zc) in z.iter().enumerate() {
+                    let g = zc * inv - if c == y { 1.0 } else { 0.0 };
                     if g.abs() >= 1e-3 {
                         active.push((c, lr * g / scale));
                         model.b[c] -= lr * g;

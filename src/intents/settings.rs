@@ -57,7 +57,7 @@ impl Default for MatcherSettings {
             ambiguity_margin: 0.05,
             min_threshold: 0.05,
             calibration_folds: 3,
-            max_features: 60_000,
+            max_features: 40_000,
             min_df: 1,
             char_ngram_min: 3,
             char_ngram_max: 4,
