@@ -4,7 +4,7 @@
 //! files, unknown keys, bad or duplicate ids, intents without examples or patterns, invalid or
 //! oversized regexes, unknown template variables, the same example under two intents (or also
 //! out of scope), thresholds outside 0..=1. Warnings: intents without answers, intents too
-//! similar to tell apart, duplicate examples within one intent.
+//! similar to tell apart, duplicate examples within one intent, no out-of-scope examples at all.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -121,6 +121,13 @@ pub fn check_dir(
         }
     }
     validate(&mut set, known_vars, settings, &mut problems);
+    if let (Some(first), true) = (files.first(), set.out_of_scope.is_empty() && !set.intents.is_empty()) {
+        problems.push(Problem::warning(
+            first,
+            1,
+            "no [out_of_scope] examples in any file: add questions the bot must not answer, so it learns what they look like",
+        ));
+    }
     if !files.is_empty() && set.intents.is_empty() && !problems.iter().any(|p| p.is_error()) {
         problems.push(Problem::error(dir, 1, "no [[intent]] tables in any file"));
     }
