@@ -121,7 +121,10 @@ pub fn check_dir(
         }
     }
     validate(&mut set, known_vars, settings, &mut problems);
-    if let (Some(first), true) = (files.first(), set.out_of_scope.is_empty() && !set.intents.is_empty()) {
+    if let (Some(first), true) = (
+        files.first(),
+        set.out_of_scope.is_empty() && !set.intents.is_empty(),
+    ) {
         problems.push(Problem::warning(
             first,
             1,

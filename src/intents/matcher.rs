@@ -7,7 +7,8 @@
 //! 3. the top intent is answered when its probability clears the calibrated threshold (or its own
 //!    `threshold`, in calibrated space) — unless the runner-up is within `ambiguity_margin` and
 //!    clears the threshold too, in which case the customer is asked which one they meant. Two
-//!    close intents that clear the threshold only together also lead to "did you mean A or B?";
+//!    intents that clear the threshold only together (the runner-up at least half as likely as
+//!    the leader) also lead to "did you mean A or B?";
 //! 4. anything else is Unknown.
 
 use std::cell::RefCell;
@@ -398,17 +399,18 @@ impl Matcher for TrainedMatcher {
             .collect();
         let (a, pa) = top[0];
         let second = if found > 1 { Some(top[1]) } else { None };
-        let close = second.filter(|&(_, pb)| pa - pb < self.margin);
-        let verdict = match close {
-            // A close runner-up that clears the bar on its own, or a pair that clears it only
-            // together: ask which one the customer meant rather than guess.
-            Some((b, pb))
-                if self.passes(b, pb) || (!self.passes(a, pa) && self.passes(a, pa + pb)) =>
-            {
-                Verdict::Clarify {
-                    intents: vec![self.infos[a].id.clone(), self.infos[b].id.clone()],
-                }
-            }
+        let leader_passes = self.passes(a, pa);
+        // Ask "A or B?" when the runner-up is within the margin and clears the bar itself, or
+        // when neither clears it alone but together they do and the runner-up is at least half
+        // as likely as the leader (the question is ambiguous, not out of scope).
+        let ambiguous = second.filter(|&(b, pb)| {
+            (pa - pb < self.margin && self.passes(b, pb))
+                || (!leader_passes && 2.0 * pb >= pa && self.passes(a, pa + pb))
+        });
+        let verdict = match ambiguous {
+            Some((b, _)) => Verdict::Clarify {
+                intents: vec![self.infos[a].id.clone(), self.infos[b].id.clone()],
+            },
             _ if self.passes(a, pa) => Verdict::Answer {
                 intent: self.infos[a].id.clone(),
             },
@@ -634,6 +636,34 @@ mod tests {
             m.classify("qwxz vbnm plok").verdict,
             Verdict::Answer { .. }
         ));
+    }
+
+    #[test]
+    fn two_indistinguishable_intents_lead_to_a_clarifying_question() {
+        let mut set = shop();
+        let mut twin = set.intents[1].clone();
+        twin.id = "refund_twin".into();
+        set.intents.push(twin);
+        // The twins make a precision of 0.9 unreachable: ask for less so answers are possible.
+        // SGD never splits twins exactly evenly, so allow a wide margin.
+        let tuned = MatcherSettings {
+            target_precision: 0.6,
+            ambiguity_margin: 0.4,
+            ..settings()
+        };
+        let m = TrainedMatcher::train(&set, &tuned);
+        let c = m.classify("i want a refund");
+        match &c.verdict {
+            Verdict::Clarify { intents } => {
+                let mut got = intents.clone();
+                got.sort();
+                assert_eq!(got, ["refund", "refund_twin"]);
+            }
+            other => panic!(
+                "expected a clarifying question, got {other:?} ({c:?}) {:?}",
+                m.stats()
+            ),
+        }
     }
 
     #[test]
