@@ -124,13 +124,16 @@ pub fn histogram_svg(outcomes: &[Outcome], threshold: f32) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{left}\" y=\"18\" font-size=\"14\">Top-candidate confidence ({} cases)</text>\n",
+         <text x=\"{left}\" y=\"18\" font-size=\"14\">Top-candidate confidence ({} cases; bar height ∝ √count, hover for counts)</text>\n",
         outcomes.len()
     );
     for (b, c) in counts.iter().enumerate() {
+        // Square-root scale: the few out-of-scope cases stay visible next to the many answers.
+        let total = c.iter().sum::<usize>().max(1) as f64;
+        let bar_h = (total / max as f64).sqrt() * plot_h;
         let mut y = h - bottom;
         for k in 0..3 {
-            let bh = c[k] as f64 / max as f64 * plot_h;
+            let bh = c[k] as f64 / total * bar_h;
             if bh > 0.0 {
                 y -= bh;
                 let _ = writeln!(
