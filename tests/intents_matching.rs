@@ -203,6 +203,19 @@ fn csv_with_missing_columns_is_a_clear_error() {
     );
 }
 
+#[test]
+fn non_utf8_case_files_are_a_clear_error() {
+    let dir = temp_dir("latin1");
+    let csv = dir.join("cases.csv");
+    std::fs::write(&csv, b"text,intent\nhello,greet\ncaf\xe9,greet\n").unwrap();
+    let err = read_labelled_csv(&csv).unwrap_err().to_string();
+    assert_eq!(err, format!("{}:3: file is not valid UTF-8", csv.display()));
+    let yml = dir.join("nlu.yml");
+    std::fs::write(&yml, b"nlu:\n- intent: a\n  examples: |\n    - caf\xe9\n").unwrap();
+    let err = import::from_rasa(&yml).unwrap_err().to_string();
+    assert_eq!(err, format!("{}:4: file is not valid UTF-8", yml.display()));
+}
+
 fn ctx(dir: &Path) -> CommandContext {
     CommandContext {
         settings: MatcherSettings {
