@@ -134,13 +134,14 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<ParsedFile, Vec<Problem>
 
 /// Parses file contents; `path` is only used in messages.
 pub fn parse_str(path: &Path, text: &str) -> Result<ParsedFile, Vec<Problem>> {
+    // A byte-order mark is not content; strip it before offsets are taken.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = LineIndex::new(text);
     let err = |line: usize, msg: String| vec![Problem::error(path, line, msg)];
-    let raw: RawFile =
-        toml::from_str(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(|e| {
-            let line = e.span().map_or(1, |s| lines.line(s.start));
-            err(line, format!("invalid intent file: {}", e.message().trim()))
-        })?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| lines.line(s.start));
+        err(line, format!("invalid intent file: {}", e.message().trim()))
+    })?;
     if raw.intent.is_empty() && raw.out_of_scope.is_none() {
         return Err(err(
             1,

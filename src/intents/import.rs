@@ -29,11 +29,7 @@ impl Imported {
         if norm.is_empty() {
             return;
         }
-        let id = if label == OUT_OF_SCOPE {
-            OUT_OF_SCOPE.to_string()
-        } else {
-            sanitize_id(label)
-        };
+        let id = sanitize_id(label);
         match seen.get(&norm) {
             Some(owner) if owner == &id => return,
             Some(owner) => {
@@ -304,6 +300,11 @@ mod tests {
     #[test]
     fn sanitizes_labels_into_ids() {
         assert_eq!(sanitize_id("Order Status!"), "order_status");
+        assert_eq!(
+            sanitize_id("Out of scope"),
+            OUT_OF_SCOPE,
+            "negatives however they are spelled"
+        );
         assert_eq!(sanitize_id("--"), "intent");
         assert_eq!(describe("order_status"), "Order status");
     }
