@@ -49,7 +49,8 @@ impl App {
         channels: Vec<Arc<dyn Channel>>,
     ) -> Result<Self, AppError> {
         config.support_hours.validate().map_err(AppError::Config)?;
-        let set = intents::load_dir(&config.intents.dir, &config.known_vars())?;
+        let set =
+            intents::load_dir_with(&config.intents.dir, &config.known_vars(), &config.matcher)?;
         let store = crate::store::open(&config.database.url).await?;
         let settings = config.matcher.clone();
         let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))
