@@ -306,3 +306,44 @@ fn the_shipped_shop_intents_pass_check_with_the_default_config_vars() {
     let report = check_dir(shop, &known, &MatcherSettings::default());
     assert!(!report.has_errors(), "{:#?}", report.problems);
 }
+
+/// Eight patterns that each fit `regex_size_limit` but together overflow the combined set.
+fn oversized_pattern_set() -> String {
+    let pats: Vec<String> = "abcdefgh"
+        .chars()
+        .map(|c| format!("  'z{c}q\\w{{20}}',\n"))
+        .collect();
+    format!(
+        "[[intent]]\nid = \"a\"\nexamples = [\"x y\"]\npatterns = [\n{}]\nanswer = \"hi\"\n",
+        pats.concat()
+    )
+}
+
+#[test]
+fn a_pattern_set_too_big_to_combine_is_an_error_on_the_pattern_that_tips_it() {
+    let p = problems(
+        "regex-set",
+        &[("a.toml", oversized_pattern_set().as_bytes())],
+    );
+    // Patterns are on lines 5..=12; the set of the first four still builds, the fifth tips it.
+    assert!(
+        has(
+            &p,
+            "a.toml:9: ",
+            "pattern `zeq\\w{20}` makes the combined pattern set"
+        ),
+        "{p:?}"
+    );
+    assert_eq!(
+        p.iter().filter(|m| !m.contains("warning:")).count(),
+        1,
+        "{p:?}"
+    );
+    // A set just below the limit is fine.
+    let body = oversized_pattern_set().replace(
+        "  'zeq\\w{20}',\n  'zfq\\w{20}',\n  'zgq\\w{20}',\n  'zhq\\w{20}',\n",
+        "",
+    );
+    let p = problems("regex-set-ok", &[("a.toml", body.as_bytes())]);
+    assert!(p.iter().all(|m| m.contains("warning:")), "{p:?}");
+}

@@ -332,3 +332,99 @@ fn check_exits_1_on_errors() {
     .unwrap();
     assert_eq!(code, ExitCode::SUCCESS);
 }
+
+#[test]
+fn patterns_still_hit_when_the_combined_set_is_too_big() {
+    // Each `z?q\w{20}` fits the per-regex limit, the set of all eight does not: training must
+    // fall back to matching them one by one instead of silently dropping every pattern.
+    let dir = temp_dir("bigset");
+    let pats: Vec<String> = "abcdefgh"
+        .chars()
+        .map(|c| format!("'z{c}q\\w{{20}}'"))
+        .collect();
+    std::fs::write(
+        dir.join("a.toml"),
+        format!(
+            "[[intent]]\nid = \"codes\"\nexamples = [\"i have a code\", \"my voucher code\"]\npatterns = [{}]\nanswer = \"ok\"\n\n[[intent]]\nid = \"hours\"\nexamples = [\"when are you open\", \"opening hours\"]\nanswer = \"9-5\"\n",
+            pats.join(", ")
+        ),
+    )
+    .unwrap();
+    let report = frontline::intents::check_dir(&dir, &known(), &MatcherSettings::default());
+    // `check` rejects this set (see intents_check.rs); train on what it parsed anyway.
+    let m = TrainedMatcher::train(&report.set, &MatcherSettings::default());
+    for text in ["zhq0123456789abcdefghij", "zaqABCDEFGHIJKLMNOPQRST!"] {
+        let c = m.classify(text);
+        assert_eq!(
+            c.verdict,
+            Verdict::Answer {
+                intent: "codes".into()
+            },
+            "{text}: {c:?}"
+        );
+        assert_eq!(c.candidates[0].score, 1.0, "{text}: {c:?}");
+    }
+}
+
+#[test]
+fn eval_with_a_header_only_cases_file_fails_with_no_cases() {
+    let dir = temp_dir("nocases");
+    let cases = dir.join("cases.csv");
+    std::fs::write(&cases, "text,intent\n").unwrap();
+    let err = execute(
+        IntentsCommand::Eval {
+            intents: Some(PathBuf::from("tests/fixtures/intents/basic")),
+            cases: cases.clone(),
+            json: true,
+            report: None,
+            min_accuracy: None,
+            target_precision: None,
+            expected_oos_share: None,
+        },
+        &ctx(&dir),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with(&format!("{}:1: no cases", cases.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn error_causes_are_printed_once() {
+    let dir = temp_dir("causes");
+    let eval = |intents: PathBuf, cases: PathBuf| {
+        execute(
+            IntentsCommand::Eval {
+                intents: Some(intents),
+                cases,
+                json: true,
+                report: None,
+                min_accuracy: None,
+                target_precision: None,
+                expected_oos_share: None,
+            },
+            &ctx(&dir),
+        )
+        .unwrap_err()
+    };
+    // A missing cases file: the message names the file and the cause, exactly once.
+    let missing = dir.join("missing.csv");
+    let err = eval(
+        PathBuf::from("tests/fixtures/intents/basic"),
+        missing.clone(),
+    );
+    assert!(std::error::Error::source(&err).is_none());
+    let shown = format!("{:#}", anyhow::Error::from(err));
+    assert!(shown.starts_with(&missing.display().to_string()), "{shown}");
+    assert_eq!(shown.matches("os error 2").count(), 1, "{shown}");
+    // Invalid intent files: every problem once.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("a.toml"), "[[intent]]\nid = \"a\"\n").unwrap();
+    let err = eval(bad, dir.join("unused.csv"));
+    assert!(std::error::Error::source(&err).is_none());
+    let shown = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(shown.matches("has no examples").count(), 1, "{shown}");
+}

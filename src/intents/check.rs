@@ -13,6 +13,7 @@ use regex::RegexBuilder;
 
 use super::error::{LoadError, Problem};
 use super::file::{self, IntentDef};
+use super::matcher::{build_pattern, build_pattern_set};
 use super::normalize::normalize;
 use super::settings::MatcherSettings;
 use crate::core::template;
@@ -322,7 +323,54 @@ fn validate(
             ));
         }
     }
+    pattern_set(set, settings, problems);
     similar_intents(set, problems);
+}
+
+/// Builds the combined pattern set exactly as the matcher does. Every pattern can be within
+/// its own size limit while all of them together exceed the set's limit; report the pattern
+/// that pushes the set over it, so such a set is never loaded.
+fn pattern_set(set: &IntentSet, settings: &MatcherSettings, problems: &mut Vec<Problem>) {
+    let limit = settings.regex_size_limit;
+    // The patterns training keeps (those that build on their own), in the matcher's order.
+    let kept: Vec<(&str, &Path, usize)> = set
+        .intents
+        .iter()
+        .flat_map(|i| {
+            i.patterns
+                .iter()
+                .map(move |p| (p.value.as_str(), &*i.file, p.line))
+        })
+        .filter(|(src, _, _)| build_pattern(src, limit).is_ok())
+        .collect();
+    let sources: Vec<&str> = kept.iter().map(|k| k.0).collect();
+    let Err(err) = build_pattern_set(&sources, limit) else {
+        return;
+    };
+    // The smallest prefix that fails to build ends with the culprit (binary search: the
+    // compiled size only grows as patterns are added).
+    let (mut ok, mut bad) = (0usize, sources.len());
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        if build_pattern_set(&sources[..mid], limit).is_ok() {
+            ok = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    let (src, file, line) = kept[bad - 1];
+    let why = match err {
+        regex::Error::CompiledTooBig(n) => format!("limit {n} bytes, 4 × matcher.regex_size_limit"),
+        other => regex_message(&other),
+    };
+    problems.push(Problem::error(
+        file,
+        line,
+        format!(
+            "pattern `{src}` makes the combined pattern set of all {} pattern(s) too big to compile ({why}): simplify or remove patterns (bounded repeats such as \\w{{20}} compile large)",
+            sources.len()
+        ),
+    ));
 }
 
 fn check_template(

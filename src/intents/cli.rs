@@ -182,6 +182,14 @@ fn run_eval(
 ) -> Result<ExitCode, IntentsError> {
     let set = super::check::load_dir_with(&args.dir, known_vars, settings)?;
     let cases = read_labelled_csv(&args.cases)?;
+    if cases.is_empty() {
+        // Every figure would be 0.0 of nothing: fail like `import` does on the same file.
+        return Err(IntentsError::input(
+            &args.cases,
+            1,
+            "no cases: the file has a header but no rows of `text,intent`",
+        ));
+    }
     let spinner = indicatif::ProgressBar::new_spinner()
         .with_message(format!("training on {} examples", set.example_count()));
     spinner.enable_steady_tick(Duration::from_millis(120));

@@ -76,25 +76,29 @@ impl fmt::Display for LoadError {
 }
 
 /// Errors of the admin commands (`frontline intents ...`).
+///
+/// Every message is self-contained (it names the file and includes the cause), so no variant
+/// exposes a [`std::error::Error::source`]: `anyhow`'s `{:#}` would print the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum IntentsError {
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] LoadError),
     /// A problem in an input file other than intent files (CSV cases, Rasa data), with its line.
     #[error("{0}")]
     Input(Problem),
-    #[error("{}: {source}", path.display())]
+    /// `error` is deliberately not named `source`: thiserror would make it the source too.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl IntentsError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         IntentsError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
     pub fn input(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {

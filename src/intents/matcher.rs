@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use regex::{RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::calibrate::{calibrate, Calibration, Held};
 use super::check::IntentSet;
@@ -52,7 +52,7 @@ pub struct TrainedMatcher {
     vocab: Vocabulary,
     model: LinearModel,
     calibration: Calibration,
-    patterns: Option<(RegexSet, Vec<usize>)>,
+    patterns: Patterns,
     cfg: FeatureConfig,
     margin: f32,
     max_candidates: usize,
@@ -66,6 +66,46 @@ impl std::fmt::Debug for TrainedMatcher {
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
+}
+
+/// The regex patterns of every intent, with the index of the intent that owns each.
+enum Patterns {
+    None,
+    /// All patterns in one set (the usual case).
+    Set(RegexSet, Vec<usize>),
+    /// The combined set exceeded its size limit: each pattern on its own, in the same order.
+    Each(Vec<(Regex, usize)>),
+}
+
+impl Patterns {
+    /// The intent of the first pattern (in file order) that matches `text`.
+    fn first_hit(&self, text: &str) -> Option<usize> {
+        match self {
+            Patterns::None => None,
+            Patterns::Set(set, owners) => set.matches(text).iter().next().map(|p| owners[p]),
+            Patterns::Each(each) => each
+                .iter()
+                .find(|(re, _)| re.is_match(text))
+                .map(|&(_, owner)| owner),
+        }
+    }
+}
+
+/// Compiles one pattern with the per-regex size limit, as training does.
+pub(crate) fn build_pattern(source: &str, size_limit: usize) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(source).size_limit(size_limit).build()
+}
+
+/// Compiles the combined pattern set exactly as training does (4 × the per-regex limit).
+/// `check` uses this too, so a set that would not build is reported instead of loaded.
+pub(crate) fn build_pattern_set<S: AsRef<str>>(
+    sources: &[S],
+    size_limit: usize,
+) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(sources)
+        .size_limit(size_limit.saturating_mul(4))
+        .dfa_size_limit(size_limit.saturating_mul(4))
+        .build()
 }
 
 #[derive(Default)]
@@ -199,30 +239,40 @@ impl TrainedMatcher {
         let all: Vec<usize> = (0..xs.len()).collect();
         let model = LinearModel::train(&xs, &ys, &all, vocab.len(), classes, params);
 
-        // Patterns were validated by `check`; one that still fails to build is skipped.
-        let mut sources = Vec::new();
+        // Patterns were validated by `check`; one that still fails to build is skipped (and
+        // logged). If the combined set fails its size limit, the patterns are matched one by one.
+        let mut regexes = Vec::new();
         let mut owners = Vec::new();
         for (i, intent) in set.intents.iter().enumerate() {
             for p in &intent.patterns {
-                if regex::RegexBuilder::new(&p.value)
-                    .size_limit(s.regex_size_limit)
-                    .build()
-                    .is_ok()
-                {
-                    sources.push(p.value.clone());
-                    owners.push(i);
+                match build_pattern(&p.value, s.regex_size_limit) {
+                    Ok(re) => {
+                        regexes.push(re);
+                        owners.push(i);
+                    }
+                    Err(e) => tracing::warn!(
+                        intent = %intent.id,
+                        file = %intent.file.display(),
+                        line = p.line,
+                        "pattern skipped: {e}"
+                    ),
                 }
             }
         }
-        let patterns = if sources.is_empty() {
-            None
+        let patterns = if regexes.is_empty() {
+            Patterns::None
         } else {
-            RegexSetBuilder::new(&sources)
-                .size_limit(s.regex_size_limit.saturating_mul(4))
-                .dfa_size_limit(s.regex_size_limit.saturating_mul(4))
-                .build()
-                .ok()
-                .map(|set| (set, owners))
+            let sources: Vec<&str> = regexes.iter().map(regex::Regex::as_str).collect();
+            match build_pattern_set(&sources, s.regex_size_limit) {
+                Ok(set) => Patterns::Set(set, owners),
+                Err(e) => {
+                    tracing::warn!(
+                        patterns = sources.len(),
+                        "combined pattern set does not build ({e}); matching patterns one by one"
+                    );
+                    Patterns::Each(regexes.into_iter().zip(owners).collect())
+                }
+            }
         };
 
         let infos: Vec<IntentInfo> = set
@@ -361,31 +411,32 @@ impl Matcher for TrainedMatcher {
         let shown = found.min(self.max_candidates);
 
         // A pattern hit is a sure answer.
-        if let Some((set, owners)) = &self.patterns {
-            let head = match text.char_indices().nth(self.max_chars) {
-                Some((i, _)) => &text[..i],
-                None => text,
-            };
-            if let Some(p) = set.matches(head).iter().next() {
-                let intent = owners[p];
-                let mut candidates = vec![Candidate {
+        let head = match text.char_indices().nth(self.max_chars) {
+            Some((i, _)) => &text[..i],
+            None => text,
+        };
+        let hit = match self.patterns {
+            Patterns::None => None,
+            _ => self.patterns.first_hit(head),
+        };
+        if let Some(intent) = hit {
+            let mut candidates = vec![Candidate {
+                intent: self.infos[intent].id.clone(),
+                score: 1.0,
+            }];
+            candidates.extend(
+                top[..shown]
+                    .iter()
+                    .filter(|c| c.0 != intent)
+                    .map(|&(i, p)| self.candidate(i, p)),
+            );
+            candidates.truncate(self.max_candidates);
+            return Classification {
+                verdict: Verdict::Answer {
                     intent: self.infos[intent].id.clone(),
-                    score: 1.0,
-                }];
-                candidates.extend(
-                    top[..shown]
-                        .iter()
-                        .filter(|c| c.0 != intent)
-                        .map(|&(i, p)| self.candidate(i, p)),
-                );
-                candidates.truncate(self.max_candidates);
-                return Classification {
-                    verdict: Verdict::Answer {
-                        intent: self.infos[intent].id.clone(),
-                    },
-                    candidates,
-                };
-            }
+                },
+                candidates,
+            };
         }
         if found == 0 {
             return Classification {
