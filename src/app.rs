@@ -108,11 +108,19 @@ impl App {
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                if let Err(e) = engine.handle_unhandled().await {
-                    tracing::error!(error = %e, "inbox sweep failed");
-                }
-                if let Err(e) = engine.fire_timers().await {
-                    tracing::error!(error = %e, "timers failed");
+                // Each pass runs as its own task, so a panic in one is logged, not the end of
+                // sweeps and timers for the life of the process.
+                let engine = engine.clone();
+                let pass = tokio::spawn(async move {
+                    if let Err(e) = engine.handle_unhandled().await {
+                        tracing::error!(error = %e, "inbox sweep failed");
+                    }
+                    if let Err(e) = engine.fire_timers().await {
+                        tracing::error!(error = %e, "timers failed");
+                    }
+                });
+                if let Err(e) = pass.await {
+                    tracing::error!(error = %e, "inbox sweep or timers panicked");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}

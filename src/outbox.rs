@@ -104,15 +104,21 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Runs until `shutdown` resolves: delivers what is due, then sleeps until woken by a commit
-    /// that queued something, or until the next retry is due, or the poll interval passes.
+    /// Runs until `shutdown` resolves: delivers what is due, then sleeps until a commit queues
+    /// something or the poll interval passes (retries become due on a later poll). Rows are
+    /// delivered one at a time.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
         loop {
-            match self.run_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "outbox dispatch failed"),
+            let pass = tokio::spawn({
+                let this = self.clone();
+                async move { this.run_once().await }
+            });
+            match pass.await {
+                Ok(Ok(n)) if n > 0 => continue,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "outbox dispatch failed"),
+                Err(e) => tracing::error!(error = %e, "outbox dispatch panicked"),
             }
             tokio::select! {
                 _ = self.services.outbox_wake.notified() => {}

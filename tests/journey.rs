@@ -35,6 +35,8 @@ on_both_databases!(
     bad_input_is_refused_clearly,
     close_candidates_get_a_question_and_the_answer_follows_the_choice,
     waiting_customers_hear_where_they_stand_until_claimed,
+    a_removed_agents_tickets_go_back_to_the_queue,
+    malformed_requests_get_json_errors,
 );
 
 async fn answers_a_known_question_and_says_it_is_a_bot(db: Db) {
@@ -325,6 +327,18 @@ async fn reopen_window_ends_in_a_new_conversation(db: Db) {
         .agent_get(&alice, &format!("/api/tickets/{ticket}"))
         .await;
     assert_eq!(detail["status"], "closed");
+
+    // A rating sent late still counts for the ticket it was meant for.
+    app.say(&s, "4").await;
+    let thanks = app.next_from(&mut s, "bot").await;
+    assert!(
+        thanks["text"].as_str().unwrap().contains("rating"),
+        "{thanks}"
+    );
+    let (_, detail) = app
+        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+        .await;
+    assert_eq!(detail["csat"], 4);
 
     // The next message starts a new conversation with the bot; the old ticket stays closed.
     app.say(&s, "where is my order").await;
@@ -715,4 +729,81 @@ async fn waiting_customers_hear_where_they_stand_until_claimed(db: Db) {
         app.messages(&first, first.seen).await.is_empty(),
         "no queue updates after a claim"
     );
+}
+
+async fn a_removed_agents_tickets_go_back_to_the_queue(db: Db) {
+    let app = TestApp::start(db).await;
+    let carol = app.add_agent("carol").await;
+    let dave = app.add_agent("dave").await;
+    let mut s = app.new_session(None).await;
+    app.say(&s, "talk to a person").await;
+    let ticket = ticket_number(app.next_from(&mut s, "bot").await["text"].as_str().unwrap());
+    let (code, _) = app
+        .agent_post(&carol, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
+    assert_eq!(code, 200);
+
+    {
+        let mut tx = app.app.services.store.begin().await.unwrap();
+        assert!(tx.remove_agent("carol").await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    let (code, _) = app.agent_get(&carol, "/api/tickets").await;
+    assert_eq!(code, 401, "a removed agent's token stops working");
+    let (_, open) = app.agent_get(&dave, "/api/tickets?status=open").await;
+    assert_eq!(open["tickets"][0]["id"], ticket, "{open}");
+    let (code, body) = app
+        .agent_post(&dave, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = app
+        .agent_post(
+            &dave,
+            &format!("/api/tickets/{ticket}/messages"),
+            json!({"text": "Dave here."}),
+        )
+        .await;
+    assert_eq!(code, 202);
+    assert_eq!(app.next_from(&mut s, "agent").await["author"], "dave");
+}
+
+async fn malformed_requests_get_json_errors(db: Db) {
+    let app = TestApp::start(db).await;
+    let mut s = app.new_session(None).await;
+
+    // An empty client_id is no id: two different messages are both handled.
+    let (_, a) = app.say_with_id(&s, "where is my order", Some("")).await;
+    let (_, b) = app.say_with_id(&s, "how much is shipping", Some("")).await;
+    assert_ne!(a["id"], b["id"]);
+    app.next_from(&mut s, "bot").await;
+    app.next_from(&mut s, "bot").await;
+
+    let (code, body) = app.say(&s, "hi\u{0}there").await;
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("NUL"), "{body}");
+
+    let checks = [
+        (app.http.delete(app.url("/api/tickets")), 405),
+        (app.http.put(app.url("/healthz")), 405),
+        (
+            app.http
+                .get(app.url("/api/chat/sessions/%FF/messages"))
+                .bearer_auth(&s.token),
+            400,
+        ),
+        (app.http.get(app.url("/no/such/route")), 404),
+        (
+            app.http
+                .post(app.url("/api/chat/sessions"))
+                .header("content-type", "application/json")
+                .body(format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20))),
+            413,
+        ),
+    ];
+    for (request, status) in checks {
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        let body: Value = resp.json().await.expect("a JSON error body");
+        assert!(body["error"].is_string(), "{body}");
+    }
 }

@@ -78,6 +78,12 @@ pub fn router(state: WebState) -> Router {
         .route("/api/tickets/{id}/messages", post(agent_message))
         .route("/api/tickets/{id}/close", post(close))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+            )
+        })
         .with_state(state)
 }
 
@@ -140,7 +146,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
+                rejection_status(rejection.status()),
                 json_problem(&rejection),
             )),
         }
@@ -153,13 +159,32 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// A body that may be left out entirely; when present it must be the documented JSON object.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// A JSON body that may be left out entirely; when present it must be the documented object.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(rejection_status(e.status()), e.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(OptionalJson)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+/// Keeps "too large" as 413; every other body problem is the client's malformed request.
+fn rejection_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    }
 }
 
 fn json_problem(rejection: &JsonRejection) -> String {
@@ -168,6 +193,44 @@ fn json_problem(rejection: &JsonRejection) -> String {
             "the body must be JSON with Content-Type: application/json".into()
         }
         other => format!("invalid JSON body: {}", other.body_text()),
+    }
+}
+
+/// The `{id}` of a chat session route.
+pub struct SessionId(String);
+
+/// The `{id}` of a ticket route; "42" or "#42". Anything else names no ticket: 404.
+pub struct TicketId(i64);
+
+async fn path_id<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<String, ApiError> {
+    Path::<String>::from_request_parts(parts, state)
+        .await
+        .map(|Path(id)| id)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid path: {}", e.body_text()),
+            )
+        })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        path_id(parts, state).await.map(SessionId)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_id(parts, state).await?;
+        raw.trim_start_matches('#')
+            .parse()
+            .map(TicketId)
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("ticket {raw} not found")))
     }
 }
 
@@ -252,8 +315,10 @@ struct NewSession {
     name: Option<String>,
 }
 
-async fn create_session(State(state): State<WebState>, body: Bytes) -> Result<Response, ApiError> {
-    let body: NewSession = optional_json(&body)?;
+async fn create_session(
+    State(state): State<WebState>,
+    OptionalJson(body): OptionalJson<NewSession>,
+) -> Result<Response, ApiError> {
     let name = body
         .name
         .map(|n| n.trim().to_string())
@@ -262,6 +327,15 @@ async fn create_session(State(state): State<WebState>, body: Bytes) -> Result<Re
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "name is longer than 100 characters",
+        ));
+    }
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().any(char::is_control))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name contains control characters",
         ));
     }
     let id = new_token()[..32].to_string();
@@ -293,7 +367,7 @@ struct NewMessage {
 
 async fn post_message(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     token: SessionToken,
     Json(body): Json<NewMessage>,
 ) -> Result<Response, ApiError> {
@@ -304,7 +378,9 @@ async fn post_message(
             .await?
             .and_then(|c| c.display_name)
     };
-    let external_id = match body.client_id {
+    // An empty client_id would make every message a repeat of the first: treat it as absent.
+    let client_id = body.client_id.filter(|c| !c.trim().is_empty());
+    let external_id = match client_id {
         Some(c) if c.len() > 200 => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -345,7 +421,7 @@ struct Poll {
 
 async fn get_messages(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     token: SessionToken,
     Q(poll): Q<Poll>,
 ) -> Result<Json<Value>, ApiError> {
@@ -437,12 +513,6 @@ async fn list_tickets(
     ))
 }
 
-fn ticket_id(raw: &str) -> Result<i64, ApiError> {
-    raw.trim_start_matches('#')
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("ticket {raw} not found")))
-}
-
 /// The signed-in agent, so the console knows which tickets are theirs.
 async fn me(AuthAgent(agent): AuthAgent) -> Json<Value> {
     Json(json!({ "id": agent.id, "name": agent.name }))
@@ -451,13 +521,13 @@ async fn me(AuthAgent(agent): AuthAgent) -> Json<Value> {
 async fn ticket_detail(
     State(state): State<WebState>,
     _agent: AuthAgent,
-    Path(id): Path<String>,
+    TicketId(id): TicketId,
 ) -> Result<Json<Value>, ApiError> {
     let TicketDetail {
         summary,
         transcript,
         previous_tickets,
-    } = state.desk.detail(ticket_id(&id)?).await?;
+    } = state.desk.detail(id).await?;
     let mut body = ticket_json(&summary);
     body["transcript"] = transcript.iter().map(line_json).collect();
     body["context"] = json!({
@@ -470,9 +540,9 @@ async fn ticket_detail(
 async fn claim(
     State(state): State<WebState>,
     AuthAgent(agent): AuthAgent,
-    Path(id): Path<String>,
+    TicketId(id): TicketId,
 ) -> Result<Json<Value>, ApiError> {
-    let ticket = state.desk.claim(&agent, ticket_id(&id)?).await?;
+    let ticket = state.desk.claim(&agent, id).await?;
     Ok(Json(
         json!({ "id": ticket.id, "status": ticket.status.as_str(), "assignee": agent.name }),
     ))
@@ -489,12 +559,12 @@ struct AgentMessage {
 async fn agent_message(
     State(state): State<WebState>,
     AuthAgent(agent): AuthAgent,
-    Path(id): Path<String>,
+    TicketId(id): TicketId,
     Json(body): Json<AgentMessage>,
 ) -> Result<Response, ApiError> {
     let line = state
         .desk
-        .reply(&agent, ticket_id(&id)?, &body.text, body.internal)
+        .reply(&agent, id, &body.text, body.internal)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "seq": line.id }))).into_response())
 }
@@ -509,11 +579,10 @@ struct CloseBody {
 async fn close(
     State(state): State<WebState>,
     AuthAgent(agent): AuthAgent,
-    Path(id): Path<String>,
-    body: Bytes,
+    TicketId(id): TicketId,
+    OptionalJson(CloseBody { reason }): OptionalJson<CloseBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let reason = optional_json::<CloseBody>(&body)?.reason;
-    let ticket = state.desk.close(&agent, ticket_id(&id)?, &reason).await?;
+    let ticket = state.desk.close(&agent, id, &reason).await?;
     Ok(Json(
         json!({ "id": ticket.id, "status": ticket.status.as_str() }),
     ))

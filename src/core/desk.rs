@@ -90,15 +90,8 @@ impl Desk {
         let now = self.services.now();
         let mut w = self.services.write().await?;
         let mut ticket = find_ticket(&mut w, ticket_id).await?;
-        match ticket.status {
-            TicketStatus::Assigned if ticket.assignee == Some(agent.id) => return Ok(ticket),
-            TicketStatus::Assigned => return Err(self.held_by_other(&mut w, &ticket).await?),
-            TicketStatus::Resolved | TicketStatus::Closed => {
-                return Err(CoreError::Conflict(format!(
-                    "ticket #{ticket_id} is closed"
-                )))
-            }
-            TicketStatus::Open => {}
+        if may_act(&mut w, &ticket, agent).await? == Holder::Me {
+            return Ok(ticket);
         }
         self.assign(&mut w, &mut ticket, agent, now).await?;
         w.commit().await?;
@@ -129,17 +122,8 @@ impl Desk {
             )
             .await?
         } else {
-            match ticket.status {
-                TicketStatus::Open => self.assign(&mut w, &mut ticket, agent, now).await?,
-                TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
-                    return Err(self.held_by_other(&mut w, &ticket).await?)
-                }
-                TicketStatus::Assigned => {}
-                TicketStatus::Resolved | TicketStatus::Closed => {
-                    return Err(CoreError::Conflict(format!(
-                        "ticket #{ticket_id} is closed; the customer's next message reopens it"
-                    )))
-                }
+            if may_act(&mut w, &ticket, agent).await? == Holder::Nobody {
+                self.assign(&mut w, &mut ticket, agent, now).await?;
             }
             if ticket.first_reply_at.is_none() {
                 ticket.first_reply_at = Some(now);
@@ -159,23 +143,12 @@ impl Desk {
         let now = self.services.now();
         let mut w = self.services.write().await?;
         let mut ticket = find_ticket(&mut w, ticket_id).await?;
-        match ticket.status {
-            TicketStatus::Assigned if ticket.assignee != Some(agent.id) => {
-                return Err(self.held_by_other(&mut w, &ticket).await?)
-            }
-            TicketStatus::Resolved | TicketStatus::Closed => {
-                return Err(CoreError::Conflict(format!(
-                    "ticket #{ticket_id} is already closed"
-                )))
-            }
-            TicketStatus::Open | TicketStatus::Assigned => {}
+        if may_act(&mut w, &ticket, agent).await? == Holder::Nobody {
+            ticket.assignee = Some(agent.id);
         }
         let mut conv = conversation_of(&mut w, &ticket).await?;
         ticket.status = TicketStatus::Resolved;
         ticket.resolved_at = Some(now);
-        if ticket.assignee.is_none() {
-            ticket.assignee = Some(agent.id);
-        }
         w.tx.update_ticket(&ticket).await?;
         conv.state = ConversationState::Resolved;
         conv.updated_at = now;
@@ -228,18 +201,6 @@ impl Desk {
         Ok(())
     }
 
-    async fn held_by_other(&self, w: &mut Writer<'_>, ticket: &Ticket) -> Result<CoreError> {
-        let holder = match ticket.assignee {
-            Some(id) => w.tx.agent(id).await?.map(|a| a.name),
-            None => None,
-        };
-        Ok(CoreError::Conflict(format!(
-            "ticket #{} is held by {}",
-            ticket.id,
-            holder.unwrap_or_else(|| "another agent".into())
-        )))
-    }
-
     /// The name customers see for an agent.
     fn public_name(&self, agent: &Agent) -> String {
         if self.services.config.conversation.anonymous_agents {
@@ -247,6 +208,35 @@ impl Desk {
         } else {
             agent.name.clone()
         }
+    }
+}
+
+/// Who holds a ticket, from the acting agent's point of view.
+#[derive(Debug, PartialEq, Eq)]
+enum Holder {
+    /// Unclaimed, or held by an agent who has since been removed.
+    Nobody,
+    Me,
+}
+
+/// Checks that `agent` may work on `ticket`: it must not be closed or held by another agent.
+async fn may_act(w: &mut Writer<'_>, ticket: &Ticket, agent: &Agent) -> Result<Holder> {
+    if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
+        return Err(CoreError::Conflict(format!(
+            "ticket #{} is closed; the customer's next message reopens it",
+            ticket.id
+        )));
+    }
+    match ticket.assignee {
+        Some(id) if id == agent.id => Ok(Holder::Me),
+        Some(id) => match w.tx.agent(id).await? {
+            Some(holder) => Err(CoreError::Conflict(format!(
+                "ticket #{} is held by {}",
+                ticket.id, holder.name
+            ))),
+            None => Ok(Holder::Nobody),
+        },
+        None => Ok(Holder::Nobody),
     }
 }
 

@@ -63,7 +63,8 @@ impl Engine {
                 duplicate: true,
             }),
             Recorded::New(id) => {
-                if let Err(e) = self.handle(id).await {
+                // Anything stored earlier and still unhandled goes first, to keep the order.
+                if let Err(e) = self.handle_pending().await {
                     tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
                 }
                 Ok(Received {
@@ -77,29 +78,43 @@ impl Engine {
     /// Handles every stored but unhandled event, oldest first (after a crash, or a failed attempt).
     pub async fn handle_unhandled(&self) -> Result<usize> {
         let _order = self.inbox_order.lock().await;
+        self.handle_pending().await
+    }
+
+    /// Handles unhandled events oldest first; the caller holds `inbox_order`. One that fails is
+    /// logged and left for the next sweep, so it cannot hold up everything stored after it.
+    async fn handle_pending(&self) -> Result<usize> {
         let items = {
             let mut tx = self.services.store.read().await?;
             tx.unhandled_inbound(100).await?
         };
-        let n = items.len();
+        let mut handled = 0;
         for item in items {
-            self.handle(item.id).await?;
+            match self.handle(item.id).await {
+                Ok(()) => handled += 1,
+                Err(e) => {
+                    tracing::error!(inbox_id = item.id, error = %e, "handling failed; will retry")
+                }
+            }
         }
-        Ok(n)
+        Ok(handled)
     }
 
-    /// Handles one stored event exactly once: the "handled" mark commits with its effects.
+    /// Handles one stored event exactly once: the "handled" mark is written first (which also
+    /// locks the row against a second handler) and commits with its effects.
     async fn handle(&self, inbox_id: i64) -> Result<()> {
         let mut w = self.services.write().await?;
+        if !w
+            .tx
+            .mark_inbound_handled(inbox_id, self.services.now())
+            .await?
+        {
+            return Ok(());
+        }
         let Some(item) = w.tx.inbox_item(inbox_id).await? else {
             return Ok(());
         };
-        if item.handled_at.is_some() {
-            return Ok(());
-        }
         self.handle_item(&mut w, &item).await?;
-        w.tx.mark_inbound_handled(inbox_id, self.services.now())
-            .await?;
         w.commit().await?;
         Ok(())
     }
@@ -144,6 +159,11 @@ impl Engine {
             "customer.name".into(),
             customer.display_name.clone().unwrap_or_default(),
         );
+        if earlier.is_empty() && self.late_rating(w, &conv, &msg.text, now).await? {
+            conv.updated_at = now;
+            w.tx.update_conversation(&conv).await?;
+            return Ok(());
+        }
         match conv.state {
             ConversationState::Escalated | ConversationState::Assigned => {}
             ConversationState::Resolved => {
@@ -321,31 +341,65 @@ impl Engine {
             None => None,
         };
         ticket.resolved_at = None;
-        ticket.status = if agent.is_some() {
-            TicketStatus::Assigned
-        } else {
-            TicketStatus::Open
-        };
-        if agent.is_none() {
-            ticket.assignee = None;
-        }
-        w.tx.update_ticket(&ticket).await?;
-        conv.state = if agent.is_some() {
-            ConversationState::Assigned
-        } else {
-            ConversationState::Escalated
-        };
+        // A rating given for the answer that didn't hold no longer stands.
+        ticket.csat = None;
         let who = match &agent {
-            Some(a) if !s.config.conversation.anonymous_agents => a.name.clone(),
-            Some(_) => "your support agent".into(),
-            None => "our support team".into(),
+            Some(a) => {
+                ticket.status = TicketStatus::Assigned;
+                conv.state = ConversationState::Assigned;
+                if s.config.conversation.anonymous_agents {
+                    "your support agent".into()
+                } else {
+                    a.name.clone()
+                }
+            }
+            None => {
+                ticket.status = TicketStatus::Open;
+                ticket.assignee = None;
+                conv.state = ConversationState::Escalated;
+                self.schedule_queue_update(w, ticket.id, now).await?;
+                "our support team".into()
+            }
         };
+        w.tx.update_ticket(&ticket).await?;
         let reply = self.template(
             &s.config.templates.reopened,
             &[("ticket", ticket.id.to_string()), ("agent", who)],
         );
         w.say(conv, Author::System, None, reply, now).await?;
         Ok(())
+    }
+
+    /// A bare rating that opens a new conversation is meant for the customer's last ticket, if
+    /// that one was closed without a rating (its reopen window may have ended meanwhile).
+    async fn late_rating(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &Conversation,
+        text: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let Some(rating) = policy::parse_rating(text) else {
+            return Ok(false);
+        };
+        let last =
+            w.tx.customer_tickets(conv.customer_id, conv.ticket_id.unwrap_or(0))
+                .await?
+                .into_iter()
+                .next();
+        let Some(mut ticket) = last else {
+            return Ok(false);
+        };
+        if ticket.csat.is_some()
+            || !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed)
+        {
+            return Ok(false);
+        }
+        ticket.csat = Some(rating);
+        w.tx.update_ticket(&ticket).await?;
+        let reply = self.template(&self.services.config.templates.csat_thanks, &[]);
+        w.say(conv, Author::Bot, None, reply, now).await?;
+        Ok(true)
     }
 
     /// Opens a ticket and tells the customer plainly what happens next.
@@ -526,6 +580,9 @@ impl Engine {
         let mut w = self.services.write().await?;
         let timers = w.tx.due_timers(now, 100).await?;
         for timer in &timers {
+            if !w.tx.mark_timer_fired(timer.id, now).await? {
+                continue;
+            }
             if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
                 match timer.kind.as_str() {
                     CLOSE_TICKET => {
@@ -539,7 +596,6 @@ impl Engine {
                     other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
                 }
             }
-            w.tx.mark_timer_fired(timer.id, now).await?;
         }
         w.commit().await?;
         Ok(timers.len())

@@ -25,6 +25,10 @@ pub fn check_text(text: &str) -> Result<()> {
     if text.trim().is_empty() {
         return Err(CoreError::Invalid("text is empty".into()));
     }
+    // PostgreSQL refuses NUL in text, and no platform shows it.
+    if text.contains('\0') {
+        return Err(CoreError::Invalid("text contains a NUL character".into()));
+    }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
         return Err(CoreError::Invalid(format!(

@@ -50,7 +50,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
             postgres::PgStore::open(url, None).await?,
         ))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
     }
 }
 
@@ -208,7 +208,9 @@ pub trait Tx: Send {
     async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
     /// Unhandled events, oldest first.
     async fn unhandled_inbound(&mut self, limit: i64) -> Result<Vec<InboxItem>>;
-    async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<()>;
+    /// Marks an unhandled event handled; false if it already was (another handler got there
+    /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
+    async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;
 
     // --- conversations
     /// The newest conversation for (channel, conversation key), in any state.
@@ -261,7 +263,8 @@ pub trait Tx: Send {
     async fn agents(&mut self) -> Result<Vec<Agent>>;
     async fn agent(&mut self, id: i64) -> Result<Option<Agent>>;
     async fn agent_by_token_hash(&mut self, token_hash: &str) -> Result<Option<Agent>>;
-    /// Removes the agent and its token; false if there was none by that name.
+    /// Removes the agent and its token, and puts the tickets it held back in the queue (open,
+    /// unassigned); false if there was no agent by that name.
     async fn remove_agent(&mut self, name: &str) -> Result<bool>;
 
     // --- outbox
@@ -292,7 +295,8 @@ pub trait Tx: Send {
     async fn schedule_timer(&mut self, kind: &str, subject_id: i64, due_at: Millis) -> Result<i64>;
     /// Unfired timers due at `now`, earliest first.
     async fn due_timers(&mut self, now: Millis, limit: i64) -> Result<Vec<Timer>>;
-    async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<()>;
+    /// Marks an unfired timer fired; false if it already was.
+    async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<bool>;
     /// Cancels unfired timers of `kind` for `subject_id`.
     async fn cancel_timers(&mut self, kind: &str, subject_id: i64) -> Result<()>;
 }

@@ -111,7 +111,8 @@ pub(super) const UNHANDLED_INBOUND: &str =
     "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
             text, received_at, handled_at \
      FROM inbox WHERE handled_at IS NULL ORDER BY id LIMIT $1";
-pub(super) const MARK_INBOUND_HANDLED: &str = "UPDATE inbox SET handled_at = $2 WHERE id = $1";
+pub(super) const MARK_INBOUND_HANDLED: &str =
+    "UPDATE inbox SET handled_at = $2 WHERE id = $1 AND handled_at IS NULL";
 
 // --- conversations
 
@@ -219,6 +220,12 @@ pub(super) const AGENT: &str =
     "SELECT id, name, created_at FROM agents WHERE id = $1 AND removed_at IS NULL";
 pub(super) const AGENT_BY_TOKEN_HASH: &str =
     "SELECT id, name, created_at FROM agents WHERE token_hash = $1 AND removed_at IS NULL";
+/// A removed agent's open work goes back to the queue so another agent can pick it up.
+pub(super) const RELEASE_AGENT_CONVERSATIONS: &str = "UPDATE conversations SET state = 'escalated' \
+     WHERE state = 'assigned' AND ticket_id IN (SELECT t.id FROM tickets t JOIN agents a ON a.id = t.assignee \
+     WHERE a.name = $1 AND a.removed_at IS NULL AND t.status = 'assigned')";
+pub(super) const RELEASE_AGENT_TICKETS: &str = "UPDATE tickets SET status = 'open', assignee = NULL \
+     WHERE status = 'assigned' AND assignee IN (SELECT id FROM agents WHERE name = $1 AND removed_at IS NULL)";
 pub(super) const REMOVE_AGENT: &str = "UPDATE agents SET removed_at = $2, token_hash = NULL \
      WHERE name = $1 AND removed_at IS NULL";
 
@@ -529,13 +536,13 @@ macro_rules! impl_tx {
                     all(rows, inbox_item)
                 }
 
-                async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<()> {
-                    sqlx::query(sql::MARK_INBOUND_HANDLED)
+                async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool> {
+                    let done = sqlx::query(sql::MARK_INBOUND_HANDLED)
                         .bind(id)
                         .bind(now)
                         .execute(&mut *self.0)
                         .await?;
-                    Ok(())
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn latest_conversation(
@@ -807,6 +814,12 @@ macro_rules! impl_tx {
                 async fn remove_agent(&mut self, name: &str) -> Result<bool> {
                     // The trait passes no time; the removal instant is only kept for the record.
                     let now = chrono::Utc::now().timestamp_millis();
+                    for release in [sql::RELEASE_AGENT_CONVERSATIONS, sql::RELEASE_AGENT_TICKETS] {
+                        sqlx::query(release)
+                            .bind(name)
+                            .execute(&mut *self.0)
+                            .await?;
+                    }
                     let done = sqlx::query(sql::REMOVE_AGENT)
                         .bind(name)
                         .bind(now)
@@ -926,13 +939,13 @@ macro_rules! impl_tx {
                     all(rows, timer)
                 }
 
-                async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<()> {
-                    sqlx::query(sql::MARK_TIMER_FIRED)
+                async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<bool> {
+                    let done = sqlx::query(sql::MARK_TIMER_FIRED)
                         .bind(id)
                         .bind(now)
                         .execute(&mut *self.0)
                         .await?;
-                    Ok(())
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn cancel_timers(&mut self, kind: &str, subject_id: i64) -> Result<()> {
