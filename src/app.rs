@@ -25,12 +25,20 @@ use crate::store::Store;
 pub enum AppError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The list of `FILE:LINE: problem` lines is the whole message (no separate source, so it
+    /// is printed once).
     #[error("invalid intents:\n{0}")]
-    Intents(#[from] intents::LoadError),
+    Intents(intents::LoadError),
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<intents::LoadError> for AppError {
+    fn from(e: intents::LoadError) -> Self {
+        AppError::Intents(e)
+    }
 }
 
 pub struct App {
