@@ -221,7 +221,9 @@ impl Engine {
                         self.bot_says(w, &mut conv, text, now).await?;
                     }
                     BotAction::Escalate(reason) => {
-                        self.escalate(w, &mut conv, &msg.text, &classification, reason, now)
+                        // The ticket's subject is what the customer first asked.
+                        let subject = earlier.first().unwrap_or(&msg.text);
+                        self.escalate(w, &mut conv, subject, &classification, reason, now)
                             .await?;
                     }
                 }
@@ -402,28 +404,18 @@ impl Engine {
         Ok(true)
     }
 
-    /// Opens a ticket and tells the customer plainly what happens next.
+    /// Opens a ticket about `subject` and tells the customer plainly what happens next.
     async fn escalate(
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
-        text: &str,
+        subject: &str,
         classification: &Classification,
         reason: EscalationReason,
         now: Millis,
     ) -> Result<()> {
         let s = &self.services;
-        let first =
-            w.tx.conversation_lines(conv.id, 0, false)
-                .await?
-                .into_iter()
-                .find(|l| l.author == Author::Customer);
-        let subject: String = first
-            .map(|l| l.text)
-            .unwrap_or_else(|| text.to_string())
-            .chars()
-            .take(120)
-            .collect();
+        let subject: String = subject.chars().take(120).collect();
         let ticket =
             w.tx.create_ticket(&NewTicket {
                 conversation_id: conv.id,
