@@ -52,7 +52,7 @@ pub struct MatcherSettings {
 impl Default for MatcherSettings {
     fn default() -> Self {
         Self {
-            target_precision: 0.9,
+            target_precision: 0.88,
             expected_oos_share: 0.25,
             ambiguity_margin: 0.05,
             min_threshold: 0.05,
@@ -79,7 +79,7 @@ impl MatcherSettings {
     /// Settings clamped into sane ranges, so a typo in config cannot make training misbehave.
     pub fn sanitized(&self) -> Self {
         let mut s = self.clone();
-        s.target_precision = clamp_or(s.target_precision, 0.0, 1.0, 0.9);
+        s.target_precision = clamp_or(s.target_precision, 0.0, 1.0, 0.88);
         s.expected_oos_share = clamp_or(s.expected_oos_share, 0.0, 0.95, 0.25);
         s.ambiguity_margin = clamp_or(s.ambiguity_margin, 0.0, 1.0, 0.05);
         s.min_threshold = clamp_or(s.min_threshold, 0.0, 1.0, 0.05);
@@ -127,7 +127,7 @@ mod tests {
             ..Default::default()
         };
         let s = s.sanitized();
-        assert_eq!(s.target_precision, 0.9);
+        assert_eq!(s.target_precision, 0.88);
         assert_eq!(s.calibration_folds, 2);
     }
 }
