@@ -123,12 +123,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         "agent console: {public}/agent (create a token with `frontline agents add NAME`)"
     );
-    app.serve(listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
-    .await?;
+    app.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what service managers send) starts a graceful shutdown.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
 }
 
 async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
