@@ -800,6 +800,14 @@ async fn malformed_requests_get_json_errors(db: Db) {
             413,
         ),
     ];
+    let resp = app
+        .http
+        .post(app.url("/api/chat/sessions"))
+        .json(&json!(["Eve"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "an array is not the documented object");
     for (request, status) in checks {
         let resp = request.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), status);

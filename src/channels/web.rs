@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -143,13 +143,22 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(ApiError::new(
-                rejection_status(rejection.status()),
-                json_problem(&rejection),
-            )),
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the body must be JSON with Content-Type: application/json",
+            ));
         }
+        parse_object(&read_body(req, state).await?).map(Json)
     }
 }
 
@@ -166,16 +175,30 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(rejection_status(e.status()), e.body_text()))?;
+        let body = read_body(req, state).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        serde_json::from_slice(&body)
-            .map(OptionalJson)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+        parse_object(&body).map(OptionalJson)
     }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::new(rejection_status(e.status()), e.body_text()))
+}
+
+/// The documented bodies are all JSON objects; serde would also take an array for a struct.
+fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 /// Keeps "too large" as 413; every other body problem is the client's malformed request.
@@ -184,15 +207,6 @@ fn rejection_status(status: StatusCode) -> StatusCode {
         status
     } else {
         StatusCode::BAD_REQUEST
-    }
-}
-
-fn json_problem(rejection: &JsonRejection) -> String {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "the body must be JSON with Content-Type: application/json".into()
-        }
-        other => format!("invalid JSON body: {}", other.body_text()),
     }
 }
 
