@@ -161,36 +161,39 @@ pub(super) const CREATE_TICKET: &str =
     "INSERT INTO tickets (conversation_id, customer_id, channel, status, subject, reason, \
                           intents, created_at) \
      VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) RETURNING id";
+/// Every ticket column.
+macro_rules! ticket_columns {
+    () => {
+        "id, conversation_id, customer_id, channel, status, subject, reason, intents, assignee, \
+         created_at, claimed_at, first_reply_at, resolved_at, closed_at, csat"
+    };
+}
+/// A ticket with the names agents see, for the query tail `$tail`.
+macro_rules! ticket_summary_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.id, t.conversation_id, t.customer_id, t.channel, t.status, t.subject, \
+                    t.reason, t.intents, t.assignee, t.created_at, t.claimed_at, \
+                    t.first_reply_at, t.resolved_at, t.closed_at, t.csat, \
+                    c.channel AS customer_channel, c.external_id AS customer_external_id, \
+                    c.display_name AS customer_display_name, a.name AS assignee_name \
+             FROM tickets t \
+             JOIN customers c ON c.id = t.customer_id \
+             LEFT JOIN agents a ON a.id = t.assignee ",
+            $tail
+        )
+    };
+}
 pub(super) const TICKET: &str =
-    "SELECT id, conversation_id, customer_id, channel, status, subject, reason, intents, \
-            assignee, created_at, claimed_at, first_reply_at, resolved_at, closed_at, csat \
-     FROM tickets WHERE id = $1";
+    concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE id = $1");
 pub(super) const UPDATE_TICKET: &str =
     "UPDATE tickets SET status = $2, assignee = $3, claimed_at = $4, first_reply_at = $5, \
             resolved_at = $6, closed_at = $7, csat = $8 \
      WHERE id = $1";
 /// Up to four statuses in `$1..$4` (there are four); unused ones repeat the first.
 pub(super) const LIST_TICKETS: &str =
-    "SELECT t.id, t.conversation_id, t.customer_id, t.channel, t.status, t.subject, t.reason, \
-            t.intents, t.assignee, t.created_at, t.claimed_at, t.first_reply_at, \
-            t.resolved_at, t.closed_at, t.csat, \
-            c.channel AS customer_channel, c.external_id AS customer_external_id, \
-            c.display_name AS customer_display_name, a.name AS assignee_name \
-     FROM tickets t \
-     JOIN customers c ON c.id = t.customer_id \
-     LEFT JOIN agents a ON a.id = t.assignee \
-     WHERE t.status IN ($1, $2, $3, $4) \
-     ORDER BY t.created_at, t.id";
-pub(super) const TICKET_SUMMARY: &str =
-    "SELECT t.id, t.conversation_id, t.customer_id, t.channel, t.status, t.subject, t.reason, \
-            t.intents, t.assignee, t.created_at, t.claimed_at, t.first_reply_at, \
-            t.resolved_at, t.closed_at, t.csat, \
-            c.channel AS customer_channel, c.external_id AS customer_external_id, \
-            c.display_name AS customer_display_name, a.name AS assignee_name \
-     FROM tickets t \
-     JOIN customers c ON c.id = t.customer_id \
-     LEFT JOIN agents a ON a.id = t.assignee \
-     WHERE t.id = $1";
+    ticket_summary_query!("WHERE t.status IN ($1, $2, $3, $4) ORDER BY t.created_at, t.id");
+pub(super) const TICKET_SUMMARY: &str = ticket_summary_query!("WHERE t.id = $1");
 /// Ties on `created_at` are broken by id, the same order the queue is listed in.
 pub(super) const QUEUE_POSITION: &str = "SELECT COUNT(o.id) + 1 \
      FROM tickets t \
@@ -201,11 +204,11 @@ pub(super) const QUEUE_POSITION: &str = "SELECT COUNT(o.id) + 1 \
 pub(super) const RECENT_CLAIM_WAITS: &str =
     "SELECT claimed_at - created_at FROM tickets WHERE claimed_at IS NOT NULL \
      ORDER BY claimed_at DESC, id DESC LIMIT $1";
-pub(super) const CUSTOMER_TICKETS: &str =
-    "SELECT id, conversation_id, customer_id, channel, status, subject, reason, intents, \
-            assignee, created_at, claimed_at, first_reply_at, resolved_at, closed_at, csat \
-     FROM tickets WHERE customer_id = $1 AND id <> $2 \
-     ORDER BY created_at DESC, id DESC";
+pub(super) const CUSTOMER_TICKETS: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets WHERE customer_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC"
+);
 
 // --- agents (a removed agent keeps its row, so old tickets keep its name, but loses its token)
 
