@@ -1,9 +1,10 @@
 //! Hot reload: watch the intents folder and swap in a newly trained matcher when it changes.
 //!
 //! Polling file names, sizes and modification times is portable and survives editors that
-//! replace files, network mounts and containers. A change is loaded and trained on a blocking
-//! thread; only a valid set replaces the matcher in service, so a broken edit never takes the
-//! bot's answers away. Messages already being handled finish on the snapshot they took.
+//! replace files, network mounts and containers. A change is loaded once the folder has held
+//! still for one poll, and trained on a blocking thread; only a valid set replaces the matcher in
+//! service, so a broken edit never takes the bot's answers away. Messages already being handled
+//! finish on the snapshot they took.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub fn spawn_reloader(
                 .await
                 .unwrap_or_default()
         };
+        // A change seen on one poll, loaded only once the next poll sees the same thing.
+        let mut unsettled: Option<Fingerprint> = None;
         let mut ticker = tokio::time::interval(poll.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -81,8 +84,16 @@ pub fn spawn_reloader(
                 Err(_) => continue,
             };
             if now == last {
+                unsettled = None;
                 continue;
             }
+            // Editors and `cp` write in steps (create empty, then fill); loading mid-write would
+            // log a spurious error or train the same set twice, so wait until it holds still.
+            if unsettled.as_ref() != Some(&now) {
+                unsettled = Some(now);
+                continue;
+            }
+            unsettled = None;
             last = now;
             let (d, s, k, h) = (
                 dir.clone(),
