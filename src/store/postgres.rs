@@ -82,7 +82,14 @@ fn check_schema_name(schema: &str) -> Result<()> {
 #[async_trait]
 impl Store for PgStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(PgTx(self.pool.begin().await?)))
+        let mut tx = self.pool.begin().await?;
+        // Writers on every instance sharing this schema take turns, as writers in one process
+        // do behind `Services::write`: a ticket is claimed once, a conversation is never updated
+        // from a stale read, and transcript ids commit in order, so "after seq N" misses nothing.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+            .execute(&mut *tx)
+            .await?;
+        Ok(Box::new(PgTx(tx)))
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
