@@ -234,7 +234,8 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
         .iter()
         .any(|m| m["from"] == "note" && m["text"] == "SECRET: VIP customer"));
 
-    // Close: thanks and a rating request; a bare "5" is stored as CSAT, and doesn't reopen.
+    // Close: thanks and a rating request; a rating with a comment is stored as CSAT, and doesn't
+    // reopen.
     let (code, _) = app
         .agent_post(
             &bob,
@@ -257,7 +258,7 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
         closing_text.contains("Thank you") && closing_text.contains("1 (poor) to 5"),
         "{closing_text}"
     );
-    app.say(&s, "5").await;
+    app.say(&s, "5 - quick and friendly").await;
     let thanks = app.next_from(&mut s, "bot").await;
     assert!(
         thanks["text"].as_str().unwrap().contains("rating"),
@@ -271,13 +272,16 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
     let (_, closed) = app.agent_get(&alice, "/api/tickets?status=closed").await;
     assert_eq!(closed["tickets"][0]["id"], ticket);
 
-    // Thanks after the close doesn't reopen.
-    app.say(&s, "thanks!").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, detail) = app
-        .agent_get(&alice, &format!("/api/tickets/{ticket}"))
-        .await;
-    assert_eq!(detail["status"], "resolved");
+    // Thanks or a bare acknowledgement after the close doesn't reopen.
+    for ack in ["thanks!", "ok, great"] {
+        app.say(&s, ack).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, detail) = app
+            .agent_get(&alice, &format!("/api/tickets/{ticket}"))
+            .await;
+        assert_eq!(detail["status"], "resolved", "after {ack:?}");
+        assert_eq!(detail["csat"], 5, "after {ack:?}");
+    }
 
     // Anything else within the window reopens to the same agent.
     app.say(&s, "actually the parcel is still not here").await;

@@ -301,7 +301,7 @@ impl Engine {
     }
 
     /// A message after an agent closed the ticket: a rating is kept, thanks or goodbye are
-    /// answered, anything else reopens the ticket with the same agent.
+    /// answered, a bare "ok" is let be, anything else reopens the ticket with the same agent.
     #[allow(clippy::too_many_arguments)]
     async fn after_close(
         &self,
@@ -335,6 +335,9 @@ impl Engine {
                 }
                 return Ok(());
             }
+        }
+        if policy::is_acknowledgement(text) {
+            return Ok(());
         }
         // Reopen, to the same agent if they are still on the team.
         w.tx.cancel_timers(CLOSE_TICKET, ticket.id).await?;

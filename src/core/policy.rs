@@ -64,23 +64,68 @@ fn normalize(text: &str) -> String {
         .to_lowercase()
 }
 
-/// A bare rating such as "4", "5/5", "3 stars" or "2!"; anything more is a message, not a rating.
+/// A rating such as "4", "5/5", "3 stars!" or one set apart from a comment ("5 - quick and
+/// friendly", "4, thanks"). A number that runs into words ("2 items are missing") is a message,
+/// not a rating.
 pub fn parse_rating(text: &str) -> Option<i32> {
-    let t = text
-        .trim()
-        .trim_end_matches(['.', '!'])
-        .trim()
-        .to_lowercase();
-    let t = t
-        .strip_suffix("/5")
-        .or_else(|| t.strip_suffix("stars"))
-        .or_else(|| t.strip_suffix("star"))
-        .unwrap_or(&t)
-        .trim();
-    match t.parse::<i32>() {
-        Ok(n) if (1..=5).contains(&n) => Some(n),
-        _ => None,
-    }
+    let t = text.trim().to_lowercase();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: i32 = t[..digits].parse().ok().filter(|n| (1..=5).contains(n))?;
+    let rest = t[digits..].trim_start();
+    let after_scale = ["/5", "out of 5", "stars", "star"]
+        .iter()
+        .find_map(|unit| rest.strip_prefix(unit));
+    let rest = after_scale.unwrap_or(rest).trim_start();
+    let set_apart = rest.is_empty()
+        || rest.starts_with(['.', '!', ',', '-', '\u{2013}', '\u{2014}', ':', ';', '(']);
+    (after_scale.is_some() || set_apart).then_some(n)
+}
+
+/// Words that, with nothing else, only acknowledge ("ok", "great, got it", "all good thanks").
+const ACKNOWLEDGEMENT_WORDS: &[&str] = &[
+    "ok",
+    "okay",
+    "okey",
+    "k",
+    "kk",
+    "alright",
+    "all",
+    "right",
+    "good",
+    "great",
+    "cool",
+    "fine",
+    "perfect",
+    "nice",
+    "awesome",
+    "super",
+    "sure",
+    "got",
+    "it",
+    "understood",
+    "thanks",
+    "thank",
+    "you",
+    "thx",
+    "ty",
+    "cheers",
+    "thats",
+    "that",
+    "is",
+    "s",
+    "everything",
+    "i",
+    "needed",
+    "bye",
+    "goodbye",
+];
+
+/// True for a short message that only acknowledges, or carries no words at all (an emoji):
+/// after a ticket is closed it must not reopen it.
+pub fn is_acknowledgement(text: &str) -> bool {
+    let norm = normalize(&text.replace(['\'', '\u{2019}'], ""));
+    let words: Vec<&str> = norm.split_whitespace().collect();
+    words.len() <= 6 && words.iter().all(|w| ACKNOWLEDGEMENT_WORDS.contains(w))
 }
 
 /// Which of the offered options a reply picks: its number ("2", "2)", "#2") or its label, matched
@@ -249,12 +294,40 @@ mod tests {
     }
 
     #[test]
-    fn ratings_are_bare_numbers_from_one_to_five() {
+    fn ratings_are_numbers_from_one_to_five_alone_or_set_apart() {
         assert_eq!(parse_rating(" 5 "), Some(5));
         assert_eq!(parse_rating("4/5"), Some(4));
         assert_eq!(parse_rating("3 stars!"), Some(3));
         assert_eq!(parse_rating("6"), None);
         assert_eq!(parse_rating("order 5"), None);
+        assert_eq!(parse_rating("5 - quick and friendly"), Some(5));
+        assert_eq!(parse_rating("4, thanks"), Some(4));
+        assert_eq!(parse_rating("2 out of 5 it took long"), Some(2));
+        assert_eq!(parse_rating("2 items are still missing"), None);
+        assert_eq!(parse_rating("15"), None);
+        assert_eq!(parse_rating("5th of May"), None);
+    }
+
+    #[test]
+    fn acknowledgements_are_short_and_say_nothing_new() {
+        for ack in [
+            "ok",
+            "Okay, great!",
+            "got it, thanks",
+            "That's all I needed",
+            "👍",
+            "all good",
+        ] {
+            assert!(is_acknowledgement(ack), "{ack}");
+        }
+        for message in [
+            "ok but it is still broken",
+            "not good",
+            "no",
+            "where is my order",
+        ] {
+            assert!(!is_acknowledgement(message), "{message}");
+        }
     }
 
     #[test]
