@@ -81,23 +81,40 @@ impl std::fmt::Debug for DatabaseConfig {
     }
 }
 
-/// Hides the password in a database URL, for logs.
+/// Hides the password in a database URL, for logs: in the user part (`user:secret@host`) and in
+/// a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+            let userinfo = &base[scheme + 3..at];
             match userinfo.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme + 3],
+                    &base[..scheme + 3],
                     &userinfo[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_string(),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -412,6 +429,22 @@ mod tests {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn database_passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/frontline"),
+            "postgres://app:***@db:5432/frontline"
+        );
+        assert_eq!(
+            redact_url("postgres://db/frontline?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/frontline?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("sqlite:data/frontline.db"),
+            "sqlite:data/frontline.db"
+        );
     }
 
     #[test]

@@ -55,15 +55,34 @@ impl Dispatcher {
             leased
         };
         for item in &due {
-            let outcome = match self.channels.get(&item.channel) {
-                Some(channel) => channel.deliver(&delivery(item)).await,
-                None => Err(DeliveryError::Permanent {
-                    message: format!("no channel named '{}' is running", item.channel),
-                }),
+            let recorded = match self.channels.get(&item.channel) {
+                Some(channel) => {
+                    let outcome = channel.deliver(&delivery(item)).await;
+                    self.record(item, outcome).await
+                }
+                None => self.hold(item).await,
             };
-            self.record(item, outcome).await?;
+            // The lease runs out and the row is tried again; the rest of the batch goes on.
+            if let Err(e) = recorded {
+                tracing::error!(outbox_id = item.id, error = %e, "could not record a delivery");
+            }
         }
         Ok(due.len())
+    }
+
+    /// A message for a channel that is not running (switched off, or its token missing) waits
+    /// for it to come back, without using up its attempts: a restart with a channel off must not
+    /// turn its replies into dead letters.
+    async fn hold(&self, item: &OutboxItem) -> Result<()> {
+        let now = self.services.now();
+        let message = format!("no channel named '{}' is running", item.channel);
+        tracing::warn!(outbox_id = item.id, error = %message, "delivery held");
+        let mut w = self.services.write().await?;
+        let next = now + self.services.config.outbox.backoff_max_ms;
+        w.tx.mark_retry(item.id, item.attempts, next, &message)
+            .await?;
+        w.commit().await?;
+        Ok(())
     }
 
     async fn record(&self, item: &OutboxItem, outcome: Result<(), DeliveryError>) -> Result<()> {

@@ -204,6 +204,41 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_block(db: Db) {
     assert!(accepted.iter().any(|t| t == "Hello Lee"), "{accepted:?}");
 }
 
+async fn a_channel_that_is_not_running_gets_its_messages_when_it_is_back(db: Db) {
+    let options = Options {
+        channels: Vec::new(),
+        workers: false,
+        ..Options::default()
+    };
+    let mut app = TestApp::start_with(db.clone(), options, ManualClock::new(START_MS)).await;
+    app.app
+        .engine
+        .receive(inbound("m1", "where is my order"))
+        .await
+        .unwrap();
+    let max_attempts = app.app.services.config.outbox.max_attempts;
+    for _ in 0..max_attempts + 2 {
+        app.app.dispatcher.run_once().await.unwrap();
+        app.clock.advance(Duration::from_secs(3600));
+    }
+    let row = outbox_rows(&app).await.remove(0);
+    assert_eq!(
+        (row.status, row.attempts),
+        (OutboxStatus::Pending, 0),
+        "held, not dead: {:?}",
+        row.last_error
+    );
+    app.stop().await;
+
+    // Started again with the channel configured: the reply goes out.
+    let channel = ScriptedChannel::new(vec![]);
+    let app = start(db, channel.clone()).await;
+    app.clock.set(START_MS + 24 * 3_600_000);
+    app.app.dispatcher.run_once().await.unwrap();
+    assert_eq!(outbox_rows(&app).await[0].status, OutboxStatus::Delivered);
+    assert_eq!(channel.accepted.lock().unwrap().len(), 1);
+}
+
 async fn delivery_keeps_order_within_a_conversation(db: Db) {
     let channel = ScriptedChannel::new(vec![transient()]);
     let app = start(db, channel.clone()).await;
@@ -276,6 +311,7 @@ on_both_databases!(
     transient_failures_are_retried_until_delivered,
     retry_after_from_the_platform_is_honoured,
     a_permanent_failure_is_dead_lettered_and_does_not_block,
+    a_channel_that_is_not_running_gets_its_messages_when_it_is_back,
     delivery_keeps_order_within_a_conversation,
     two_dispatchers_never_send_the_same_message,
 );

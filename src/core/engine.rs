@@ -13,7 +13,7 @@ use crate::core::policy;
 use crate::core::services::{Services, Writer};
 use crate::core::template::{render, Vars};
 use crate::core::ticket::{EscalationReason, Ticket, TicketStatus};
-use crate::store::{InboxItem, NewLine, NewTicket, Recorded};
+use crate::store::{InboxItem, NewLine, NewTicket, Recorded, Timer};
 
 /// Timer kind that finishes a resolved ticket once its reopen window has passed.
 pub const CLOSE_TICKET: &str = "close_ticket";
@@ -483,6 +483,8 @@ impl Engine {
         now: Millis,
     ) -> Result<()> {
         let every = self.services.config.queue.update_minutes * 60_000;
+        // One chain of updates per ticket, however often it went back to the queue.
+        w.tx.cancel_timers(QUEUE_UPDATE, ticket_id).await?;
         if every > 0 {
             w.tx.schedule_timer(QUEUE_UPDATE, ticket_id, now + every)
                 .await?;
@@ -562,38 +564,52 @@ impl Engine {
     }
 
     /// Fires due timers: resolved tickets whose reopen window has passed become closed, and
-    /// customers still waiting in the queue hear where they stand.
+    /// customers still waiting in the queue hear where they stand. Each timer fires in its own
+    /// transaction, so one that fails is logged and tried again on the next pass without holding
+    /// up the others.
     pub async fn fire_timers(&self) -> Result<usize> {
         let now = self.services.now();
-        {
+        let due = {
             let mut tx = self.services.store.read().await?;
-            if tx.due_timers(now, 1).await?.is_empty() {
-                return Ok(0);
+            tx.due_timers(now, 100).await?
+        };
+        let mut fired = 0;
+        for timer in &due {
+            match self.fire_timer(timer, now).await {
+                Ok(true) => fired += 1,
+                Ok(false) => {}
+                Err(e) => tracing::error!(
+                    timer = timer.id,
+                    kind = %timer.kind,
+                    error = %e,
+                    "timer failed; will retry"
+                ),
             }
         }
-        // Read again and fire under the write lock, in one transaction, so no timer fires twice.
+        Ok(fired)
+    }
+
+    /// Fires one timer under the write lock; false when another pass (or instance) fired it.
+    async fn fire_timer(&self, timer: &Timer, now: Millis) -> Result<bool> {
         let mut w = self.services.write().await?;
-        let timers = w.tx.due_timers(now, 100).await?;
-        for timer in &timers {
-            if !w.tx.mark_timer_fired(timer.id, now).await? {
-                continue;
-            }
-            if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
-                match timer.kind.as_str() {
-                    CLOSE_TICKET => {
-                        if ticket.status == TicketStatus::Resolved
-                            && self.reopen_window_over(&ticket, now)
-                        {
-                            finish_ticket(&mut w, ticket, now).await?;
-                        }
+        if !w.tx.mark_timer_fired(timer.id, now).await? {
+            return Ok(false);
+        }
+        if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
+            match timer.kind.as_str() {
+                CLOSE_TICKET => {
+                    if ticket.status == TicketStatus::Resolved
+                        && self.reopen_window_over(&ticket, now)
+                    {
+                        finish_ticket(&mut w, ticket, now).await?;
                     }
-                    QUEUE_UPDATE => self.queue_update(&mut w, &ticket, now).await?,
-                    other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
                 }
+                QUEUE_UPDATE => self.queue_update(&mut w, &ticket, now).await?,
+                other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
             }
         }
         w.commit().await?;
-        Ok(timers.len())
+        Ok(true)
     }
 }
 
