@@ -245,6 +245,7 @@ pub struct Templates {
     pub resolved: String,
     pub csat_thanks: String,
     pub reopened: String,
+    pub agent_left: String,
     pub related: String,
     pub queue_update: String,
 }
@@ -261,6 +262,7 @@ impl Default for Templates {
             resolved: "Ticket #{{ticket}} is now closed. Thank you for reaching out to us! How did we do? Reply with a number from 1 (poor) to 5 (excellent).".into(),
             csat_thanks: "Thank you for your rating, it helps us improve.".into(),
             reopened: "I've reopened ticket #{{ticket}} and let {{agent}} know; they'll reply here.".into(),
+            agent_left: "{{agent}} is no longer available, so ticket #{{ticket}} is back in the queue: you are number {{position}}. The next person to pick it up sees this whole conversation, so there's no need to repeat anything.".into(),
             related: "You can also ask about: {{options}}.".into(),
             queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
         }

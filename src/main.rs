@@ -12,6 +12,9 @@ use frontline::app::App;
 use frontline::clock::{rfc3339, Clock, SystemClock};
 use frontline::config::{redact_url, Config};
 use frontline::core::agent::{new_token, token_hash};
+use frontline::core::desk::Desk;
+use frontline::core::matcher::{MatcherHandle, NoIntents};
+use frontline::core::services::Services;
 use frontline::intents::{self, CommandContext, IntentsCommand};
 use frontline::store::StoreError;
 
@@ -146,7 +149,6 @@ async fn shutdown_signal() {
 
 async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
     let store = frontline::store::open(&config.database.url).await?;
-    let mut tx = store.begin().await?;
     match cmd {
         AgentsCommand::Add { name } => {
             let name = name.trim().to_string();
@@ -154,6 +156,7 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                 bail!("an agent name must be 1 to 64 characters");
             }
             let token = new_token();
+            let mut tx = store.begin().await?;
             match tx
                 .create_agent(&name, &token_hash(&token), SystemClock.now_ms())
                 .await
@@ -165,7 +168,7 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
             println!("created agent '{name}'. Their API token (shown only now):\n{token}");
         }
         AgentsCommand::List => {
-            let agents = tx.agents().await?;
+            let agents = store.read().await?.agents().await?;
             if agents.is_empty() {
                 println!("no agents yet: add one with `frontline agents add NAME`");
             }
@@ -179,11 +182,20 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
             }
         }
         AgentsCommand::Remove { name } => {
-            if !tx.remove_agent(&name).await? {
-                bail!("no agent named '{name}'");
+            // Through the desk, so the customers whose tickets go back to the queue are told.
+            let services = Arc::new(Services::new(
+                store,
+                Arc::new(SystemClock),
+                MatcherHandle::new(Arc::new(NoIntents)),
+                Arc::new(config.clone()),
+            ));
+            match Desk::new(services).remove_agent(&name).await? {
+                None => bail!("no agent named '{name}'"),
+                Some(0) => println!("removed agent '{name}'"),
+                Some(n) => println!(
+                    "removed agent '{name}'; {n} ticket(s) they held are back in the queue"
+                ),
             }
-            tx.commit().await?;
-            println!("removed agent '{name}'");
         }
     }
     Ok(())

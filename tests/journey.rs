@@ -747,11 +747,17 @@ async fn a_removed_agents_tickets_go_back_to_the_queue(db: Db) {
         .await;
     assert_eq!(code, 200);
 
-    {
-        let mut tx = app.app.services.store.begin().await.unwrap();
-        assert!(tx.remove_agent("carol").await.unwrap());
-        tx.commit().await.unwrap();
-    }
+    app.next_from(&mut s, "system").await;
+    assert_eq!(app.app.desk.remove_agent("carol").await.unwrap(), Some(1));
+    assert_eq!(app.app.desk.remove_agent("carol").await.unwrap(), None);
+    let notice = app.next_from(&mut s, "system").await;
+    let notice = notice["text"].as_str().unwrap();
+    assert!(
+        notice.contains("carol is no longer available")
+            && notice.contains(&format!("ticket #{ticket}"))
+            && notice.contains("number 1"),
+        "the customer hears where they stand: {notice}"
+    );
     let (code, _) = app.agent_get(&carol, "/api/tickets").await;
     assert_eq!(code, 401, "a removed agent's token stops working");
     let (_, open) = app.agent_get(&dave, "/api/tickets?status=open").await;

@@ -466,9 +466,9 @@ async fn story(store: &dyn Store) {
     assert_eq!(tx.customer_tickets(other.id, t2.id).await.unwrap(), vec![]);
 
     // --- removing an agent: gone from the team and from login, its old tickets keep its name
-    assert!(tx.remove_agent("alice").await.unwrap());
-    assert!(!tx.remove_agent("alice").await.unwrap());
-    assert!(!tx.remove_agent("nobody").await.unwrap());
+    assert!(tx.remove_agent("alice", 15_500).await.unwrap());
+    assert!(!tx.remove_agent("alice", 15_600).await.unwrap());
+    assert!(!tx.remove_agent("nobody", 15_600).await.unwrap());
     assert_eq!(tx.agents().await.unwrap(), vec![bob.clone()]);
     assert_eq!(tx.agent(alice.id).await.unwrap(), None);
     assert_eq!(tx.agent_by_token_hash("hash-alice").await.unwrap(), None);

@@ -1,11 +1,12 @@
-//! The agents' side: the queue, a ticket with its context, claim, reply, note and close. Every
-//! action takes the acting agent and checks it may act before touching anything.
+//! The agents' side: the queue, a ticket with its context, claim, reply, note and close, and
+//! taking an agent off the team. Every action takes the acting agent and checks it may act before
+//! touching anything.
 
 use std::sync::Arc;
 
 use crate::core::agent::Agent;
 use crate::core::conversation::{Conversation, ConversationState};
-use crate::core::engine::CLOSE_TICKET;
+use crate::core::engine::{schedule_queue_update, CLOSE_TICKET};
 use crate::core::error::{check_text, CoreError, Result};
 use crate::core::message::{Author, TranscriptLine};
 use crate::core::services::{Services, Writer};
@@ -171,6 +172,62 @@ impl Desk {
             .await?;
         w.commit().await?;
         Ok(ticket)
+    }
+
+    /// Takes an agent off the team: their token stops working at once, and the tickets they held
+    /// go back to the queue, each customer told where they now stand. `None`: no such agent.
+    pub async fn remove_agent(&self, name: &str) -> Result<Option<usize>> {
+        let now = self.services.now();
+        let mut w = self.services.write().await?;
+        let Some(agent) = w.tx.agents().await?.into_iter().find(|a| a.name == name) else {
+            return Ok(None);
+        };
+        let held: Vec<Ticket> =
+            w.tx.list_tickets(&[TicketStatus::Assigned])
+                .await?
+                .into_iter()
+                .map(|s| s.ticket)
+                .filter(|t| t.assignee == Some(agent.id))
+                .collect();
+        w.tx.remove_agent(name, now).await?;
+        for ticket in &held {
+            self.release(&mut w, ticket.clone(), &agent, now).await?;
+        }
+        w.commit().await?;
+        Ok(Some(held.len()))
+    }
+
+    /// Puts a ticket its agent can no longer work on back in the queue.
+    async fn release(
+        &self,
+        w: &mut Writer<'_>,
+        mut ticket: Ticket,
+        agent: &Agent,
+        now: i64,
+    ) -> Result<()> {
+        let mut conv = conversation_of(w, &ticket).await?;
+        ticket.status = TicketStatus::Open;
+        ticket.assignee = None;
+        w.tx.update_ticket(&ticket).await?;
+        conv.state = ConversationState::Escalated;
+        conv.updated_at = now;
+        w.tx.update_conversation(&conv).await?;
+        let position = w.tx.queue_position(ticket.id).await?;
+        let who = if self.services.config.conversation.anonymous_agents {
+            "Your support agent".to_string()
+        } else {
+            agent.name.clone()
+        };
+        let text = self.services.render(
+            &self.services.config.templates.agent_left,
+            &[
+                ("agent", who),
+                ("ticket", ticket.id.to_string()),
+                ("position", position.to_string()),
+            ],
+        );
+        w.say(&conv, Author::System, None, text, now).await?;
+        schedule_queue_update(w, &self.services.config, ticket.id, now).await
     }
 
     async fn assign(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::clock::Millis;
+use crate::config::Config;
 use crate::core::conversation::{Conversation, ConversationState};
 use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::error::{check_text, Result};
@@ -362,7 +363,7 @@ impl Engine {
                 ticket.status = TicketStatus::Open;
                 ticket.assignee = None;
                 conv.state = ConversationState::Escalated;
-                self.schedule_queue_update(w, ticket.id, now).await?;
+                schedule_queue_update(w, &self.services.config, ticket.id, now).await?;
                 "our support team".into()
             }
         };
@@ -443,7 +444,7 @@ impl Engine {
             &templates.escalated
         };
         let text = self.template(template, &vars);
-        self.schedule_queue_update(w, ticket.id, now).await?;
+        schedule_queue_update(w, &self.services.config, ticket.id, now).await?;
         tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
         self.bot_says(w, conv, text, now).await?;
         Ok(())
@@ -476,22 +477,6 @@ impl Engine {
         Ok((vars, false))
     }
 
-    async fn schedule_queue_update(
-        &self,
-        w: &mut Writer<'_>,
-        ticket_id: i64,
-        now: Millis,
-    ) -> Result<()> {
-        let every = self.services.config.queue.update_minutes * 60_000;
-        // One chain of updates per ticket, however often it went back to the queue.
-        w.tx.cancel_timers(QUEUE_UPDATE, ticket_id).await?;
-        if every > 0 {
-            w.tx.schedule_timer(QUEUE_UPDATE, ticket_id, now + every)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Tells a customer still waiting where they stand, and plans the next update. Outside
     /// support hours nothing changes, so the next update waits for the team's return.
     async fn queue_update(&self, w: &mut Writer<'_>, ticket: &Ticket, now: Millis) -> Result<()> {
@@ -508,7 +493,7 @@ impl Engine {
         let (vars, _) = self.queue_vars(w, ticket.id, now).await?;
         let text = self.template(&self.services.config.templates.queue_update, &vars);
         w.say(&conv, Author::System, None, text, now).await?;
-        self.schedule_queue_update(w, ticket.id, now).await
+        schedule_queue_update(w, &self.services.config, ticket.id, now).await
     }
 
     /// The bot's reply; the first reply of a conversation also says it is automated.
@@ -611,6 +596,23 @@ impl Engine {
         w.commit().await?;
         Ok(true)
     }
+}
+
+/// Plans the next "where you stand" message for a ticket waiting in the queue; one chain of
+/// updates per ticket, however often it went back to the queue.
+pub(crate) async fn schedule_queue_update(
+    w: &mut Writer<'_>,
+    config: &Config,
+    ticket_id: i64,
+    now: Millis,
+) -> Result<()> {
+    w.tx.cancel_timers(QUEUE_UPDATE, ticket_id).await?;
+    let every = config.queue.update_minutes * 60_000;
+    if every > 0 {
+        w.tx.schedule_timer(QUEUE_UPDATE, ticket_id, now + every)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A resolved ticket whose reopen window is over: closed for good, with its conversation.

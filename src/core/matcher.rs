@@ -51,6 +51,22 @@ pub trait Matcher: Send + Sync + 'static {
     fn intent(&self, id: &str) -> Option<&IntentInfo>;
 }
 
+/// A matcher that knows no intents, for tools that act on tickets without reading messages
+/// (such as `frontline agents remove`): everything is unknown.
+pub struct NoIntents;
+
+impl Matcher for NoIntents {
+    fn classify(&self, _: &str) -> Classification {
+        Classification {
+            verdict: Verdict::Unknown,
+            candidates: Vec::new(),
+        }
+    }
+    fn intent(&self, _: &str) -> Option<&IntentInfo> {
+        None
+    }
+}
+
 /// A shared, swappable matcher: readers take a cheap snapshot, hot reload replaces it whole.
 #[derive(Clone)]
 pub struct MatcherHandle(Arc<RwLock<Arc<dyn Matcher>>>);

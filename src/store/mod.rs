@@ -265,7 +265,7 @@ pub trait Tx: Send {
     async fn agent_by_token_hash(&mut self, token_hash: &str) -> Result<Option<Agent>>;
     /// Removes the agent and its token, and puts the tickets it held back in the queue (open,
     /// unassigned); false if there was no agent by that name.
-    async fn remove_agent(&mut self, name: &str) -> Result<bool>;
+    async fn remove_agent(&mut self, name: &str, now: Millis) -> Result<bool>;
 
     // --- outbox
     async fn enqueue(&mut self, item: &NewOutbox) -> Result<i64>;

@@ -223,12 +223,6 @@ pub(super) const AGENT: &str =
     "SELECT id, name, created_at FROM agents WHERE id = $1 AND removed_at IS NULL";
 pub(super) const AGENT_BY_TOKEN_HASH: &str =
     "SELECT id, name, created_at FROM agents WHERE token_hash = $1 AND removed_at IS NULL";
-/// A removed agent's open work goes back to the queue so another agent can pick it up.
-pub(super) const RELEASE_AGENT_CONVERSATIONS: &str = "UPDATE conversations SET state = 'escalated' \
-     WHERE state = 'assigned' AND ticket_id IN (SELECT t.id FROM tickets t JOIN agents a ON a.id = t.assignee \
-     WHERE a.name = $1 AND a.removed_at IS NULL AND t.status = 'assigned')";
-pub(super) const RELEASE_AGENT_TICKETS: &str = "UPDATE tickets SET status = 'open', assignee = NULL \
-     WHERE status = 'assigned' AND assignee IN (SELECT id FROM agents WHERE name = $1 AND removed_at IS NULL)";
 pub(super) const REMOVE_AGENT: &str = "UPDATE agents SET removed_at = $2, token_hash = NULL \
      WHERE name = $1 AND removed_at IS NULL";
 
@@ -814,15 +808,7 @@ macro_rules! impl_tx {
                     row.as_ref().map(agent).transpose()
                 }
 
-                async fn remove_agent(&mut self, name: &str) -> Result<bool> {
-                    // The trait passes no time; the removal instant is only kept for the record.
-                    let now = chrono::Utc::now().timestamp_millis();
-                    for release in [sql::RELEASE_AGENT_CONVERSATIONS, sql::RELEASE_AGENT_TICKETS] {
-                        sqlx::query(release)
-                            .bind(name)
-                            .execute(&mut *self.0)
-                            .await?;
-                    }
+                async fn remove_agent(&mut self, name: &str, now: Millis) -> Result<bool> {
                     let done = sqlx::query(sql::REMOVE_AGENT)
                         .bind(name)
                         .bind(now)
