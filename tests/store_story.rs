@@ -175,7 +175,7 @@ async fn story(store: &dyn Store) {
     else {
         panic!("a new external id is new")
     };
-    let unhandled = tx.unhandled_inbound(10).await.unwrap();
+    let unhandled = tx.unhandled_inbound(0, 10).await.unwrap();
     assert_eq!(ids(&unhandled, |i| i.id), vec![m1, m1_discord, m2]);
     assert_eq!(
         unhandled[0].inbound, first,
@@ -193,12 +193,17 @@ async fn story(store: &dyn Store) {
     tx.mark_inbound_handled(m1_discord, 5_000).await.unwrap();
     tx.mark_inbound_handled(slack_id, 5_000).await.unwrap();
     assert_eq!(
-        ids(&tx.unhandled_inbound(10).await.unwrap(), |i| i.id),
+        ids(&tx.unhandled_inbound(0, 10).await.unwrap(), |i| i.id),
         vec![m1, m2]
     );
     assert_eq!(
-        ids(&tx.unhandled_inbound(1).await.unwrap(), |i| i.id),
+        ids(&tx.unhandled_inbound(0, 1).await.unwrap(), |i| i.id),
         vec![m1]
+    );
+    assert_eq!(
+        ids(&tx.unhandled_inbound(m1, 10).await.unwrap(), |i| i.id),
+        vec![m2],
+        "a pass goes on past the ones it already tried"
     );
     let handled = tx.inbox_item(m1_discord).await.unwrap().expect("stored");
     assert_eq!(handled.handled_at, Some(5_000));
@@ -636,7 +641,7 @@ async fn story(store: &dyn Store) {
     drop(tx);
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        ids(&tx.unhandled_inbound(10).await.unwrap(), |i| i.id),
+        ids(&tx.unhandled_inbound(0, 10).await.unwrap(), |i| i.id),
         vec![m1, m2]
     );
     assert_eq!(tx.agent_by_token_hash("hash-carol").await.unwrap(), None);

@@ -83,22 +83,29 @@ impl Engine {
     }
 
     /// Handles unhandled events oldest first; the caller holds `inbox_order`. One that fails is
-    /// logged and left for the next sweep, so it cannot hold up everything stored after it.
+    /// logged and left for the next sweep, and the pass goes on past it, so however many keep
+    /// failing they cannot hold up everything stored after them.
     async fn handle_pending(&self) -> Result<usize> {
-        let items = {
-            let mut tx = self.services.store.read().await?;
-            tx.unhandled_inbound(100).await?
-        };
         let mut handled = 0;
-        for item in items {
-            match self.handle(item.id).await {
-                Ok(()) => handled += 1,
-                Err(e) => {
-                    tracing::error!(inbox_id = item.id, error = %e, "handling failed; will retry")
+        let mut after = 0;
+        loop {
+            let items = {
+                let mut tx = self.services.store.read().await?;
+                tx.unhandled_inbound(after, 100).await?
+            };
+            let Some(last) = items.last() else {
+                return Ok(handled);
+            };
+            after = last.id;
+            for item in items {
+                match self.handle(item.id).await {
+                    Ok(()) => handled += 1,
+                    Err(e) => {
+                        tracing::error!(inbox_id = item.id, error = %e, "handling failed; will retry")
+                    }
                 }
             }
         }
-        Ok(handled)
     }
 
     /// Handles one stored event exactly once: the "handled" mark is written first (which also

@@ -206,8 +206,8 @@ pub trait Tx: Send {
     async fn record_inbound(&mut self, inbound: &crate::core::message::Inbound)
         -> Result<Recorded>;
     async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
-    /// Unhandled events, oldest first.
-    async fn unhandled_inbound(&mut self, limit: i64) -> Result<Vec<InboxItem>>;
+    /// Unhandled events stored after `after_id`, oldest first.
+    async fn unhandled_inbound(&mut self, after_id: i64, limit: i64) -> Result<Vec<InboxItem>>;
     /// Marks an unhandled event handled; false if it already was (another handler got there
     /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
     async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;

@@ -110,7 +110,7 @@ pub(super) const INBOX_ITEM: &str =
 pub(super) const UNHANDLED_INBOUND: &str =
     "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
             text, received_at, handled_at \
-     FROM inbox WHERE handled_at IS NULL ORDER BY id LIMIT $1";
+     FROM inbox WHERE handled_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
 pub(super) const MARK_INBOUND_HANDLED: &str =
     "UPDATE inbox SET handled_at = $2 WHERE id = $1 AND handled_at IS NULL";
 
@@ -525,8 +525,13 @@ macro_rules! impl_tx {
                     row.as_ref().map(inbox_item).transpose()
                 }
 
-                async fn unhandled_inbound(&mut self, limit: i64) -> Result<Vec<InboxItem>> {
+                async fn unhandled_inbound(
+                    &mut self,
+                    after_id: i64,
+                    limit: i64,
+                ) -> Result<Vec<InboxItem>> {
                     let rows = sqlx::query(sql::UNHANDLED_INBOUND)
+                        .bind(after_id)
                         .bind(limit)
                         .fetch_all(&mut *self.0)
                         .await?;
