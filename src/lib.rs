@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`core`]: platform- and database-free logic: messages, the conversation state machine
 //!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]), customer-care
-//!   policies ([`core::policy`]), templates, and the [`core::matcher::Matcher`] seam.
+//!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, and the
+//!   figures admins read ([`core::report`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL implementations.
 //! - [`channels`]: the [`channels::Channel`] trait and the adapters; [`channels::web`] serves the

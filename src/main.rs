@@ -14,6 +14,7 @@ use frontline::config::{redact_url, Config};
 use frontline::core::agent::{new_token, token_hash};
 use frontline::core::desk::Desk;
 use frontline::core::matcher::{MatcherHandle, NoIntents};
+use frontline::core::report;
 use frontline::core::services::Services;
 use frontline::intents::{self, CommandContext, IntentsCommand};
 use frontline::store::StoreError;
@@ -43,6 +44,19 @@ enum Command {
     /// Check, import and evaluate intent files.
     #[command(subcommand)]
     Intents(IntentsCommand),
+    /// How the bot and the team did: answers, hand-overs, time to claim and to first reply,
+    /// ratings, and the questions the bot did not understand (material for new intents).
+    Report {
+        /// The window: the last N days up to now.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+        /// How many not-understood questions to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +112,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Agents(cmd) => agents(cmd, &config).await?,
+        Command::Report { days, top, json } => {
+            let store = frontline::store::open(&config.database.url).await?;
+            let to = SystemClock.now_ms();
+            let from = to - i64::from(days) * 86_400_000;
+            let report = report::build(store.as_ref(), from, to, top).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+        }
         Command::Intents(cmd) => {
             let ctx = CommandContext {
                 settings: config.matcher.clone(),

@@ -74,6 +74,31 @@ fn migrate_creates_the_database_and_its_folder() {
 }
 
 #[test]
+fn report_prints_text_or_one_json_object() {
+    let dir = temp_dir("report");
+    let db = format!("sqlite:{}/r.db", dir.display());
+    let out = frontline(&dir, &["report", "--days", "30"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("customer messages handled  0") && stdout.contains("no ratings yet"),
+        "{stdout}"
+    );
+
+    let out = frontline(&dir, &["report", "--json"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for key in ["from", "to", "bot", "tickets", "csat", "not_understood"] {
+        assert!(report.get(key).is_some(), "{key} in {report}");
+    }
+    assert_eq!(report["bot"]["messages"], 0);
+    assert!(report["bot"]["answer_rate"].is_null());
+
+    let out = frontline(&dir, &["report", "--days", "0"], &db);
+    assert!(!out.status.success(), "a zero-day window is refused");
+}
+
+#[test]
 fn every_command_explains_itself() {
     let dir = temp_dir("help");
     for args in [
@@ -86,6 +111,7 @@ fn every_command_explains_itself() {
         vec!["intents", "check", "--help"],
         vec!["intents", "eval", "--help"],
         vec!["intents", "import", "--help"],
+        vec!["report", "--help"],
     ] {
         let out = frontline(&dir, &args, "sqlite::memory:");
         assert!(out.status.success(), "{args:?}");

@@ -19,6 +19,51 @@ pub enum BotAction {
     Escalate(EscalationReason),
 }
 
+impl BotAction {
+    /// What this action means for the customer's message, as `frontline report` counts it.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            BotAction::Answer { .. } => Outcome::Answered,
+            BotAction::Clarify { .. } => Outcome::Clarified,
+            BotAction::Rephrase | BotAction::Escalate(EscalationReason::NoMatch { .. }) => {
+                Outcome::NotUnderstood
+            }
+            BotAction::Escalate(_) => Outcome::HandedOver,
+        }
+    }
+}
+
+/// What became of a customer message the bot handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answered,
+    /// The bot asked which of two intents was meant.
+    Clarified,
+    /// Nothing matched well enough (whether the bot then asked to rephrase or handed over).
+    NotUnderstood,
+    /// Handed to a person for another reason: asked for, an intent that needs a person, or
+    /// frustration.
+    HandedOver,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Answered,
+        Outcome::Clarified,
+        Outcome::NotUnderstood,
+        Outcome::HandedOver,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Clarified => "clarified",
+            Outcome::NotUnderstood => "not_understood",
+            Outcome::HandedOver => "handed_over",
+        }
+    }
+}
+
 /// The action plus the conversation counters after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

@@ -151,16 +151,17 @@ impl Engine {
                 .map(|l| l.text)
                 .collect();
         let top = classification.candidates.first();
-        w.tx.append_line(&NewLine {
-            conversation_id: conv.id,
-            author: Author::Customer,
-            author_name: customer.display_name.clone(),
-            text: msg.text.clone(),
-            at: msg.received_at,
-            intent: top.map(|c| c.intent.clone()),
-            confidence: top.map(|c| c.score as f64),
-        })
-        .await?;
+        let customer_line =
+            w.tx.append_line(&NewLine {
+                conversation_id: conv.id,
+                author: Author::Customer,
+                author_name: customer.display_name.clone(),
+                text: msg.text.clone(),
+                at: msg.received_at,
+                intent: top.map(|c| c.intent.clone()),
+                confidence: top.map(|c| c.score as f64),
+            })
+            .await?;
 
         let mut vars = Vars::new();
         vars.insert(
@@ -201,6 +202,8 @@ impl Engine {
                 );
                 conv.misses = decision.misses;
                 conv.clarify = decision.clarify;
+                w.tx.set_line_outcome(customer_line.id, decision.action.outcome().as_str())
+                    .await?;
                 match decision.action {
                     BotAction::Answer { intent } => {
                         let text = self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);

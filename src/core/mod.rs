@@ -12,6 +12,7 @@ pub mod error;
 pub mod matcher;
 pub mod message;
 pub mod policy;
+pub mod report;
 pub mod services;
 pub mod template;
 pub mod ticket;

@@ -175,6 +175,14 @@ pub struct Timer {
     pub due_at: Millis,
 }
 
+/// A message the bot did not understand, and how often customers wrote it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NotUnderstood {
+    pub text: String,
+    pub times: i64,
+    pub last_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSession {
     pub id: String,
@@ -299,4 +307,21 @@ pub trait Tx: Send {
     async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<bool>;
     /// Cancels unfired timers of `kind` for `subject_id`.
     async fn cancel_timers(&mut self, kind: &str, subject_id: i64) -> Result<()>;
+
+    // --- report (times are the window [from, to))
+    /// Records what the bot did with a customer's message (an [`Outcome`] name).
+    ///
+    /// [`Outcome`]: crate::core::decide::Outcome
+    async fn set_line_outcome(&mut self, line_id: i64, outcome: &str) -> Result<()>;
+    /// How many customer messages the bot handled, per outcome.
+    async fn outcome_counts(&mut self, from: Millis, to: Millis) -> Result<Vec<(String, i64)>>;
+    /// What the bot did not understand, grouped by lower-cased text, most frequent first.
+    async fn not_understood(
+        &mut self,
+        from: Millis,
+        to: Millis,
+        limit: i64,
+    ) -> Result<Vec<NotUnderstood>>;
+    /// Tickets opened in the window, oldest first.
+    async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>>;
 }

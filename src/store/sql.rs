@@ -295,8 +295,8 @@ macro_rules! impl_tx {
             use $crate::core::ticket::{Ticket, TicketStatus, TicketSummary};
             use $crate::store::sql;
             use $crate::store::{
-                InboxItem, NewLine, NewOutbox, NewTicket, OutboxItem, Recorded, Result, Timer, Tx,
-                WebSession,
+                InboxItem, NewLine, NewOutbox, NewTicket, NotUnderstood, OutboxItem, Recorded,
+                Result, Timer, Tx, WebSession,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -950,6 +950,62 @@ macro_rules! impl_tx {
                         .await?;
                     Ok(())
                 }
+
+                async fn set_line_outcome(&mut self, line_id: i64, outcome: &str) -> Result<()> {
+                    sqlx::query(sql::SET_LINE_OUTCOME)
+                        .bind(line_id)
+                        .bind(outcome)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn outcome_counts(
+                    &mut self,
+                    from: Millis,
+                    to: Millis,
+                ) -> Result<Vec<(String, i64)>> {
+                    let rows = sqlx::query(sql::OUTCOME_COUNTS)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                    all(rows, |r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+                }
+
+                async fn not_understood(
+                    &mut self,
+                    from: Millis,
+                    to: Millis,
+                    limit: i64,
+                ) -> Result<Vec<NotUnderstood>> {
+                    let rows = sqlx::query(sql::NOT_UNDERSTOOD)
+                        .bind(from)
+                        .bind(to)
+                        .bind(limit)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                    all(rows, |r| {
+                        Ok(NotUnderstood {
+                            text: r.try_get("question")?,
+                            times: r.try_get("times")?,
+                            last_at: r.try_get("last_at")?,
+                        })
+                    })
+                }
+
+                async fn tickets_opened(
+                    &mut self,
+                    from: Millis,
+                    to: Millis,
+                ) -> Result<Vec<Ticket>> {
+                    let rows = sqlx::query(sql::TICKETS_OPENED)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                    all(rows, ticket)
+                }
             }
         }
         use tx::$tx;
@@ -957,3 +1013,19 @@ macro_rules! impl_tx {
 }
 
 pub(super) use impl_tx;
+
+// --- report
+
+pub(super) const SET_LINE_OUTCOME: &str = "UPDATE transcript_lines SET outcome = $2 WHERE id = $1";
+pub(super) const OUTCOME_COUNTS: &str = "SELECT outcome, COUNT(*) AS n FROM transcript_lines \
+     WHERE outcome IS NOT NULL AND at >= $1 AND at < $2 GROUP BY outcome";
+pub(super) const NOT_UNDERSTOOD: &str =
+    "SELECT LOWER(TRIM(text)) AS question, COUNT(*) AS times, MAX(at) AS last_at \
+     FROM transcript_lines \
+     WHERE outcome = 'not_understood' AND at >= $1 AND at < $2 \
+     GROUP BY LOWER(TRIM(text)) ORDER BY times DESC, last_at DESC, question LIMIT $3";
+pub(super) const TICKETS_OPENED: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets WHERE created_at >= $1 AND created_at < $2 ORDER BY id"
+);

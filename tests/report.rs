@@ -1,0 +1,138 @@
+//! `frontline report`'s figures after real conversations through the HTTP API, on SQLite and
+//! (with TEST_DATABASE_URL) PostgreSQL: what the bot answered and did not understand, time to
+//! claim and to first reply, and ratings.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ticket_number, Db, TestApp, START_MS};
+use frontline::core::report;
+use serde_json::json;
+
+const MINUTE: i64 = 60_000;
+
+async fn figures_follow_the_conversations(db: Db) {
+    let app = TestApp::start(db).await;
+    let alice = app.add_agent("alice").await;
+
+    let mut answered = app.new_session(None).await;
+    app.say(&answered, "where is my order?").await;
+    app.next_from(&mut answered, "bot").await;
+
+    // Two misses in a row: not understood twice, and a ticket.
+    let mut lost = app.new_session(None).await;
+    app.say(&lost, "blorf zingle wumpus").await;
+    app.next_from(&mut lost, "bot").await;
+    app.say(&lost, "qwerty flimflam zorp").await;
+    let first = ticket_number(
+        app.next_from(&mut lost, "bot").await["text"]
+            .as_str()
+            .unwrap(),
+    );
+
+    // The same question again from someone else, then an ask for a person.
+    let mut asker = app.new_session(None).await;
+    app.say(&asker, "Blorf zingle wumpus ").await;
+    app.next_from(&mut asker, "bot").await;
+    app.say(&asker, "I want to talk to a person").await;
+    let second = ticket_number(
+        app.next_from(&mut asker, "bot").await["text"]
+            .as_str()
+            .unwrap(),
+    );
+
+    app.clock.advance(Duration::from_secs(4 * 60));
+    let claim = |t: i64| format!("/api/tickets/{t}/claim");
+    assert_eq!(
+        app.agent_post(&alice, &claim(first), json!({})).await.0,
+        200
+    );
+    app.clock.advance(Duration::from_secs(2 * 60));
+    let reply = json!({"text": "Hello, how can I help?", "internal": false});
+    let path = format!("/api/tickets/{first}/messages");
+    assert_eq!(app.agent_post(&alice, &path, reply).await.0, 202);
+    let path = format!("/api/tickets/{first}/close");
+    assert_eq!(
+        app.agent_post(&alice, &path, json!({"reason": "done"}))
+            .await
+            .0,
+        200
+    );
+    app.next_from(&mut lost, "system").await;
+    app.say(&lost, "4").await;
+    app.next_from(&mut lost, "bot").await;
+    app.clock.advance(Duration::from_secs(4 * 60));
+    assert_eq!(
+        app.agent_post(&alice, &claim(second), json!({})).await.0,
+        200
+    );
+
+    let store = app.app.services.store.clone();
+    let r = report::build(
+        store.as_ref(),
+        START_MS - 60 * MINUTE,
+        START_MS + 60 * MINUTE,
+        10,
+    )
+    .await
+    .unwrap();
+    let b = &r.bot;
+    assert_eq!(
+        (
+            b.messages,
+            b.answered,
+            b.clarified,
+            b.not_understood,
+            b.handed_over
+        ),
+        (5, 1, 0, 3, 1),
+        "ratings and messages to a person are not the bot's: {b:?}"
+    );
+    assert_eq!(b.answer_rate, Some(0.2));
+
+    let t = &r.tickets;
+    assert_eq!((t.opened, t.claimed, t.resolved, t.waiting), (2, 2, 1, 0));
+    assert_eq!(t.median_minutes_to_claim, Some(4.0));
+    assert_eq!(t.p90_minutes_to_claim, Some(10.0));
+    assert_eq!(t.median_minutes_to_first_reply, Some(6.0));
+    assert_eq!(t.by_reason.len(), 2, "{:?}", t.by_reason);
+
+    assert_eq!(r.csat.ratings, 1);
+    assert_eq!(r.csat.average, Some(4.0));
+    assert_eq!(r.csat.distribution, [0, 0, 0, 1, 0]);
+
+    let questions: Vec<(&str, i64)> = r
+        .not_understood
+        .iter()
+        .map(|q| (q.text.as_str(), q.times))
+        .collect();
+    assert_eq!(
+        questions,
+        [("blorf zingle wumpus", 2), ("qwerty flimflam zorp", 1)]
+    );
+
+    // A window that ends before the conversations holds none of them.
+    let before = report::build(store.as_ref(), START_MS - 60 * MINUTE, START_MS - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!((before.bot.messages, before.tickets.opened), (0, 0));
+    assert_eq!(before.bot.answer_rate, None);
+    assert!(before.not_understood.is_empty());
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn figures_follow_the_conversations() {
+        super::figures_follow_the_conversations(super::Db::sqlite()).await
+    }
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn figures_follow_the_conversations() {
+        if let Some(db) = super::Db::postgres() {
+            super::figures_follow_the_conversations(db).await
+        }
+    }
+}
