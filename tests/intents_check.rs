@@ -347,3 +347,62 @@ fn a_pattern_set_too_big_to_combine_is_an_error_on_the_pattern_that_tips_it() {
     let p = problems("regex-set-ok", &[("a.toml", body.as_bytes())]);
     assert!(p.iter().all(|m| m.contains("warning:")), "{p:?}");
 }
+
+#[test]
+fn patterns_that_match_an_empty_message_are_errors_on_their_line() {
+    let body = "[[intent]]\nid = \"greet\"\nexamples = [\"hello there\"]\npatterns = [\n  '',\n  'a|',\n  '(?i)^(hi|hello|)\\b',\n  '(?i)\\bhello\\b',\n]\nanswer = \"hi\"\n";
+    let p = problems("empty-pattern", &[("a.toml", body.as_bytes())]);
+    for line in 5..=7 {
+        assert!(
+            has(
+                &p,
+                &format!("a.toml:{line}: "),
+                "matches an empty message; it would answer everything"
+            ),
+            "line {line}: {p:?}"
+        );
+    }
+    assert!(!p.iter().any(|m| m.starts_with("a.toml:8:")), "{p:?}");
+}
+
+#[test]
+fn a_pattern_matching_an_out_of_scope_example_is_an_error_naming_it() {
+    let intents = "[[intent]]\nid = \"orders\"\nexamples = [\"where is my order\"]\npatterns = ['(?i)\\bwhere\\b']\nanswer = \"x\"\n";
+    let oos = "[out_of_scope]\nexamples = [\n  \"tell me a joke\",\n  \"where is the nearest beach\",\n]\n";
+    let p = problems(
+        "pattern-oos",
+        &[("a.toml", intents.as_bytes()), ("oos.toml", oos.as_bytes())],
+    );
+    let hit = p
+        .iter()
+        .find(|m| m.starts_with("a.toml:4: ") && !m.contains("warning:"))
+        .unwrap_or_else(|| panic!("{p:?}"));
+    assert!(hit.contains("where is the nearest beach"), "{hit}");
+    assert!(hit.contains("oos.toml:4)"), "{hit}");
+}
+
+#[test]
+fn a_pattern_matching_another_intents_example_is_a_warning_naming_it() {
+    let body = "[[intent]]\nid = \"orders\"\nexamples = [\"where is my order\"]\npatterns = ['(?i)\\border\\b']\nanswer = \"x\"\n\n[[intent]]\nid = \"refund\"\nexamples = [\n  \"money back please\",\n  \"refund my order\",\n]\nanswer = \"y\"\n";
+    let dir = temp_dir("pattern-other");
+    std::fs::write(dir.join("a.toml"), body).unwrap();
+    let report = check_dir(&dir, &known(), &MatcherSettings::default());
+    let warning = report
+        .problems
+        .iter()
+        .find(|p| p.line == 4)
+        .unwrap_or_else(|| panic!("{:?}", report.problems));
+    assert_eq!(warning.severity, Severity::Warning, "{warning}");
+    assert!(warning.message.contains("intent `refund`"), "{warning}");
+    assert!(warning.message.contains("a.toml:11)"), "{warning}");
+    assert!(!report.has_errors(), "{:?}", report.problems);
+}
+
+#[test]
+fn an_unclosed_template_opening_is_an_error_at_the_answer() {
+    let body = "[[intent]]\nid = \"a\"\nexamples = [\"x y\"]\nanswers = [\n  \"see {{links.orders}}\",\n  \"see {{links.orders}\",\n]\nquick_replies = [\"{{customer.name\"]\n";
+    let p = problems("unclosed", &[("a.toml", body.as_bytes())]);
+    assert!(has(&p, "a.toml:6: ", "unclosed `{{`"), "{p:?}");
+    assert!(has(&p, "a.toml:8: ", "unclosed `{{`"), "{p:?}");
+    assert!(!p.iter().any(|m| m.starts_with("a.toml:5:")), "{p:?}");
+}

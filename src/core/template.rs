@@ -22,6 +22,22 @@ pub fn variables(template: &str) -> Vec<&str> {
     names
 }
 
+/// Byte offset of the first `{{` that no `}}` closes, if any. [`render`] leaves such text as
+/// it is, so a typo like `{{links.orders}` would reach customers literally; `check` rejects it.
+pub fn unclosed(template: &str) -> Option<usize> {
+    let mut offset = 0;
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Some(offset + start);
+        };
+        offset += start + 2 + end + 2;
+        rest = &after[end + 2..];
+    }
+    None
+}
+
 /// True when `name` is a well-formed variable name: dotted segments of `[A-Za-z0-9_]`.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -81,6 +97,14 @@ mod tests {
     #[test]
     fn unknown_names_render_empty_and_unclosed_braces_stay() {
         assert_eq!(render("a{{nope}}b {{open", &[]), "ab {{open");
+    }
+
+    #[test]
+    fn finds_an_unclosed_opening() {
+        assert_eq!(unclosed("see {{links.orders}"), Some(4));
+        assert_eq!(unclosed("{{a}} then {{b"), Some(11));
+        assert_eq!(unclosed("{{a}} and {{ b }}"), None);
+        assert_eq!(unclosed("no braces, or a lone { and }}"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use regex::RegexBuilder;
 
 use super::error::{LoadError, Problem};
-use super::file::{self, IntentDef};
+use super::file::{self, IntentDef, Located};
 use super::matcher::{build_pattern, build_pattern_set};
 use super::normalize::normalize;
 use super::settings::MatcherSettings;
@@ -280,12 +280,21 @@ fn validate(
             }
         }
         for pat in &intent.patterns {
-            if let Err(e) = RegexBuilder::new(&pat.value)
+            match RegexBuilder::new(&pat.value)
                 .size_limit(settings.regex_size_limit)
                 .dfa_size_limit(settings.regex_size_limit)
                 .build()
             {
-                problems.push(Problem::error(f, pat.line, regex_message(&e)));
+                Err(e) => problems.push(Problem::error(f, pat.line, regex_message(&e))),
+                Ok(re) if matches_empty(&re) => problems.push(Problem::error(
+                    f,
+                    pat.line,
+                    format!(
+                        "pattern `{}` matches an empty message; it would answer everything",
+                        pat.value
+                    ),
+                )),
+                Ok(_) => {}
             }
         }
         for text in intent.answers.iter().chain(&intent.quick_replies) {
@@ -324,7 +333,103 @@ fn validate(
         }
     }
     pattern_set(set, settings, problems);
+    pattern_overlaps(set, settings, problems);
     similar_intents(set, problems);
+}
+
+/// Messages that probe a pattern for an empty match: empty, blank, punctuation, a word, words.
+/// An empty match depends on the text only through anchors and word boundaries, so these cover
+/// `a|`, `x*`, `^$`, `\b(hi|)\b` and the like.
+const EMPTY_PROBES: &[&str] = &[
+    "",
+    " ",
+    "?",
+    "a",
+    "Z",
+    "0",
+    "é",
+    "hello",
+    "how do i reset my password",
+    "!!! ok",
+];
+
+/// True when `re` can match zero characters: a pattern hit is a sure answer, so such a
+/// pattern would answer any message at all (the matcher searches, it does not anchor).
+fn matches_empty(re: &regex::Regex) -> bool {
+    EMPTY_PROBES
+        .iter()
+        .any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
+}
+
+/// A pattern hit is a sure answer that skips the model, so a pattern must never match a
+/// question the bot must not answer (error), and one that matches another intent's example
+/// takes that question away from it (warning, once per pattern and intent).
+fn pattern_overlaps(set: &IntentSet, settings: &MatcherSettings, problems: &mut Vec<Problem>) {
+    for (owner, intent) in set.intents.iter().enumerate() {
+        for pat in &intent.patterns {
+            let Ok(re) = build_pattern(&pat.value, settings.regex_size_limit) else {
+                continue; // already reported
+            };
+            if matches_empty(&re) {
+                continue; // already reported: it matches everything
+            }
+            let oos: Vec<&Negative> = set
+                .out_of_scope
+                .iter()
+                .filter(|n| re.is_match(&n.text))
+                .collect();
+            if let Some(first) = oos.first() {
+                problems.push(Problem::error(
+                    &intent.file,
+                    pat.line,
+                    format!(
+                        "pattern `{}` of `{}` matches the out-of-scope example \"{}\" ({}:{}){}: a pattern hit is always answered",
+                        pat.value,
+                        intent.id,
+                        first.text,
+                        first.file.display(),
+                        first.line,
+                        more(oos.len())
+                    ),
+                ));
+            }
+            for (other_i, other) in set.intents.iter().enumerate() {
+                if other_i == owner || other.id == intent.id {
+                    continue;
+                }
+                let hits: Vec<&Located<String>> = other
+                    .examples
+                    .iter()
+                    .filter(|e| re.is_match(&e.value))
+                    .collect();
+                if let Some(first) = hits.first() {
+                    problems.push(Problem::warning(
+                        &intent.file,
+                        pat.line,
+                        format!(
+                            "pattern `{}` of `{}` matches example \"{}\" of intent `{}` ({}:{}){}: those messages would be answered as `{}`",
+                            pat.value,
+                            intent.id,
+                            first.value,
+                            other.id,
+                            other.file.display(),
+                            first.line,
+                            more(hits.len()),
+                            intent.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn more(n: usize) -> String {
+    if n > 1 {
+        format!(" and {} more", n - 1)
+    } else {
+        String::new()
+    }
 }
 
 /// Builds the combined pattern set exactly as the matcher does. Every pattern can be within
@@ -380,6 +485,14 @@ fn check_template(
     known: &BTreeSet<String>,
     problems: &mut Vec<Problem>,
 ) {
+    if let Some(at) = template::unclosed(text) {
+        let shown: String = text[at..].chars().take(30).collect();
+        problems.push(Problem::error(
+            file,
+            line,
+            format!("unclosed `{{{{` in \"{shown}\": close it with `}}}}` (it would be sent as written)"),
+        ));
+    }
     for name in template::variables(text) {
         if !template::is_valid_name(name) {
             problems.push(Problem::error(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::check::check_dir;
 use super::error::IntentsError;
-use super::eval::{evaluate, peak_rss_kb, read_labelled_csv, OUT_OF_SCOPE};
+use super::eval::{evaluate, fmt_ratio, peak_rss_kb, read_labelled_csv, OUT_OF_SCOPE};
 use super::import;
 use super::matcher::TrainedMatcher;
 use super::report::write_report;
@@ -39,9 +39,14 @@ pub enum IntentsCommand {
         /// The data set to import (rows labelled `out_of_scope` become negative examples).
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Folder to write the intent files into (created if missing).
+        /// Folder to write the intent files into (created if missing). Refused if it already
+        /// holds *.toml files, unless --force is given.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Write into --out even though it already holds *.toml files: files of the same name
+        /// are overwritten, the others stay (and are loaded with the imported ones).
+        #[arg(long)]
+        force: bool,
     },
     /// Train on the intent files and score the bot's decision on labelled cases.
     Eval {
@@ -57,8 +62,8 @@ pub enum IntentsCommand {
         /// Also write the per-intent table (Markdown, CSV) and a confidence histogram (SVG) into this folder.
         #[arg(long, value_name = "DIR")]
         report: Option<PathBuf>,
-        /// Exit with status 1 when in-scope accuracy is below X (0..1), for CI.
-        #[arg(long, value_name = "X")]
+        /// Exit with status 1 when in-scope accuracy is below X (0 to 1), for CI.
+        #[arg(long, value_name = "X", value_parser = parse_fraction)]
         min_accuracy: Option<f64>,
         /// Override [matcher] target_precision for this run.
         #[arg(long, value_name = "P")]
@@ -67,6 +72,25 @@ pub enum IntentsCommand {
         #[arg(long, value_name = "S")]
         expected_oos_share: Option<f32>,
     },
+}
+
+/// A fraction in 0..=1 (NaN is not one).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    check_fraction(x)
+}
+
+fn check_fraction(x: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!(
+            "{x} is outside 0..=1: in-scope accuracy is a fraction, e.g. 0.9"
+        ))
+    }
 }
 
 /// What the commands need from the application's configuration.
@@ -84,7 +108,12 @@ pub fn execute(cmd: IntentsCommand, ctx: &CommandContext) -> Result<ExitCode, In
         IntentsCommand::Check { intents } => {
             run_check(intents.unwrap_or_else(|| ctx.default_dir.clone()), ctx)
         }
-        IntentsCommand::Import { from, file, out } => run_import(from, file, out),
+        IntentsCommand::Import {
+            from,
+            file,
+            out,
+            force,
+        } => run_import(from, file, out, force),
         IntentsCommand::Eval {
             intents,
             cases,
@@ -94,6 +123,11 @@ pub fn execute(cmd: IntentsCommand, ctx: &CommandContext) -> Result<ExitCode, In
             target_precision,
             expected_oos_share,
         } => {
+            // Clap checks this on the command line; callers of the library get the same rule.
+            if let Some(min) = min_accuracy {
+                check_fraction(min)
+                    .map_err(|e| IntentsError::Usage(format!("--min-accuracy: {e}")))?;
+            }
             let mut settings = ctx.settings.clone();
             if let Some(p) = target_precision {
                 settings.target_precision = p;
@@ -142,13 +176,21 @@ fn run_check(dir: PathBuf, ctx: &CommandContext) -> Result<ExitCode, IntentsErro
     })
 }
 
-fn run_import(from: ImportFormat, file: PathBuf, out: PathBuf) -> Result<ExitCode, IntentsError> {
+fn run_import(
+    from: ImportFormat,
+    file: PathBuf,
+    out: PathBuf,
+    force: bool,
+) -> Result<ExitCode, IntentsError> {
     let imported = match from {
         ImportFormat::Csv => import::from_csv(&file)?,
         ImportFormat::Rasa => import::from_rasa(&file)?,
     };
     for note in &imported.notes {
         eprintln!("{note}");
+    }
+    if !force {
+        import::refuse_to_mix(&imported, &out)?;
     }
     let written = import::write_dir(&imported, &out, &file)?;
     let examples: usize = imported.intents.values().map(Vec::len).sum();
@@ -226,10 +268,11 @@ fn run_eval(
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
         println!("cases               {}", report.cases);
-        println!("in_scope_accuracy   {:.4}", report.in_scope_accuracy);
-        println!("oos_recall          {:.4}", report.oos_recall);
-        println!("answer_precision    {:.4}", report.answer_precision);
-        println!("escalation_rate     {:.4}", report.escalation_rate);
+        let r = |x: Option<f64>| fmt_ratio(x, 4);
+        println!("in_scope_accuracy   {}", r(report.in_scope_accuracy));
+        println!("oos_recall          {}", r(report.oos_recall));
+        println!("answer_precision    {}", r(report.answer_precision));
+        println!("escalation_rate     {}", r(report.escalation_rate));
         println!("train_ms            {:.0}", report.train_ms);
         println!(
             "p50_us / p99_us     {:.1} / {:.1}",
@@ -239,8 +282,13 @@ fn run_eval(
             "threshold           {:.3} calibrated ({:.3} raw), held-out precision {:.3}",
             stats.threshold, stats.raw_threshold, stats.expected_precision
         );
-        let mut worst: Vec<_> = report.per_intent.iter().filter(|s| s.support > 0).collect();
-        worst.sort_by(|a, b| a.f1.total_cmp(&b.f1));
+        let mut worst: Vec<_> = report
+            .per_intent
+            .iter()
+            .filter(|s| s.support > 0 && s.intent != OUT_OF_SCOPE)
+            .collect();
+        // With support, f1 is always defined.
+        worst.sort_by(|a, b| a.f1.unwrap_or(0.0).total_cmp(&b.f1.unwrap_or(0.0)));
         if !worst.is_empty() {
             println!("\nweakest intents (f1, recall, confused with):");
             for s in worst.iter().take(10) {
@@ -250,13 +298,25 @@ fn run_eval(
                     .map(|c| format!("{} ({})", c.intent, c.count))
                     .collect();
                 println!(
-                    "  {:<28} {:.3} {:.3} {}",
+                    "  {:<28} {} {} {}",
                     s.intent,
-                    s.f1,
-                    s.recall,
+                    fmt_ratio(s.f1, 3),
+                    fmt_ratio(s.recall, 3),
                     conf.join(", ")
                 );
             }
+        }
+        if let Some(oos) = report
+            .per_intent
+            .iter()
+            .find(|s| s.intent == OUT_OF_SCOPE && !s.confused_with.is_empty())
+        {
+            let conf: Vec<String> = oos
+                .confused_with
+                .iter()
+                .map(|c| format!("{} ({})", c.intent, c.count))
+                .collect();
+            println!("\nout-of-scope cases answered as: {}", conf.join(", "));
         }
     }
     eprintln!(
@@ -277,13 +337,36 @@ fn run_eval(
         }
     }
     if let Some(min) = args.min_accuracy {
-        if report.in_scope_accuracy < min {
-            eprintln!(
-                "in_scope_accuracy {:.4} is below --min-accuracy {min}",
-                report.in_scope_accuracy
-            );
-            return Ok(ExitCode::FAILURE);
+        match report.in_scope_accuracy {
+            Some(acc) if acc >= min => {}
+            Some(acc) => {
+                eprintln!("in_scope_accuracy {acc:.4} is below --min-accuracy {min}");
+                return Ok(ExitCode::FAILURE);
+            }
+            None => {
+                eprintln!("--min-accuracy {min}: no in-scope cases, so no accuracy to check");
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_accuracy_on_the_command_line_must_be_a_fraction() {
+        assert_eq!(parse_fraction("0.9"), Ok(0.9));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        assert_eq!(parse_fraction("0"), Ok(0.0));
+        for bad in ["1.01", "-0.1", "NaN", "nan", "inf", "90"] {
+            let e = parse_fraction(bad).unwrap_err();
+            assert!(e.contains("outside 0..=1"), "{bad}: {e}");
+        }
+        assert!(parse_fraction("ninety")
+            .unwrap_err()
+            .contains("not a number"));
+    }
 }

@@ -86,6 +86,12 @@ pub enum IntentsError {
     /// A problem in an input file other than intent files (CSV cases, Rasa data), with its line.
     #[error("{0}")]
     Input(Problem),
+    /// A command-line value out of range (the library checks what clap checks).
+    #[error("{0}")]
+    Usage(String),
+    /// An action refused to protect the admin's files (e.g. `import` into a non-empty folder).
+    #[error("{}: {message}", path.display())]
+    Refused { path: PathBuf, message: String },
     /// `error` is deliberately not named `source`: thiserror would make it the source too.
     #[error("{}: {error}", path.display())]
     Io {

@@ -93,29 +93,43 @@ pub struct Confusion {
     pub count: usize,
 }
 
+/// One row of `per_intent`. A ratio is `None` when nothing was there to count: `precision` when
+/// nothing was answered as this intent, `recall` without cases of it, `f1` when both are missing.
+/// JSON shows those as 0 (scikit-learn's convention), so per-intent columns stay numeric for
+/// the tools that read them; the text and Markdown reports show "n/a".
+///
+/// The `out_of_scope` row scores "not answered" as its prediction: `precision` is the share of
+/// unanswered cases that were out of scope, `recall` equals `oos_recall`, and `confused_with`
+/// lists the intents that answered out-of-scope cases.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntentScore {
     pub intent: String,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
+    #[serde(serialize_with = "zero_if_none")]
+    pub precision: Option<f64>,
+    #[serde(serialize_with = "zero_if_none")]
+    pub recall: Option<f64>,
+    #[serde(serialize_with = "zero_if_none")]
+    pub f1: Option<f64>,
     pub support: usize,
     /// Intents this one's cases were wrongly answered as, most frequent first.
     pub confused_with: Vec<Confusion>,
 }
 
-/// The figures `eval` reports (`--json` prints exactly this object).
+/// The figures `eval` reports (`--json` prints exactly this object). A ratio with nothing to
+/// count (e.g. `oos_recall` without out-of-scope cases) is `None`, printed as JSON `null`: a
+/// 0.0 there would read as a failure that never happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
     pub cases: usize,
     /// In-scope cases answered with the right intent (clarify and unknown count as not answered).
-    pub in_scope_accuracy: f64,
+    pub in_scope_accuracy: Option<f64>,
     /// Out-of-scope cases not answered.
-    pub oos_recall: f64,
+    pub oos_recall: Option<f64>,
     /// Right answers over all answers.
-    pub answer_precision: f64,
-    /// Cases handed to a person: not understood, or answered with an `escalate = true` intent.
-    pub escalation_rate: f64,
+    pub answer_precision: Option<f64>,
+    /// Share of all cases whose decision hands the message on: no intent recognised (not a
+    /// clarifying question), or recognised an `escalate = true` intent.
+    pub escalation_rate: Option<f64>,
     pub train_ms: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -125,6 +139,8 @@ pub struct EvalReport {
 /// What happened to one case (for the report's histogram).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The case's message.
+    pub text: String,
     /// Calibrated score of the top candidate (0 when there is none).
     pub top_score: f32,
     pub answered: Option<String>,
@@ -141,12 +157,18 @@ impl Outcome {
     }
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
-    }
+fn zero_if_none<S: serde::Serializer>(r: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(r.unwrap_or(0.0))
+}
+
+/// `a / b`, or `None` when there is nothing to divide by.
+fn ratio(a: usize, b: usize) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// `Some(x)` as `x` with `digits` decimals, `None` as "n/a" (text and Markdown output).
+pub fn fmt_ratio(r: Option<f64>, digits: usize) -> String {
+    r.map_or_else(|| "n/a".to_string(), |x| format!("{x:.digits$}"))
 }
 
 /// Classifies every case with `matcher` (timing each) and scores the decisions.
@@ -167,6 +189,7 @@ pub fn evaluate(
             Verdict::Unknown => (None, false),
         };
         outcomes.push(Outcome {
+            text: case.text.clone(),
             top_score: c.candidates.first().map_or(0.0, |c| c.score),
             answered,
             clarified,
@@ -233,13 +256,22 @@ pub fn evaluate(
             }
         }
     }
+    // Out of scope as a class of its own: its prediction is "not answered".
+    if oos > 0 {
+        names.insert(OUT_OF_SCOPE, ());
+        support.insert(OUT_OF_SCOPE, oos);
+        hits.insert(OUT_OF_SCOPE, oos_unanswered);
+        predicted.insert(
+            OUT_OF_SCOPE,
+            outcomes.iter().filter(|o| o.answered.is_none()).count(),
+        );
+    }
     let per_intent = names
         .keys()
         .map(|&name| {
             let h = hits.get(name).copied().unwrap_or(0);
-            let p = ratio(h, predicted.get(name).copied().unwrap_or(0));
+            let pred = predicted.get(name).copied().unwrap_or(0);
             let sup = support.get(name).copied().unwrap_or(0);
-            let r = ratio(h, sup);
             let mut cw: Vec<Confusion> = confused
                 .get(name)
                 .map(|m| {
@@ -255,13 +287,10 @@ pub fn evaluate(
             cw.truncate(5);
             IntentScore {
                 intent: name.to_string(),
-                precision: p,
-                recall: r,
-                f1: if p + r > 0.0 {
-                    2.0 * p * r / (p + r)
-                } else {
-                    0.0
-                },
+                precision: ratio(h, pred),
+                recall: ratio(h, sup),
+                // The harmonic mean of precision and recall, defined whenever either is.
+                f1: ratio(2 * h, pred + sup),
                 support: sup,
                 confused_with: cw,
             }

@@ -195,33 +195,73 @@ pub fn parse_str(path: &Path, text: &str) -> Result<ParsedFile, Vec<Problem>> {
 }
 
 /// Every `*.toml` file under `dir` (nested folders too), sorted; hidden entries are skipped.
+///
+/// Linked folders are followed after the real tree, and each folder is read once (by its
+/// canonical path), so a link back up the tree cannot loop and a file is listed under its real
+/// path. A dangling `*.toml` link is listed like any file: reading it then fails with an error
+/// naming it, and the rest of the folder is still checked. Errors name the path that failed.
 pub fn find_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
-    let mut out = Vec::new();
-    walk(dir, 0, &mut out)
-        .map_err(|e| Problem::error(dir, 1, format!("cannot read intents folder: {e}")))?;
+    let mut walker = Walker::default();
+    let mut result = walker.walk(dir, 0);
+    while result.is_ok() {
+        let Some((link, depth)) = walker.links.pop_front() else {
+            break;
+        };
+        result = walker.walk(&link, depth);
+    }
+    result
+        .map_err(|(path, e)| Problem::error(path, 1, format!("cannot read intents folder: {e}")))?;
+    let mut out = walker.files;
     out.sort();
     Ok(out)
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if depth > 16 {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
+#[derive(Default)]
+struct Walker {
+    files: Vec<PathBuf>,
+    /// Canonical paths of the folders already read.
+    visited: std::collections::HashSet<PathBuf>,
+    /// Linked folders still to read, with their depth.
+    links: std::collections::VecDeque<(PathBuf, usize)>,
+}
+
+impl Walker {
+    fn walk(&mut self, dir: &Path, depth: usize) -> Result<(), (PathBuf, std::io::Error)> {
+        let at = |e: std::io::Error| (dir.to_path_buf(), e);
+        let canonical = std::fs::canonicalize(dir).map_err(at)?;
+        if depth > 16 || !self.visited.insert(canonical) {
+            return Ok(());
         }
-        let path = entry.path();
-        let meta = std::fs::metadata(&path)?;
-        if meta.is_dir() {
-            walk(&path, depth + 1, out)?;
-        } else if meta.is_file() && path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(at)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(at)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let is_toml = path.extension().is_some_and(|e| e == "toml");
+            // The entry's own type: links are not followed here.
+            let kind = entry.file_type().map_err(|e| (path.clone(), e))?;
+            if kind.is_dir() {
+                self.walk(&path, depth + 1)?;
+            } else if kind.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_dir() => self.links.push_back((path, depth + 1)),
+                    Ok(target) if target.is_file() && is_toml => self.files.push(path),
+                    // Dangling: an intent file the admin meant to include gets its own error
+                    // when read; anything else is not ours to judge.
+                    Err(_) if is_toml => self.files.push(path),
+                    _ => {}
+                }
+            } else if kind.is_file() && is_toml {
+                self.files.push(path);
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -255,5 +295,67 @@ mod tests {
         assert!(e[0].line >= 3, "{}", e[0]);
         let e = parse("# only a comment\n").unwrap_err();
         assert!(e[0].message.contains("empty file"));
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("frontline-file-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_self_referencing_folder_link_is_read_once() {
+        use std::os::unix::fs::symlink;
+        let dir = temp_dir("loop");
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a.toml"), "").unwrap();
+        symlink(&dir, dir.join("sub/back")).unwrap();
+        symlink(dir.join("sub"), dir.join("same")).unwrap();
+        let files = find_files(&dir).unwrap();
+        assert_eq!(files, vec![dir.join("sub/a.toml")], "{files:?}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_links_do_not_fail_the_folder_and_are_named() {
+        use std::os::unix::fs::symlink;
+        let dir = temp_dir("dangling");
+        std::fs::write(dir.join("good.toml"), "").unwrap();
+        symlink(dir.join("gone"), dir.join("notes.txt")).unwrap();
+        symlink(dir.join("gone.toml"), dir.join("old.toml")).unwrap();
+        let files = find_files(&dir).unwrap();
+        assert_eq!(files, vec![dir.join("good.toml"), dir.join("old.toml")]);
+        let err = read_file(&dir.join("old.toml"), 1 << 20).unwrap_err();
+        assert!(
+            err[0].to_string().starts_with(&format!(
+                "{}:1: cannot read file",
+                dir.join("old.toml").display()
+            )),
+            "{}",
+            err[0]
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_subfolder_is_named_in_the_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("unreadable");
+        let sub = dir.join("locked");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let readable_anyway = std::fs::read_dir(&sub).is_ok(); // running as root
+        let result = find_files(&dir);
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if !readable_anyway {
+            let err = result.unwrap_err();
+            assert_eq!(err.file, sub, "{err}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -136,32 +136,140 @@ pub fn from_rasa(path: &Path) -> Result<Imported, IntentsError> {
     parse_rasa(path, text)
 }
 
+/// Where the Rasa reader is: between keys, in an `examples: |` block, in an `examples:` list
+/// of `- text:` items, or in the `text: |` block scalar of one item.
+enum RasaMode {
+    Keys,
+    Block {
+        key_indent: usize,
+    },
+    Items {
+        key_indent: usize,
+    },
+    ItemText {
+        /// Indentation of the `examples:` key the items belong to.
+        list_indent: usize,
+        /// Column of the `text` key: the block's lines are indented deeper.
+        key_col: usize,
+        /// `>`: lines are joined with spaces; `|`: with newlines.
+        folded: bool,
+        lines: Vec<String>,
+        /// Indentation of the block's first line, removed from every line.
+        indent: Option<usize>,
+        line_no: usize,
+    },
+}
+
+/// Cuts a YAML comment (`#` at the start or after a space) off an unquoted line.
+fn cut_comment(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let at = (0..bytes.len())
+        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()));
+    at.map_or(s, |i| &s[..i]).trim()
+}
+
+/// The value of a one-line YAML scalar: quoted (with escapes) or plain, without a trailing
+/// comment.
+fn scalar(s: &str) -> String {
+    let s = s.trim();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some('"') => {
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => return v,
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some('t') => v.push('\t'),
+                        Some(other) => v.push(other),
+                        None => {}
+                    },
+                    c => v.push(c),
+                }
+            }
+            v
+        }
+        Some('\'') => {
+            let mut v = String::new();
+            let mut rest = chars.peekable();
+            while let Some(c) = rest.next() {
+                if c == '\'' {
+                    if rest.peek() == Some(&'\'') {
+                        rest.next();
+                        v.push('\'');
+                    } else {
+                        return v;
+                    }
+                } else {
+                    v.push(c);
+                }
+            }
+            v
+        }
+        _ => cut_comment(s).to_string(),
+    }
+}
+
+/// The intent labels Rasa uses for itself, skipped on import with a note.
+const RASA_SKIPPED: &[&str] = &["nlu_fallback"];
+
 pub fn parse_rasa(path: &Path, text: &str) -> Result<Imported, IntentsError> {
     let entity = regex::Regex::new(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})").expect("static regex");
     let mut out = Imported::default();
     let mut seen = HashMap::new();
     let mut saw_nlu = false;
+    // The intent being read. None in sections that are not intents (synonyms, regexes,
+    // lookups) and under skipped labels: their examples are read and dropped.
     let mut current: Option<String> = None;
-    // Indentation of the `examples: |` key while inside its block.
-    let mut block: Option<usize> = None;
+    let mut mode = RasaMode::Keys;
+    let mut add = |out: &mut Imported, label: &Option<String>, example: &str, line_no: usize| {
+        if let Some(label) = label {
+            let example = entity.replace_all(example.trim(), "$1");
+            out.add(
+                label,
+                &example,
+                &mut seen,
+                &format!("{}:{line_no}", path.display()),
+            );
+        }
+    };
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let indent = raw.len() - raw.trim_start().len();
         let line = raw.trim();
+        if let RasaMode::ItemText {
+            list_indent,
+            key_col,
+            folded,
+            lines,
+            indent: first,
+            line_no: start,
+        } = &mut mode
+        {
+            if line.is_empty() {
+                lines.push(String::new());
+                continue;
+            }
+            if indent > *key_col {
+                let cut = (*first.get_or_insert(indent)).min(indent);
+                lines.push(raw.get(cut..).unwrap_or(line).trim_end().to_string());
+                continue;
+            }
+            let joined = lines.join(if *folded { " " } else { "\n" });
+            add(&mut out, &current, &joined, *start);
+            mode = RasaMode::Items {
+                key_indent: *list_indent,
+            };
+        }
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if let Some(key_indent) = block {
-            if indent > key_indent {
+        match mode {
+            RasaMode::Block { key_indent } if indent > key_indent => {
+                // Block text is taken as written: a `#` in an example is not a comment.
                 if let Some(example) = line.strip_prefix("- ").or_else(|| line.strip_prefix('-')) {
-                    let example = entity.replace_all(example.trim(), "$1");
-                    let label = current.clone().unwrap_or_default();
-                    out.add(
-                        &label,
-                        &example,
-                        &mut seen,
-                        &format!("{}:{line_no}", path.display()),
-                    );
+                    add(&mut out, &current, example, line_no);
                     continue;
                 }
                 return Err(IntentsError::input(
@@ -170,37 +278,80 @@ pub fn parse_rasa(path: &Path, text: &str) -> Result<Imported, IntentsError> {
                     "expected an example line `- text` in the examples block",
                 ));
             }
-            block = None;
+            RasaMode::Items { key_indent }
+                if indent > key_indent || (indent == key_indent && line.starts_with('-')) =>
+            {
+                let item = line.strip_prefix('-').map(str::trim_start);
+                if let Some(value) = item.and_then(|l| l.strip_prefix("text:")) {
+                    let bare = cut_comment(value);
+                    if bare.starts_with('|') || bare.starts_with('>') {
+                        let dash_to_key = line.len() - item.unwrap_or(line).len();
+                        mode = RasaMode::ItemText {
+                            list_indent: key_indent,
+                            key_col: indent + dash_to_key,
+                            folded: bare.starts_with('>'),
+                            lines: Vec::new(),
+                            indent: None,
+                            line_no: line_no + 1,
+                        };
+                    } else {
+                        add(&mut out, &current, &scalar(value), line_no);
+                    }
+                }
+                // Anything else in an item (`metadata:` and what is under it) is not text.
+                continue;
+            }
+            _ => mode = RasaMode::Keys,
         }
+        let bare = cut_comment(line);
         if indent == 0 && !line.starts_with('-') {
             // A top-level key: `nlu:` starts the section we read, anything else ends it.
-            saw_nlu |= line == "nlu:";
-            if line != "nlu:" {
+            saw_nlu |= bare == "nlu:";
+            if bare != "nlu:" {
                 current = None;
             }
             continue;
         }
         if let Some(name) = line.strip_prefix("- intent:") {
-            let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
+            let name = scalar(name);
             if name.is_empty() {
                 return Err(IntentsError::input(path, line_no, "intent without a name"));
             }
-            current = Some(name.to_string());
+            if RASA_SKIPPED.contains(&name.as_str()) {
+                out.notes.push(format!(
+                    "{}:{line_no}: skipped intent `{name}`: it is Rasa's fallback label, not a question (frontline hands questions it does not know to a person by itself)",
+                    path.display()
+                ));
+                current = None;
+            } else {
+                current = Some(name);
+            }
         } else if line.starts_with("- ") {
             current = None; // synonym, regex, lookup: not intents
-        } else if let Some(rest) = line.strip_prefix("examples:") {
-            if current.is_none() {
-                continue;
-            }
-            if !rest.trim().starts_with('|') {
+        } else if let Some(rest) = bare.strip_prefix("examples:") {
+            let rest = rest.trim();
+            if rest.is_empty() {
+                mode = RasaMode::Items { key_indent: indent };
+            } else if rest.starts_with('|') || rest.starts_with('>') {
+                mode = RasaMode::Block { key_indent: indent };
+            } else if current.is_some() {
                 return Err(IntentsError::input(
                     path,
                     line_no,
-                    "expected `examples: |` followed by `- example` lines",
+                    "expected `examples: |` followed by `- example` lines, or `examples:` followed by `- text:` items",
                 ));
             }
-            block = Some(indent);
         }
+    }
+    if let RasaMode::ItemText {
+        lines,
+        folded,
+        line_no,
+        ..
+    } = &mode
+    {
+        let joined = lines.join(if *folded { " " } else { "\n" });
+        add(&mut out, &current, &joined, *line_no);
     }
     if !saw_nlu {
         return Err(IntentsError::input(
@@ -246,6 +397,47 @@ fn examples_array(out: &mut String, examples: &[String]) {
         let _ = writeln!(out, "  {},", quote(e));
     }
     out.push_str("]\n");
+}
+
+/// The file names [`write_dir`] would write for `imported`.
+fn file_names(imported: &Imported) -> Vec<String> {
+    let mut names: Vec<String> = imported
+        .intents
+        .keys()
+        .map(|id| format!("{id}.toml"))
+        .collect();
+    if !imported.negatives.is_empty() {
+        names.push("out_of_scope.toml".to_string());
+    }
+    names
+}
+
+/// Refuses to import into a folder that already holds intent files: the import would overwrite
+/// some of them and mix two sets (every `*.toml` below the folder is loaded). `--force` skips
+/// this check.
+pub fn refuse_to_mix(imported: &Imported, dir: &Path) -> Result<(), IntentsError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let existing = super::file::find_files(dir).map_err(|p| IntentsError::Refused {
+        path: p.file,
+        message: p.message,
+    })?;
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let overwritten = file_names(imported)
+        .iter()
+        .filter(|name| dir.join(name).exists())
+        .count();
+    Err(IntentsError::Refused {
+        path: dir.to_path_buf(),
+        message: format!(
+            "folder already holds {} intent file(s) (*.toml); importing would overwrite {} of them and mix the rest into the new set: choose an empty or new folder, or pass --force",
+            existing.len(),
+            overwritten
+        ),
+    })
 }
 
 /// Writes one `<id>.toml` per intent (and `out_of_scope.toml`) into `dir`; returns the paths.
@@ -321,6 +513,52 @@ mod tests {
         assert_eq!(
             imp.negatives,
             vec!["what is the meaning of life".to_string()]
+        );
+    }
+
+    #[test]
+    fn strips_inline_comments_from_key_values() {
+        let yml = "nlu:  # the data\n- intent: greet  # say hello\n  examples: |  # short ones\n    - hey # there\n- intent: \"bye\" # leave\n  examples: |\n    - see you\n";
+        let imp = parse_rasa(Path::new("nlu.yml"), yml).unwrap();
+        let ids: Vec<&str> = imp.intents.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["bye", "greet"]);
+        assert_eq!(
+            imp.intents["greet"],
+            vec!["hey # there".to_string()],
+            "block text is taken as written"
+        );
+    }
+
+    #[test]
+    fn reads_per_example_text_items() {
+        let yml = "nlu:\n- intent: greet\n  examples:\n  - text: |\n      hi [Sara](name)\n    metadata:\n      sentiment: neutral\n  - text: \"hey \\\"you\\\"\"  # quoted\n  - text: 'it''s me'\n  - text: plain one # comment\n  - text: >\n      good\n      morning\n- intent: bye\n  examples:\n    - text: |\n        bye now\n";
+        let imp = parse_rasa(Path::new("nlu.yml"), yml).unwrap();
+        assert_eq!(
+            imp.intents["greet"],
+            vec![
+                "hi Sara".to_string(),
+                "hey \"you\"".to_string(),
+                "it's me".to_string(),
+                "plain one".to_string(),
+                "good morning".to_string(),
+            ]
+        );
+        assert_eq!(imp.intents["bye"], vec!["bye now".to_string()]);
+        assert_eq!(imp.intents.len(), 2, "metadata is not an intent");
+    }
+
+    #[test]
+    fn skips_nlu_fallback_with_a_note() {
+        let yml = "nlu:\n- intent: nlu_fallback\n  examples: |\n    - asdf\n- intent: greet\n  examples: |\n    - hi\n";
+        let imp = parse_rasa(Path::new("nlu.yml"), yml).unwrap();
+        assert_eq!(imp.intents.keys().collect::<Vec<_>>(), ["greet"]);
+        assert!(imp.negatives.is_empty(), "not out of scope either");
+        assert!(
+            imp.notes
+                .iter()
+                .any(|n| n.starts_with("nlu.yml:2: skipped intent `nlu_fallback`")),
+            "{:?}",
+            imp.notes
         );
     }
 

@@ -1,4 +1,4 @@
-//! Text normalisation shared by training and classification: NFKC, lower case, letters and
+//! Text normalisation shared by training and classification: NFKC, case folding, letters and
 //! digits only, single spaces. The same function runs on both sides, so they always agree.
 
 use unicode_normalization::UnicodeNormalization;
@@ -15,7 +15,7 @@ pub fn normalize_into(text: &str, max_chars: usize, out: &mut String) {
             }
             pending_space = false;
             for l in c.to_lowercase() {
-                out.push(l);
+                fold_into(l, out);
             }
         } else if !matches!(c, '\'' | '’' | '`') {
             pending_space = true;
@@ -36,6 +36,19 @@ pub fn normalize_into(text: &str, max_chars: usize, out: &mut String) {
     }
 }
 
+/// Pushes a lower-case `c`, applying Unicode's full case folding where lower-casing alone
+/// leaves two spellings of one word apart: ß (and ẞ) → ss, final sigma ς → σ. So "STRASSE" and
+/// "Straße" both become "strasse", "ΟΔΟΣ" and "οδος" both "οδοσ".
+fn fold_into(c: char, out: &mut String) {
+    match c {
+        'ß' => out.push_str("ss"), // also ẞ, which lower-cases to ß
+        'ς' => out.push('σ'),
+        // The other full foldings expand to a letter plus a combining mark, which this
+        // normaliser treats as a word break; NFKC already folds ligatures such as "ﬁ".
+        _ => out.push(c),
+    }
+}
+
 /// Convenience wrapper that allocates.
 pub fn normalize(text: &str) -> String {
     let mut out = String::new();
@@ -53,6 +66,15 @@ mod tests {
         assert_eq!(normalize("ＦＵＬＬ width"), "full width");
         assert_eq!(normalize("café-au-lait"), "café au lait");
         assert_eq!(normalize("?!"), "");
+    }
+
+    #[test]
+    fn folds_sharp_s_and_final_sigma() {
+        assert_eq!(normalize("Straße"), "strasse");
+        assert_eq!(normalize("STRASSE"), "strasse");
+        assert_eq!(normalize("GROẞ"), "gross");
+        assert_eq!(normalize("ΟΔΟΣ"), normalize("οδος"));
+        assert_eq!(normalize("οδος"), "οδοσ");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! `eval --report DIR`: the per-intent table (Markdown and CSV), a confidence histogram (SVG)
-//! and the summary JSON.
+//! `eval --report DIR`: the per-intent table (Markdown and CSV), a confidence histogram (SVG),
+//! the cases the bot got wrong (CSV) and the summary JSON.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::error::IntentsError;
-use super::eval::{EvalReport, Outcome};
+use super::eval::{fmt_ratio, EvalReport, IntentScore, Outcome};
 
 const BINS: usize = 20;
 
@@ -25,6 +25,7 @@ pub fn write_report(
         ("per_intent.md", markdown_table(report)),
         ("per_intent.csv", csv_table(report)),
         ("confidence.svg", histogram_svg(outcomes, threshold)),
+        ("misses.csv", misses_csv(outcomes)),
     ];
     let mut written = Vec::new();
     for (name, body) in files {
@@ -35,7 +36,7 @@ pub fn write_report(
     Ok(written)
 }
 
-fn confusions(s: &super::eval::IntentScore) -> String {
+fn confusions(s: &IntentScore) -> String {
     s.confused_with
         .iter()
         .map(|c| format!("{} ({})", c.intent, c.count))
@@ -46,25 +47,68 @@ fn confusions(s: &super::eval::IntentScore) -> String {
 /// Worst intents first, so the table starts with what needs work.
 pub fn markdown_table(report: &EvalReport) -> String {
     let mut rows: Vec<_> = report.per_intent.iter().collect();
-    rows.sort_by(|a, b| a.f1.total_cmp(&b.f1).then(a.intent.cmp(&b.intent)));
+    // Rows without an f1 (no cases, no answers) tell nothing: last.
+    rows.sort_by(|a, b| {
+        let key = |r: &IntentScore| r.f1.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b)).then(a.intent.cmp(&b.intent))
+    });
     let mut s = format!(
-        "# Intent evaluation\n\n{} cases · in-scope accuracy {:.3} · out-of-scope recall {:.3} · answer precision {:.3} · escalation rate {:.3}\n\n",
-        report.cases, report.in_scope_accuracy, report.oos_recall, report.answer_precision, report.escalation_rate
+        "# Intent evaluation\n\n{} cases · in-scope accuracy {} · out-of-scope recall {} · answer precision {} · escalation rate {}\n\n",
+        report.cases,
+        fmt_ratio(report.in_scope_accuracy, 3),
+        fmt_ratio(report.oos_recall, 3),
+        fmt_ratio(report.answer_precision, 3),
+        fmt_ratio(report.escalation_rate, 3)
     );
     s.push_str("| intent | precision | recall | f1 | support | confused with |\n|---|---:|---:|---:|---:|---|\n");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             r.intent,
-            r.precision,
-            r.recall,
-            r.f1,
+            fmt_ratio(r.precision, 3),
+            fmt_ratio(r.recall, 3),
+            fmt_ratio(r.f1, 3),
             r.support,
             confusions(r)
         );
     }
     s
+}
+
+/// A ratio for CSV: empty when there was nothing to count.
+fn csv_ratio(r: Option<f64>) -> String {
+    r.map_or_else(String::new, |x| format!("{x:.4}"))
+}
+
+/// Every case the decision got wrong: in-scope cases not answered with their intent, and
+/// out-of-scope cases that were answered. `got` is the intent answered, `(asked to clarify)` or
+/// `(not answered)`; `confidence` is the top candidate's calibrated score.
+pub fn misses_csv(outcomes: &[Outcome]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["text", "expected", "got", "confidence"]);
+    for o in outcomes {
+        let wrong = if o.oos() {
+            o.answered.is_some()
+        } else {
+            !o.correct()
+        };
+        if !wrong {
+            continue;
+        }
+        let got = match (&o.answered, o.clarified) {
+            (Some(id), _) => id.as_str(),
+            (None, true) => "(asked to clarify)",
+            (None, false) => "(not answered)",
+        };
+        let _ = w.write_record([
+            o.text.as_str(),
+            o.expected.as_str(),
+            got,
+            &format!("{:.4}", o.top_score),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn csv_table(report: &EvalReport) -> String {
@@ -80,9 +124,9 @@ fn csv_table(report: &EvalReport) -> String {
     for r in &report.per_intent {
         let _ = w.write_record([
             r.intent.clone(),
-            format!("{:.4}", r.precision),
-            format!("{:.4}", r.recall),
-            format!("{:.4}", r.f1),
+            csv_ratio(r.precision),
+            csv_ratio(r.recall),
+            csv_ratio(r.f1),
             r.support.to_string(),
             confusions(r),
         ]);
