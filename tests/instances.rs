@@ -88,21 +88,6 @@ async fn a_poll_on_one_instance_hears_a_reply_sent_through_the_other(db: Db) {
     assert_eq!(texts, ["Hi Dana, I'm on it"]);
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::sqlite()).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(db) = super::Db::postgres() { super::$name(db).await }
-            })*
-        }
-    };
-}
-
 on_both_databases!(
     a_ticket_is_claimed_once_across_instances,
     a_poll_on_one_instance_hears_a_reply_sent_through_the_other,

@@ -9,22 +9,6 @@ use std::time::Duration;
 use common::{ticket_number, Db, TestApp};
 use serde_json::{json, Value};
 
-/// Runs one journey test on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::sqlite()).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(db) = super::Db::postgres() { super::$name(db).await }
-            })*
-        }
-    };
-}
-
 on_both_databases!(
     answers_a_known_question_and_says_it_is_a_bot,
     rephrase_then_escalate_with_ticket_and_queue_place,

@@ -292,21 +292,6 @@ async fn two_dispatchers_never_send_the_same_message(db: Db) {
     );
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name(super::Db::sqlite()).await })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                if let Some(db) = super::Db::postgres() { super::$name(db).await }
-            })*
-        }
-    };
-}
-
 on_both_databases!(
     transient_failures_are_retried_until_delivered,
     retry_after_from_the_platform_is_honoured,

@@ -121,18 +121,4 @@ async fn figures_follow_the_conversations(db: Db) {
     assert!(before.not_understood.is_empty());
 }
 
-mod sqlite {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn figures_follow_the_conversations() {
-        super::figures_follow_the_conversations(super::Db::sqlite()).await
-    }
-}
-
-mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn figures_follow_the_conversations() {
-        if let Some(db) = super::Db::postgres() {
-            super::figures_follow_the_conversations(db).await
-        }
-    }
-}
+on_both_databases!(figures_follow_the_conversations);

@@ -18,6 +18,24 @@ use frontline::store::Store;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+/// Runs each named `async fn(Db)` as two tests: `sqlite::NAME`, and `postgres::NAME` when
+/// TEST_DATABASE_URL is set (without it that one notes the skip and passes).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Db::sqlite()).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = $crate::common::Db::postgres() { super::$name(db).await }
+            })*
+        }
+    };
+}
+
 /// Tuesday 2026-11-24 10:00 UTC.
 pub const START_MS: i64 = 1_795_514_400_000;
 
