@@ -197,8 +197,7 @@ pub fn parse_str(path: &Path, text: &str) -> Result<ParsedFile, Vec<Problem>> {
 /// Every `*.toml` file under `dir` (nested folders too), sorted; hidden entries are skipped.
 ///
 /// Linked folders are followed after the real tree, and each folder is read once (by its
-/// canonical path), so a link back up the tree cannot loop and a file is listed under its real
-/// path. A dangling `*.toml` link is listed like any file: reading it then fails with an error
+/// canonical path), so a link back up the tree cannot loop or list a folder twice. A dangling `*.toml` link is listed like any file: reading it then fails with an error
 /// naming it, and the rest of the folder is still checked. Errors name the path that failed.
 pub fn find_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
     let mut walker = Walker::default();
