@@ -48,7 +48,8 @@ enum Command {
     /// ratings, and the questions the bot did not understand (material for new intents).
     Report {
         /// The window: the last N days up to now.
-        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        #[arg(long, default_value_t = 7,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(report::MAX_DAYS)))]
         days: u32,
         /// How many not-understood questions to list.
         #[arg(long, default_value_t = 20)]
@@ -114,8 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents(cmd) => agents(cmd, &config).await?,
         Command::Report { days, top, json } => {
             let store = frontline::store::open(&config.database.url).await?;
-            let to = SystemClock.now_ms();
-            let from = to - i64::from(days) * 86_400_000;
+            let (from, to) = report::last_days(SystemClock.now_ms(), days);
             let report = report::build(store.as_ref(), from, to, top).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -182,6 +182,21 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         json!(false),
         "an internal note reached the customer's page"
     );
+
+    // The console's report counts this conversation: one answer, one hand-over, one ticket.
+    click(&agent, "#report-box summary").await;
+    let figures = wait_for(
+        &agent,
+        "the report",
+        "const t = document.getElementById('report').textContent; \
+             return t.includes('Tickets') && t",
+    )
+    .await;
+    let figures = figures.as_str().unwrap();
+    assert!(
+        figures.contains("1 of 2 (50%)") && figures.contains("1 opened, 1 resolved"),
+        "{figures}"
+    );
 }
 
 /// Polls `script` (a function body) until it returns something truthy; returns that value.

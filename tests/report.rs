@@ -112,6 +112,23 @@ async fn figures_follow_the_conversations(db: Db) {
         [("blorf zingle wumpus", 2), ("qwerty flimflam zorp", 1)]
     );
 
+    // Agents read the same figures over HTTP, for the last N days.
+    let (code, body) = app.agent_get(&alice, "/api/report?days=1&top=1").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["bot"]["messages"], 5);
+    assert_eq!(body["tickets"]["median_minutes_to_claim"], 4.0);
+    assert_eq!(body["csat"]["distribution"], json!([0, 0, 0, 1, 0]));
+    assert_eq!(
+        body["not_understood"],
+        json!([{"text": "blorf zingle wumpus", "times": 2, "last_at": "2026-11-24T10:00:00.000Z"}])
+    );
+    assert_eq!(app.agent_get("not-a-token", "/api/report").await.0, 401);
+    for bad in ["days=0", "days=99999", "days=week", "since=1"] {
+        let (code, body) = app.agent_get(&alice, &format!("/api/report?{bad}")).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+
     // A window that ends before the conversations holds none of them.
     let before = report::build(store.as_ref(), START_MS - 60 * MINUTE, START_MS - 1, 10)
         .await

@@ -25,6 +25,7 @@ use crate::core::desk::{Desk, Queue, TicketDetail};
 use crate::core::engine::Engine;
 use crate::core::error::CoreError;
 use crate::core::message::{Author, Inbound, TranscriptLine};
+use crate::core::report;
 use crate::core::services::Services;
 use crate::core::ticket::{Ticket, TicketSummary};
 use crate::store::WebSession;
@@ -80,6 +81,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/tickets/{id}/claim", post(claim))
         .route("/api/tickets/{id}/messages", post(agent_message))
         .route("/api/tickets/{id}/close", post(close))
+        .route("/api/report", get(report))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -525,6 +527,42 @@ async fn list_tickets(
     let tickets = state.desk.list(queue).await?;
     Ok(Json(
         json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    #[serde(default = "default_report_days")]
+    days: u32,
+    #[serde(default = "default_report_top")]
+    top: usize,
+}
+
+fn default_report_days() -> u32 {
+    7
+}
+
+fn default_report_top() -> usize {
+    20
+}
+
+/// What `frontline report` prints, for the console: the last `days` days up to now.
+async fn report(
+    State(state): State<WebState>,
+    _agent: AuthAgent,
+    Q(query): Q<ReportQuery>,
+) -> Result<Json<report::Report>, ApiError> {
+    if !(1..=report::MAX_DAYS).contains(&query.days) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("days must be 1 to {}", report::MAX_DAYS),
+        ));
+    }
+    let (from, to) = report::last_days(state.services.now(), query.days);
+    let top = query.top.min(200);
+    Ok(Json(
+        report::build(state.services.store.as_ref(), from, to, top).await?,
     ))
 }
 

@@ -76,6 +76,16 @@ pub struct Question {
     pub last_at: String,
 }
 
+/// Longest window a report may cover, in days.
+pub const MAX_DAYS: u32 = 3650;
+
+/// The window of the last `days` days up to and including `now` (what was written in this very
+/// millisecond counts too).
+pub fn last_days(now: Millis, days: u32) -> (Millis, Millis) {
+    let to = now + 1;
+    (to - i64::from(days) * 86_400_000, to)
+}
+
 /// Reads the figures for `[from, to)`, with at most `top` not-understood questions.
 pub async fn build(store: &dyn Store, from: Millis, to: Millis, top: usize) -> Result<Report> {
     let mut tx = store.read().await?;
