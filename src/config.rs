@@ -198,6 +198,9 @@ pub struct QueueConfig {
     pub wait_sample: i64,
     /// Tell customers still waiting where they stand every this many minutes (0 = never).
     pub update_minutes: i64,
+    /// Service target: a ticket should be claimed within this many support-hours minutes of
+    /// being opened (0 = no target). The console flags tickets near or past it.
+    pub claim_target_minutes: i64,
 }
 
 impl Default for QueueConfig {
@@ -206,6 +209,7 @@ impl Default for QueueConfig {
             default_wait_minutes: 10,
             wait_sample: 20,
             update_minutes: 10,
+            claim_target_minutes: 15,
         }
     }
 }

@@ -116,7 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { days, top, json } => {
             let store = frontline::store::open(&config.database.url).await?;
             let (from, to) = report::last_days(SystemClock.now_ms(), days);
-            let report = report::build(store.as_ref(), from, to, top).await?;
+            let report = report::build(store.as_ref(), &config, from, to, top).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -112,6 +112,21 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         &format!("return document.querySelector(\"{row}\") !== null"),
     )
     .await;
+    // The server's clock stands at the test's start date, long before the browser's: the waiting
+    // ticket is past its 15-minute claim target, and the row says so.
+    let badge = agent
+        .execute(
+            &format!("return document.querySelector(\"{row} .badge.late\")?.textContent"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        badge
+            .as_str()
+            .is_some_and(|b| b.ends_with("min past target")),
+        "{badge}"
+    );
     click(&agent, &row).await;
     wait_for(
         &agent,

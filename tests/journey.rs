@@ -101,6 +101,14 @@ async fn rephrase_then_escalate_with_ticket_and_queue_place(db: Db) {
         "{detail}"
     );
     assert_eq!(detail["subject"], "blorf zingle wumpus");
+    assert_eq!(
+        (&detail["created_at"], &detail["claim_due_at"]),
+        (
+            &json!("2026-11-24T10:00:00.000Z"),
+            &json!("2026-11-24T10:15:00.000Z")
+        ),
+        "the claim target is 15 minutes"
+    );
     let texts: Vec<&str> = detail["transcript"]
         .as_array()
         .unwrap()

@@ -71,6 +71,7 @@ async fn figures_follow_the_conversations(db: Db) {
     let store = app.app.services.store.clone();
     let r = report::build(
         store.as_ref(),
+        &app.app.services.config,
         START_MS - 60 * MINUTE,
         START_MS + 60 * MINUTE,
         10,
@@ -97,6 +98,12 @@ async fn figures_follow_the_conversations(db: Db) {
     assert_eq!(t.p90_minutes_to_claim, Some(10.0));
     assert_eq!(t.median_minutes_to_first_reply, Some(6.0));
     assert_eq!(t.by_reason.len(), 2, "{:?}", t.by_reason);
+    assert_eq!(t.claim_target_minutes, Some(15));
+    assert_eq!(
+        t.claimed_in_time,
+        Some(1.0),
+        "claimed after 4 and 10 minutes"
+    );
 
     assert_eq!(r.csat.ratings, 1);
     assert_eq!(r.csat.average, Some(4.0));
@@ -130,9 +137,15 @@ async fn figures_follow_the_conversations(db: Db) {
     }
 
     // A window that ends before the conversations holds none of them.
-    let before = report::build(store.as_ref(), START_MS - 60 * MINUTE, START_MS - 1, 10)
-        .await
-        .unwrap();
+    let before = report::build(
+        store.as_ref(),
+        &app.app.services.config,
+        START_MS - 60 * MINUTE,
+        START_MS - 1,
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!((before.bot.messages, before.tickets.opened), (0, 0));
     assert_eq!(before.bot.answer_rate, None);
     assert!(before.not_understood.is_empty());

@@ -20,11 +20,13 @@ use serde_json::{json, Value};
 
 use crate::channels::{Channel, Delivery, DeliveryError};
 use crate::clock::rfc3339;
+use crate::config::Config;
 use crate::core::agent::{new_token, token_hash, Agent};
 use crate::core::desk::{Desk, Queue, TicketDetail};
 use crate::core::engine::Engine;
 use crate::core::error::CoreError;
 use crate::core::message::{Author, Inbound, TranscriptLine};
+use crate::core::policy;
 use crate::core::report;
 use crate::core::services::Services;
 use crate::core::ticket::{Ticket, TicketSummary};
@@ -474,8 +476,14 @@ fn line_json(line: &TranscriptLine) -> Value {
     })
 }
 
-fn ticket_json(summary: &TicketSummary) -> Value {
+/// A ticket as agents see it; `claim_due_at` is the service target for claiming it.
+fn ticket_json(summary: &TicketSummary, config: &Config) -> Value {
     let t = &summary.ticket;
+    let due = policy::claim_due_at(
+        t.created_at,
+        &config.support_hours,
+        config.queue.claim_target_minutes,
+    );
     json!({
         "id": t.id,
         "status": t.status.as_str(),
@@ -486,6 +494,7 @@ fn ticket_json(summary: &TicketSummary) -> Value {
         "reason": t.reason,
         "created_at": rfc3339(t.created_at),
         "claimed_at": t.claimed_at.map(rfc3339),
+        "claim_due_at": due.map(rfc3339),
         "resolved_at": t.resolved_at.map(rfc3339),
         "csat": t.csat,
     })
@@ -526,7 +535,7 @@ async fn list_tickets(
     };
     let tickets = state.desk.list(queue).await?;
     Ok(Json(
-        json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }),
+        json!({ "tickets": tickets.iter().map(|t| ticket_json(t, &state.services.config)).collect::<Vec<_>>() }),
     ))
 }
 
@@ -562,7 +571,14 @@ async fn report(
     let (from, to) = report::last_days(state.services.now(), query.days);
     let top = query.top.min(200);
     Ok(Json(
-        report::build(state.services.store.as_ref(), from, to, top).await?,
+        report::build(
+            state.services.store.as_ref(),
+            &state.services.config,
+            from,
+            to,
+            top,
+        )
+        .await?,
     ))
 }
 
@@ -581,7 +597,7 @@ async fn ticket_detail(
         transcript,
         previous_tickets,
     } = state.desk.detail(id).await?;
-    let mut body = ticket_json(&summary);
+    let mut body = ticket_json(&summary, &state.services.config);
     body["transcript"] = transcript.iter().map(line_json).collect();
     body["context"] = json!({
         "intents": summary.ticket.intents,

@@ -128,6 +128,18 @@ pub fn is_acknowledgement(text: &str) -> bool {
     words.len() <= 6 && words.iter().all(|w| ACKNOWLEDGEMENT_WORDS.contains(w))
 }
 
+/// When a ticket opened at `created_at` should be claimed by: `target_minutes` after it was
+/// opened, or after the team is back if it came in outside support hours. `None` without a
+/// target.
+pub fn claim_due_at(
+    created_at: Millis,
+    hours: &SupportHours,
+    target_minutes: i64,
+) -> Option<Millis> {
+    (target_minutes > 0)
+        .then(|| hours.next_opening(created_at).unwrap_or(created_at) + target_minutes * 60_000)
+}
+
 /// Which of the offered options a reply picks: its number ("2", "2)", "#2") or its label, matched
 /// without case. `options` are (id, label) pairs.
 pub fn pick_option(reply: &str, options: &[(String, String)]) -> Option<usize> {
@@ -390,6 +402,23 @@ mod tests {
             None,
             "no days configured: always staffed"
         );
+    }
+
+    #[test]
+    fn claim_targets_count_from_when_the_team_is_at_work() {
+        let hours = weekdays_9_to_5(60);
+        let minutes = |m: i64| m * 60_000;
+        // Opened Tuesday 10:00 local: due 15 minutes later.
+        assert_eq!(
+            claim_due_at(at("2026-11-24T09:00:00Z"), &hours, 15),
+            Some(at("2026-11-24T09:00:00Z") + minutes(15))
+        );
+        // Opened Friday night: due 15 minutes after Monday's opening.
+        assert_eq!(
+            claim_due_at(at("2026-11-27T19:00:00Z"), &hours, 15),
+            Some(at("2026-11-30T08:00:00Z") + minutes(15))
+        );
+        assert_eq!(claim_due_at(at("2026-11-24T09:00:00Z"), &hours, 0), None);
     }
 
     #[test]

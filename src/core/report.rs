@@ -7,8 +7,10 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::clock::{rfc3339, Millis};
+use crate::config::{Config, SupportHours};
 use crate::core::decide::Outcome;
 use crate::core::error::Result;
+use crate::core::policy;
 use crate::core::ticket::{Ticket, TicketStatus};
 use crate::store::Store;
 
@@ -48,6 +50,12 @@ pub struct TicketFigures {
     pub median_minutes_to_claim: Option<f64>,
     pub p90_minutes_to_claim: Option<f64>,
     pub median_minutes_to_first_reply: Option<f64>,
+    /// The service target (`[queue] claim_target_minutes`); `null` without one.
+    pub claim_target_minutes: Option<i64>,
+    /// Claimed tickets that were claimed within the target.
+    pub claimed_in_time: Option<f64>,
+    /// Tickets still waiting that are past the target now.
+    pub waiting_past_target: i64,
     pub by_reason: Vec<ReasonCount>,
 }
 
@@ -86,8 +94,15 @@ pub fn last_days(now: Millis, days: u32) -> (Millis, Millis) {
     (to - i64::from(days) * 86_400_000, to)
 }
 
-/// Reads the figures for `[from, to)`, with at most `top` not-understood questions.
-pub async fn build(store: &dyn Store, from: Millis, to: Millis, top: usize) -> Result<Report> {
+/// Reads the figures for `[from, to)`, with at most `top` not-understood questions. `config`
+/// gives the claim target and the support hours it counts in.
+pub async fn build(
+    store: &dyn Store,
+    config: &Config,
+    from: Millis,
+    to: Millis,
+    top: usize,
+) -> Result<Report> {
     let mut tx = store.read().await?;
     let counts = tx.outcome_counts(from, to).await?;
     let questions = tx.not_understood(from, to, top as i64).await?;
@@ -111,7 +126,7 @@ pub async fn build(store: &dyn Store, from: Millis, to: Millis, top: usize) -> R
             handed_over: count(Outcome::HandedOver),
             answer_rate: ratio(count(Outcome::Answered), messages),
         },
-        tickets: ticket_figures(&tickets),
+        tickets: ticket_figures(&tickets, &ClaimTarget::new(config), to),
         csat: csat_figures(&tickets),
         not_understood: questions
             .into_iter()
@@ -124,7 +139,26 @@ pub async fn build(store: &dyn Store, from: Millis, to: Millis, top: usize) -> R
     })
 }
 
-fn ticket_figures(tickets: &[Ticket]) -> TicketFigures {
+/// The service target for claiming tickets.
+struct ClaimTarget<'a> {
+    hours: &'a SupportHours,
+    minutes: i64,
+}
+
+impl<'a> ClaimTarget<'a> {
+    fn new(config: &'a Config) -> Self {
+        Self {
+            hours: &config.support_hours,
+            minutes: config.queue.claim_target_minutes,
+        }
+    }
+
+    fn due(&self, ticket: &Ticket) -> Option<Millis> {
+        policy::claim_due_at(ticket.created_at, self.hours, self.minutes)
+    }
+}
+
+fn ticket_figures(tickets: &[Ticket], target: &ClaimTarget<'_>, now: Millis) -> TicketFigures {
     let minutes = |ms: Millis| ms as f64 / 60_000.0;
     let mut to_claim: Vec<f64> = tickets
         .iter()
@@ -146,6 +180,16 @@ fn ticket_figures(tickets: &[Ticket]) -> TicketFigures {
     }
     by_reason.sort_by(|a, b| b.tickets.cmp(&a.tickets).then(a.reason.cmp(&b.reason)));
     let resolved = |t: &&Ticket| matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed);
+    let claimed: Vec<&Ticket> = tickets.iter().filter(|t| t.claimed_at.is_some()).collect();
+    let in_time = claimed
+        .iter()
+        .filter(|t| target.due(t).is_some_and(|due| t.claimed_at <= Some(due)))
+        .count() as i64;
+    let waiting_past_target = tickets
+        .iter()
+        .filter(|t| t.status == TicketStatus::Open && target.due(t).is_some_and(|due| now > due))
+        .count() as i64;
+    let has_target = target.minutes > 0;
     TicketFigures {
         opened: tickets.len() as i64,
         waiting: tickets
@@ -157,6 +201,13 @@ fn ticket_figures(tickets: &[Ticket]) -> TicketFigures {
         median_minutes_to_claim: percentile(&mut to_claim, 0.5),
         p90_minutes_to_claim: percentile(&mut to_claim, 0.9),
         median_minutes_to_first_reply: percentile(&mut to_reply, 0.5),
+        claim_target_minutes: has_target.then_some(target.minutes),
+        claimed_in_time: if has_target {
+            ratio(in_time, claimed.len() as i64)
+        } else {
+            None
+        },
+        waiting_past_target,
         by_reason,
     }
 }
@@ -242,6 +293,14 @@ impl fmt::Display for Report {
             "  time to first reply: median {}",
             mins(t.median_minutes_to_first_reply)
         )?;
+        if let Some(target) = t.claim_target_minutes {
+            writeln!(
+                f,
+                "  claimed within the {target} min target: {}; waiting past it now: {}",
+                pct(t.claimed_in_time),
+                t.waiting_past_target
+            )?;
+        }
         for r in &t.by_reason {
             writeln!(f, "  {:>5}  {}", r.tickets, r.reason)?;
         }
@@ -309,11 +368,21 @@ mod tests {
             ticket(4, TicketStatus::Closed, Some(2), Some(3)),
             ticket(5, TicketStatus::Closed, Some(6), None),
         ];
-        let t = ticket_figures(&tickets);
+        let config = Config::default();
+        let mut target = ClaimTarget::new(&config);
+        target.minutes = 5;
+        let t = ticket_figures(&tickets, &target, 60 * 60_000);
         assert_eq!((t.opened, t.waiting, t.claimed, t.resolved), (5, 1, 4, 3));
         assert_eq!(t.median_minutes_to_claim, Some(4.0));
         assert_eq!(t.p90_minutes_to_claim, Some(10.0));
         assert_eq!(t.median_minutes_to_first_reply, Some(5.0));
+        assert_eq!(t.claim_target_minutes, Some(5));
+        assert_eq!(
+            t.claimed_in_time,
+            Some(0.5),
+            "claimed at 2 and 4 of 2, 4, 6, 10 minutes"
+        );
+        assert_eq!(t.waiting_past_target, 1);
         assert_eq!(t.by_reason[0].reason, "odd");
         assert_eq!(t.by_reason[0].tickets, 3);
 
