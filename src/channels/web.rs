@@ -534,9 +534,9 @@ async fn list_tickets(
         }
     };
     let tickets = state.desk.list(queue).await?;
-    Ok(Json(
-        json!({ "tickets": tickets.iter().map(|t| ticket_json(t, &state.services.config)).collect::<Vec<_>>() }),
-    ))
+    let config = &state.services.config;
+    let tickets: Vec<Value> = tickets.iter().map(|t| ticket_json(t, config)).collect();
+    Ok(Json(json!({ "tickets": tickets })))
 }
 
 #[derive(Deserialize)]
