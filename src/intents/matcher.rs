@@ -125,6 +125,13 @@ thread_local! {
 /// by leaving intents out of its held-out folds.
 const MIN_NEGATIVES: usize = 20;
 
+/// Calibration splits a set into folds again (up to [`MAX_REPEATS`] times) until it has about
+/// this many held-out scores to choose the threshold from.
+const CALIBRATION_POINTS: usize = 3_000;
+const MAX_REPEATS: usize = 5;
+/// Fewest calibration folds for a set under [`CALIBRATION_POINTS`] examples.
+const SMALL_SET_FOLDS: usize = 5;
+
 fn feature_config(s: &MatcherSettings) -> FeatureConfig {
     FeatureConfig {
         word_weight: s.word_weight,
@@ -184,29 +191,44 @@ impl TrainedMatcher {
             seed: s.seed,
         };
 
-        // Calibration on held-out folds, stratified by class.
-        let k = s.calibration_folds;
-        let mut fold = vec![0usize; xs.len()];
+        // Calibration on held-out folds, stratified by class. A small set is split several
+        // times over with different shuffles and all the held-out scores pooled: one split of a
+        // few hundred examples gives a threshold that moves a lot with each example added.
+        // With 3 folds an intent with a dozen examples is scored by models that saw only 8 of
+        // them, which makes held-out scores of a small set too pessimistic; small sets use at
+        // least 5 folds, which costs little at their size.
+        let k = if xs.len() < CALIBRATION_POINTS {
+            s.calibration_folds.max(SMALL_SET_FOLDS)
+        } else {
+            s.calibration_folds
+        };
+        let repeats = CALIBRATION_POINTS
+            .div_ceil(xs.len().max(1))
+            .clamp(1, MAX_REPEATS);
         let mut rng = Rng::new(s.seed ^ 0xF01D);
         let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
         for (r, &y) in ys.iter().enumerate() {
             by_class[y as usize].push(r);
         }
-        let mut next = 0usize;
-        for rows in &mut by_class {
-            rng.shuffle(rows);
-            for &r in rows.iter() {
-                fold[r] = next % k;
-                next += 1;
-            }
-        }
-        let mut held = Vec::with_capacity(xs.len());
+        let mut fold = vec![0usize; xs.len()];
+        let mut held = Vec::with_capacity(xs.len() * repeats);
         let mut probs = vec![0.0f32; classes];
         // Without (enough) written negatives, some intents sit out one fold each: their held-out
         // examples then stand in for out-of-scope questions, which the model has never seen.
         let pseudo_oos = set.out_of_scope.len() < MIN_NEGATIVES && n_intents >= 4;
-        let left_out = |intent: usize, f: usize| pseudo_oos && intent % (2 * k) == f;
-        if xs.len() >= 2 * k && n_intents > 0 {
+        for repeat in 0..repeats {
+            let mut next = 0usize;
+            for rows in &mut by_class {
+                rng.shuffle(rows);
+                for &r in rows.iter() {
+                    fold[r] = next % k;
+                    next += 1;
+                }
+            }
+            let left_out = |intent: usize, f: usize| pseudo_oos && (intent + repeat) % (2 * k) == f;
+            if xs.len() < 2 * k || n_intents == 0 {
+                break;
+            }
             for f in 0..k {
                 let train_rows: Vec<usize> = (0..xs.len())
                     .filter(|&r| fold[r] != f && !left_out(ys[r] as usize, f))
@@ -695,10 +717,11 @@ mod tests {
         let mut twin = set.intents[1].clone();
         twin.id = "refund_twin".into();
         set.intents.push(twin);
-        // The twins make a precision of 0.9 unreachable: ask for less so answers are possible.
-        // SGD never splits twins exactly evenly, so allow a wide margin.
+        // Answering either twin is right half the time at best, so a precision above one half
+        // is unreachable: ask for less so answers are possible. SGD never splits twins exactly
+        // evenly, so allow a wide margin.
         let tuned = MatcherSettings {
-            target_precision: 0.6,
+            target_precision: 0.45,
             ambiguity_margin: 0.4,
             ..settings()
         };
