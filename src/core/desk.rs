@@ -278,7 +278,7 @@ enum Holder {
 
 /// Checks that `agent` may work on `ticket`: it must not be closed or held by another agent.
 async fn may_act(w: &mut Writer<'_>, ticket: &Ticket, agent: &Agent) -> Result<Holder> {
-    if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
+    if ticket.status.is_done() {
         return Err(CoreError::Conflict(format!(
             "ticket #{} is closed; the customer's next message reopens it",
             ticket.id

@@ -406,9 +406,7 @@ impl Engine {
         let Some(mut ticket) = last else {
             return Ok(false);
         };
-        if ticket.csat.is_some()
-            || !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed)
-        {
+        if ticket.csat.is_some() || !ticket.status.is_done() {
             return Ok(false);
         }
         ticket.csat = Some(rating);

@@ -179,7 +179,6 @@ fn ticket_figures(tickets: &[Ticket], target: &ClaimTarget<'_>, now: Millis) -> 
         }
     }
     by_reason.sort_by(|a, b| b.tickets.cmp(&a.tickets).then(a.reason.cmp(&b.reason)));
-    let resolved = |t: &&Ticket| matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed);
     let claimed: Vec<&Ticket> = tickets.iter().filter(|t| t.claimed_at.is_some()).collect();
     let in_time = claimed
         .iter()
@@ -197,7 +196,7 @@ fn ticket_figures(tickets: &[Ticket], target: &ClaimTarget<'_>, now: Millis) -> 
             .filter(|t| t.status == TicketStatus::Open)
             .count() as i64,
         claimed: to_claim.len() as i64,
-        resolved: tickets.iter().filter(resolved).count() as i64,
+        resolved: tickets.iter().filter(|t| t.status.is_done()).count() as i64,
         median_minutes_to_claim: percentile(&mut to_claim, 0.5),
         p90_minutes_to_claim: percentile(&mut to_claim, 0.9),
         median_minutes_to_first_reply: percentile(&mut to_reply, 0.5),
@@ -228,10 +227,7 @@ fn csat_figures(tickets: &[Ticket]) -> CsatFigures {
         .zip(1..)
         .map(|(n, stars)| n * stars)
         .sum();
-    let resolved = tickets
-        .iter()
-        .filter(|t| matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed))
-        .count() as i64;
+    let resolved = tickets.iter().filter(|t| t.status.is_done()).count() as i64;
     CsatFigures {
         ratings,
         average: (ratings > 0).then(|| total as f64 / ratings as f64),

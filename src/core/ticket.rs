@@ -24,6 +24,11 @@ impl TicketStatus {
         }
     }
 
+    /// An agent closed it (resolved, possibly closed for good since): no longer being worked on.
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Resolved | Self::Closed)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "open" => Self::Open,
