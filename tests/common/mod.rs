@@ -357,3 +357,4 @@ pub fn ticket_number(text: &str) -> i64 {
         .parse()
         .unwrap()
 }
+pub mod fake_discord;
