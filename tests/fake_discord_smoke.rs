@@ -9,15 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_discord::{
-    FakeDiscord, FakeUser, ResumeMode, EPHEMERAL, GUILD_ID, STAFF_CHANNEL_ID, SUPPORT_CHANNEL_ID,
-    TOKEN,
+    FakeDiscord, FakeUser, ResumeMode, AGENT_ROLE_ID, EPHEMERAL, GUILD_ID, STAFF_CHANNEL_ID,
+    SUPPORT_CHANNEL_ID, TOKEN,
 };
 use serde_json::json;
 use serenity::all::{
-    ChannelId, ClientBuilder, ComponentInteraction, Context, CreateActionRow, CreateAllowedMentions,
-    CreateButton, CreateInteractionResponse, CreateInteractionResponseFollowup, CreateMessage,
-    CreateThread, EventHandler, GatewayIntents, GetMessages, GuildId, HttpBuilder, Interaction,
-    Message, MessageId, Ready, ResumedEvent, ShardManager, UserId,
+    Channel, ChannelId, ChannelType, ClientBuilder, ComponentInteraction, Context, CreateActionRow,
+    CreateAllowedMentions, CreateButton, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    CreateThread, EditInteractionResponse, EventHandler, GatewayIntents, GetMessages, GuildId,
+    HttpBuilder, Interaction, Message, MessageId, Ready, ResumedEvent, ShardManager, UserId,
 };
 use serenity::http::{Http, HttpError};
 
@@ -31,6 +32,8 @@ struct Seen {
     last_in_dm: HashMap<ChannelId, MessageId>,
     /// (status, Discord code) of errors the handler provoked on purpose.
     errors: Vec<(u16, isize)>,
+    /// Button presses: (custom_id, the member's roles in guilds, the user's id).
+    clicks: Vec<(String, Option<Vec<String>>, String)>,
 }
 
 struct Handler {
@@ -48,11 +51,16 @@ fn discord_error(e: &serenity::Error) -> Option<(u16, isize)> {
 
 impl Handler {
     async fn echo(&self, ctx: &Context, msg: &Message) {
+        let mut text = format!("echo: {}", msg.content);
+        for a in &msg.attachments {
+            text.push_str(&format!(" [{}]", a.url));
+        }
         let builder = CreateMessage::new()
-            .content(format!("echo: {}", msg.content))
+            .content(text)
             .allowed_mentions(CreateAllowedMentions::new())
             .components(vec![CreateActionRow::Buttons(vec![
                 CreateButton::new("smoke-ok").label("OK"),
+                CreateButton::new("smoke-slow").label("Slow"),
             ])]);
         msg.channel_id
             .send_message(&ctx.http, builder)
@@ -86,6 +94,47 @@ impl Handler {
     }
 
     async fn component(&self, ctx: &Context, c: &ComponentInteraction) {
+        let roles = c
+            .member
+            .as_ref()
+            .map(|m| m.roles.iter().map(|r| r.to_string()).collect());
+        self.seen.lock().unwrap().clicks.push((
+            c.data.custom_id.clone(),
+            roles,
+            c.user.id.to_string(),
+        ));
+        match c.data.custom_id.as_str() {
+            "smoke-slow" => {
+                // Too late: past the 3 s deadline the interaction is unknown (10062).
+                tokio::time::sleep(Duration::from_millis(3200)).await;
+                if let Err(e) = c
+                    .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                    .await
+                {
+                    self.seen.lock().unwrap().errors.extend(discord_error(&e));
+                }
+                return;
+            }
+            "smoke-claim" => {
+                // Deferred ephemeral answer, then the original response is written.
+                c.create_response(
+                    &ctx.http,
+                    CreateInteractionResponse::Defer(
+                        CreateInteractionResponseMessage::new().ephemeral(true),
+                    ),
+                )
+                .await
+                .expect("defer");
+                c.edit_response(
+                    &ctx.http,
+                    EditInteractionResponse::new().content(format!("claimed by {}", c.user.name)),
+                )
+                .await
+                .expect("edit original");
+                return;
+            }
+            _ => {}
+        }
         c.create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
             .await
             .expect("deferred update accepted");
@@ -127,7 +176,10 @@ impl EventHandler for Handler {
             None => self.echo(&ctx, &msg).await,
             Some(guild) => {
                 assert_eq!(guild.to_string(), GUILD_ID);
-                let member = msg.member.as_ref().expect("gateway guild messages carry member");
+                let member = msg
+                    .member
+                    .as_ref()
+                    .expect("gateway guild messages carry member");
                 let roles: Vec<String> = member.roles.iter().map(|r| r.to_string()).collect();
                 if msg.channel_id.to_string() != SUPPORT_CHANNEL_ID {
                     return;
@@ -137,9 +189,15 @@ impl EventHandler for Handler {
                     .create_thread_from_message(&ctx.http, msg.id, CreateThread::new("ticket"))
                     .await
                     .expect("thread");
+                let card = CreateMessage::new()
+                    .content(format!("thread for {} (roles {roles:?})", msg.author.name))
+                    .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
+                        "smoke-claim",
+                    )
+                    .label("Claim")])]);
                 thread
                     .id
-                    .say(&ctx.http, format!("thread for {} (roles {roles:?})", msg.author.name))
+                    .send_message(&ctx.http, card)
                     .await
                     .expect("message in thread");
                 // A second thread on the same message is refused (160004).
@@ -204,20 +262,41 @@ async fn dm_echo_button_and_thread() {
 
     // A DM reaches `message`; the echo is recorded with its allowed_mentions and button.
     let alice = FakeUser::customer("alice");
-    let m1 = fake.dm(&alice, "hello @everyone").await;
+    let m1 = fake
+        .dm_with_attachments(
+            &alice,
+            "hello @everyone",
+            &["https://cdn.example/a/photo.png"],
+        )
+        .await;
     let dm = fake.dm_channel_of(&alice.id).unwrap();
-    let echo = fake.wait_bot_messages_in(&dm, 1, WAIT).await.unwrap().remove(0);
-    assert_eq!(echo.content, "echo: hello @everyone");
-    let mentions = echo.allowed_mentions.clone().expect("allowed_mentions sent");
+    let echo = fake
+        .wait_bot_messages_in(&dm, 1, WAIT)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        echo.content,
+        "echo: hello @everyone [https://cdn.example/a/photo.png]"
+    );
+    let mentions = echo
+        .allowed_mentions
+        .clone()
+        .expect("allowed_mentions sent");
     assert_eq!(mentions["parse"], json!([]), "{mentions}");
-    assert_eq!(echo.button_labels(), vec!["OK"]);
+    assert_eq!(echo.button_labels(), vec!["OK", "Slow"]);
     assert!(sf(&echo.id) > sf(&m1), "snowflakes increase");
     // The bot's own message came back as MESSAGE_CREATE (and was ignored: one echo only).
     fake.wait_until(WAIT, |f| {
-        f.dispatches().iter().any(|d| d.t == "MESSAGE_CREATE" && d.d["id"] == echo.id.as_str())
+        f.dispatches()
+            .iter()
+            .any(|d| d.t == "MESSAGE_CREATE" && d.d["id"] == echo.id.as_str())
     })
     .await
     .unwrap();
+    // The same MESSAGE_CREATE again (this plain handler does not deduplicate: two echoes).
+    assert!(fake.redeliver(&m1).await);
+    fake.wait_bot_messages_in(&dm, 2, WAIT).await.unwrap();
 
     // A click reaches interaction_create; the deferred update is recorded within 3 s, the second
     // response is refused, the ephemeral follow-up is stored.
@@ -235,23 +314,50 @@ async fn dm_echo_button_and_thread() {
     let responses = fake.interaction_responses(&click);
     assert_eq!(responses.len(), 2);
     assert_eq!(responses[1].status, 400);
+    assert_eq!(
+        seen.lock().unwrap().clicks[0],
+        ("smoke-ok".to_string(), None, alice.id.clone()),
+        "a DM click carries user, no member"
+    );
+
+    // Answering after 3 s fails with 10062.
+    let slow = fake.click_label(&echo.id, "Slow", &alice).await;
 
     // A guild message in the support channel: thread from it, a message in the thread, and the
     // second thread on the same message refused.
     let agent = FakeUser::agent("carol");
     let post = fake.post(SUPPORT_CHANNEL_ID, &agent, "help please").await;
-    let thread = fake
-        .wait_for(WAIT, |f| f.thread_of(&post))
-        .await
-        .unwrap();
+    let thread = fake.wait_for(WAIT, |f| f.thread_of(&post)).await.unwrap();
     assert_eq!(thread.kind, 11);
     assert_eq!(thread.parent_id.as_deref(), Some(SUPPORT_CHANNEL_ID));
-    let in_thread = fake.wait_bot_messages_in(&thread.id, 1, WAIT).await.unwrap();
-    assert!(in_thread[0].content.contains(common::fake_discord::AGENT_ROLE_ID));
-    fake.wait_until(WAIT, |_| seen.lock().unwrap().errors.len() == 2)
+    let in_thread = fake
+        .wait_bot_messages_in(&thread.id, 1, WAIT)
         .await
         .unwrap();
-    assert_eq!(seen.lock().unwrap().errors, vec![(400, 40060), (400, 160004)]);
+    assert!(in_thread[0].content.contains(AGENT_ROLE_ID));
+
+    // A click in a guild thread carries member{roles}; defer (ephemeral) then edit @original.
+    let claim = fake.click_label(&in_thread[0].id, "Claim", &agent).await;
+    let original = fake
+        .wait_for(WAIT, |f| f.followups(&claim).into_iter().next())
+        .await
+        .unwrap();
+    assert_eq!(original.content, "claimed by carol");
+    assert!(original.is_ephemeral());
+    assert_eq!(fake.interaction_responses(&claim)[0].kind, 5);
+    let guild_click = seen.lock().unwrap().clicks.last().cloned().unwrap();
+    assert!(guild_click.1.unwrap().contains(&AGENT_ROLE_ID.to_string()));
+
+    fake.wait_until(WAIT, |_| seen.lock().unwrap().errors.len() == 3)
+        .await
+        .unwrap();
+    let mut errors = seen.lock().unwrap().errors.clone();
+    errors.sort();
+    assert_eq!(errors, vec![(400, 40060), (400, 160004), (404, 10062)]);
+    let slow = fake.interaction_responses(&slow);
+    assert_eq!(slow.len(), 1);
+    assert_eq!(slow[0].status, 404);
+    assert!(slow[0].elapsed > Duration::from_secs(3));
 
     assert!(fake.unexpected_requests().is_empty(), "{}", fake.summary());
     shards.shutdown_all().await;
@@ -277,7 +383,10 @@ async fn invalid_session_reidentifies_and_missed_dm_is_fetched() {
     assert!(!fake.is_connected());
     let missed = fake.dm(&alice, "while away").await;
     assert!(
-        !fake.dispatches().iter().any(|d| d.d["id"] == missed.as_str()),
+        !fake
+            .dispatches()
+            .iter()
+            .any(|d| d.d["id"] == missed.as_str()),
         "stored, not dispatched"
     );
     fake.wait_ready(2).await.unwrap();
@@ -286,7 +395,11 @@ async fn invalid_session_reidentifies_and_missed_dm_is_fetched() {
     assert_eq!(echoes[1].content, "echo: while away");
     let fetch = fake.requests_to("GET", "/channels/*/messages");
     assert!(
-        fetch.iter().any(|r| r.query.as_deref().unwrap_or("").contains(&format!("after={m1}"))),
+        fetch.iter().any(|r| r
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("after={m1}"))),
         "{}",
         fake.summary()
     );
@@ -341,7 +454,8 @@ async fn rest_errors_and_reads() {
     let staff = ChannelId::new(sf(STAFF_CHANNEL_ID));
 
     // 429 reaches serenity as an error (ratelimiter disabled); the next call goes through.
-    fake.rate_limit_next("POST", "/channels/*/messages", 0.1, 1).await;
+    fake.rate_limit_next("POST", "/channels/*/messages", 0.1, 1)
+        .await;
     let err = staff.say(&http, "hi").await.unwrap_err();
     assert_eq!(discord_error(&err).map(|e| e.0), Some(429), "{err:?}");
     let sent = staff.say(&http, "hi").await.unwrap();
@@ -354,7 +468,10 @@ async fn rest_errors_and_reads() {
     let bob = FakeUser::customer("bob");
     fake.add_user(&bob);
     fake.close_dms(&bob.id).await;
-    let dm = UserId::new(sf(&bob.id)).create_dm_channel(&http).await.unwrap();
+    let dm = UserId::new(sf(&bob.id))
+        .create_dm_channel(&http)
+        .await
+        .unwrap();
     let err = dm.id.say(&http, "hello").await.unwrap_err();
     assert_eq!(discord_error(&err), Some((403, 50007)));
 
@@ -362,7 +479,10 @@ async fn rest_errors_and_reads() {
     let long = "x".repeat(2001);
     assert!(staff.say(&http, &long).await.is_err());
     let raw = reqwest::Client::new()
-        .post(format!("{}/api/v10/channels/{STAFF_CHANNEL_ID}/messages", fake.api_base()))
+        .post(format!(
+            "{}/api/v10/channels/{STAFF_CHANNEL_ID}/messages",
+            fake.api_base()
+        ))
         .header("Authorization", format!("Bot {TOKEN}"))
         .json(&json!({"content": long}))
         .send()
@@ -378,12 +498,17 @@ async fn rest_errors_and_reads() {
     let b = fake.post(STAFF_CHANNEL_ID, &user, "b").await;
     let c = fake.post(STAFF_CHANNEL_ID, &user, "c").await;
     let got = staff
-        .messages(&http, GetMessages::new().after(MessageId::new(sf(&a))).limit(10))
+        .messages(
+            &http,
+            GetMessages::new().after(MessageId::new(sf(&a))).limit(10),
+        )
         .await
         .unwrap();
     let ids: Vec<String> = got.iter().map(|m| m.id.to_string()).collect();
     assert_eq!(ids, vec![c.clone(), b.clone()]);
-    assert!(got.iter().all(|m| m.member.is_none() && m.guild_id.is_none()));
+    assert!(got
+        .iter()
+        .all(|m| m.member.is_none() && m.guild_id.is_none()));
     assert!(sf(&sent.id.to_string()) < sf(&a));
 
     // Members carry roles.
@@ -395,19 +520,67 @@ async fn rest_errors_and_reads() {
 
     // Edits are recorded.
     staff
-        .edit_message(&http, sent.id, serenity::all::EditMessage::new().content("edited"))
+        .edit_message(
+            &http,
+            sent.id,
+            serenity::all::EditMessage::new().content("edited"),
+        )
         .await
         .unwrap();
     let stored = fake.message(&sent.id.to_string()).unwrap();
     assert_eq!(stored.content, "edited");
     assert_eq!(stored.edits.len(), 1);
 
+    // Channels: guild text, DM, a private thread made without a message.
+    assert!(matches!(
+        staff.to_channel(&http).await.unwrap(),
+        Channel::Guild(_)
+    ));
+    assert!(matches!(
+        dm.id.to_channel(&http).await.unwrap(),
+        Channel::Private(_)
+    ));
+    let private = staff
+        .create_thread(
+            &http,
+            CreateThread::new("private").kind(ChannelType::PrivateThread),
+        )
+        .await
+        .unwrap();
+    assert_eq!(private.kind, ChannelType::PrivateThread);
+    assert_eq!(fake.channel(&private.id.to_string()).unwrap().kind, 12);
+    private
+        .id
+        .add_thread_member(&http, UserId::new(sf(&user.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.channel(&private.id.to_string()).unwrap().members,
+        vec![user.id.clone()]
+    );
+    staff.broadcast_typing(&http).await.unwrap();
+    assert_eq!(
+        http.get_user(UserId::new(sf(&bob.id))).await.unwrap().name,
+        "bob"
+    );
+    assert_eq!(
+        http.get_current_application_info()
+            .await
+            .unwrap()
+            .id
+            .to_string(),
+        common::fake_discord::APPLICATION_ID
+    );
+
     // Unknown routes are 404 and listed.
     assert!(http.get_guild(GuildId::new(sf(GUILD_ID))).await.is_err());
     assert_eq!(fake.unexpected_requests().len(), 1);
 
     // A wrong token is refused.
-    let wrong = HttpBuilder::new("wrong").proxy(fake.api_base()).ratelimiter_disabled(true).build();
+    let wrong = HttpBuilder::new("wrong")
+        .proxy(fake.api_base())
+        .ratelimiter_disabled(true)
+        .build();
     assert_eq!(
         discord_error(&staff.say(&wrong, "x").await.unwrap_err()).map(|e| e.0),
         Some(401)

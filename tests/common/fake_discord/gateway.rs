@@ -9,7 +9,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Conn, Ctl, FakeUser, Inner, ResumeMode, Session, State, APPLICATION_ID, GUILD_ID, TOKEN};
+use super::{
+    Conn, Ctl, FakeUser, Inner, ResumeMode, Session, State, APPLICATION_ID, GUILD_ID, TOKEN,
+};
 
 pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
     loop {

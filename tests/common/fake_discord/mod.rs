@@ -890,7 +890,10 @@ impl State {
                 "  {} {}{} -> {}{} {}\n",
                 r.method,
                 r.path,
-                r.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default(),
+                r.query
+                    .as_deref()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default(),
                 r.status,
                 if r.unhandled { " (no such route)" } else { "" },
                 body
@@ -1020,7 +1023,8 @@ impl FakeDiscord {
     /// A message from `user` in a guild channel or thread (gateway form carries guild_id and
     /// member{roles}). Stored; dispatched if a session is connected. Returns the message id.
     pub async fn post(&self, channel_id: &str, user: &FakeUser, text: &str) -> String {
-        self.post_with_attachments(channel_id, user, text, &[]).await
+        self.post_with_attachments(channel_id, user, text, &[])
+            .await
     }
 
     pub async fn post_with_attachments(
@@ -1214,7 +1218,10 @@ impl FakeDiscord {
         if status == 429 {
             let retry = body["retry_after"].as_f64().unwrap_or(1.0);
             let global = body["global"].as_bool().unwrap_or(false);
-            headers.push(("retry-after".into(), (retry.ceil() as u64).max(1).to_string()));
+            headers.push((
+                "retry-after".into(),
+                (retry.ceil() as u64).max(1).to_string(),
+            ));
             headers.push(("x-ratelimit-limit".into(), "5".into()));
             headers.push(("x-ratelimit-remaining".into(), "0".into()));
             headers.push(("x-ratelimit-reset-after".into(), format!("{retry:.3}")));
@@ -1243,7 +1250,13 @@ impl FakeDiscord {
 
     /// `fail_next` with Discord's 429 body: `{"message": "You are being rate limited.",
     /// "retry_after": retry_after, "global": false}`.
-    pub async fn rate_limit_next(&self, method: &str, path_pattern: &str, retry_after: f64, times: u32) {
+    pub async fn rate_limit_next(
+        &self,
+        method: &str,
+        path_pattern: &str,
+        retry_after: f64,
+        times: u32,
+    ) {
         self.fail_next(
             method,
             path_pattern,

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::{
     method_matches, path_matches, FakeChannel, FakeUser, Inner, RecordedRequest, State,
     APPLICATION_ID, BOT_ID, BOT_NAME, CHANNEL_DM, CHANNEL_GUILD_TEXT, CHANNEL_PRIVATE_THREAD,
-    CHANNEL_PUBLIC_THREAD, EPHEMERAL, GUILD_ID, INTERACTION_DEADLINE, MAX_CONTENT, TOKEN,
-    INTENT_GUILDS,
+    CHANNEL_PUBLIC_THREAD, EPHEMERAL, GUILD_ID, INTENT_GUILDS, INTERACTION_DEADLINE, MAX_CONTENT,
+    TOKEN,
 };
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
@@ -99,7 +99,14 @@ async fn handle(
     };
     let reply = {
         let mut st = inner.lock();
-        let reply = route(&mut st, method.as_str(), &path, query.as_deref(), &headers, &body);
+        let reply = route(
+            &mut st,
+            method.as_str(),
+            &path,
+            query.as_deref(),
+            &headers,
+            &body,
+        );
         st.requests.push(RecordedRequest {
             method: method.to_string(),
             path: path.clone(),
@@ -149,11 +156,9 @@ fn route(
         return unhandled();
     };
     // Injected failures come first, whatever the route.
-    if let Some(f) = st
-        .failures
-        .iter_mut()
-        .find(|f| f.remaining > 0 && method_matches(&f.method, method) && path_matches(&f.pattern, path))
-    {
+    if let Some(f) = st.failures.iter_mut().find(|f| {
+        f.remaining > 0 && method_matches(&f.method, method) && path_matches(&f.pattern, path)
+    }) {
         f.remaining -= 1;
         return Reply {
             status: f.status,
@@ -245,7 +250,10 @@ fn route(
             let Some(id) = channel(st, cid).map(|c| c.id) else {
                 return Reply::unknown_channel();
             };
-            let c = st.channels.get_mut(&parse_id(&id).unwrap_or_default()).expect("channel");
+            let c = st
+                .channels
+                .get_mut(&parse_id(&id).unwrap_or_default())
+                .expect("channel");
             if let Some(n) = body["name"].as_str() {
                 c.name = n.to_string();
             }
@@ -266,7 +274,10 @@ fn route(
             let Some(c) = channel(st, cid).filter(FakeChannel::is_thread) else {
                 return Reply::unknown_channel();
             };
-            let c = st.channels.get_mut(&parse_id(&c.id).unwrap_or_default()).expect("thread");
+            let c = st
+                .channels
+                .get_mut(&parse_id(&c.id).unwrap_or_default())
+                .expect("thread");
             if !c.members.iter().any(|m| m == uid) {
                 c.members.push(uid.to_string());
             }
@@ -285,7 +296,10 @@ fn route(
             if !st.messages[&id].from_bot() {
                 return Reply::error(403, 50005, "Cannot edit a message authored by another user");
             }
-            if body["content"].as_str().is_some_and(|c| c.chars().count() > MAX_CONTENT) {
+            if body["content"]
+                .as_str()
+                .is_some_and(|c| c.chars().count() > MAX_CONTENT)
+            {
                 return Reply::too_long("content");
             }
             st.edit_message(id, body);
@@ -318,12 +332,17 @@ fn route(
             let id = st.new_id();
             new_thread(st, id, &parent, kind, None, body)
         }
-        ("POST", ["interactions", iid, token, "callback"]) => interaction_callback(st, iid, token, body),
+        ("POST", ["interactions", iid, token, "callback"]) => {
+            interaction_callback(st, iid, token, body)
+        }
         ("POST", ["webhooks", app, token]) => {
             let Some(iid) = acked_interaction(st, app, token) else {
                 return Reply::unknown_webhook();
             };
-            if body["content"].as_str().is_some_and(|c| c.chars().count() > MAX_CONTENT) {
+            if body["content"]
+                .as_str()
+                .is_some_and(|c| c.chars().count() > MAX_CONTENT)
+            {
                 return Reply::too_long("content");
             }
             let (channel, flags) = {
@@ -375,17 +394,29 @@ fn get_messages(st: &State, cid: &str, query: Option<&str>) -> Reply {
     let id_of = |m: &&super::FakeMessage| m.id.parse::<u64>().unwrap_or_default();
     let mut picked: Vec<&super::FakeMessage> =
         if let Some(after) = query_param(query, "after").and_then(parse_id) {
-            let mut v: Vec<_> = visible.into_iter().filter(|m| id_of(m) > after).take(limit).collect();
+            let mut v: Vec<_> = visible
+                .into_iter()
+                .filter(|m| id_of(m) > after)
+                .take(limit)
+                .collect();
             v.reverse();
             v
         } else if let Some(before) = query_param(query, "before").and_then(parse_id) {
-            visible.into_iter().filter(|m| id_of(m) < before).rev().take(limit).collect()
+            visible
+                .into_iter()
+                .filter(|m| id_of(m) < before)
+                .rev()
+                .take(limit)
+                .collect()
         } else {
             visible.into_iter().rev().take(limit).collect()
         };
     picked.sort_by_key(|m| std::cmp::Reverse(id_of(m)));
     Reply::ok(Value::Array(
-        picked.into_iter().map(|m| st.message_json(m, false)).collect(),
+        picked
+            .into_iter()
+            .map(|m| st.message_json(m, false))
+            .collect(),
     ))
 }
 
@@ -437,10 +468,21 @@ fn thread_from_message(st: &mut State, cid: &str, mid: &str, body: &Value) -> Re
         return Reply::error(400, 50024, "Cannot execute action on this channel type");
     }
     if st.channels.contains_key(&id) {
-        return Reply::error(400, 160004, "A thread has already been created for this message");
+        return Reply::error(
+            400,
+            160004,
+            "A thread has already been created for this message",
+        );
     }
     // Threads made from a message are public whatever the body asks.
-    new_thread(st, id, &parent, CHANNEL_PUBLIC_THREAD, Some(mid.to_string()), body)
+    new_thread(
+        st,
+        id,
+        &parent,
+        CHANNEL_PUBLIC_THREAD,
+        Some(mid.to_string()),
+        body,
+    )
 }
 
 fn new_thread(
@@ -487,24 +529,30 @@ fn new_thread(
 }
 
 fn interaction_callback(st: &mut State, iid: &str, token: &str, body: &Value) -> Reply {
-    let Some(id) = parse_id(iid).filter(|id| {
-        st.interactions
-            .get(id)
-            .is_some_and(|i| i.token == token)
-    }) else {
+    let Some(id) =
+        parse_id(iid).filter(|id| st.interactions.get(id).is_some_and(|i| i.token == token))
+    else {
         return Reply::unknown_interaction();
     };
     let kind = body["type"].as_u64().unwrap_or(0);
     let data = body.get("data").cloned().unwrap_or(Value::Null);
     let (elapsed, acked, channel_id, message_id) = {
         let i = &st.interactions[&id];
-        (i.dispatched_at.elapsed(), i.acked, i.channel_id, i.message_id)
+        (
+            i.dispatched_at.elapsed(),
+            i.acked,
+            i.channel_id,
+            i.message_id,
+        )
     };
     let reply = if acked.is_some() {
         Reply::error(400, 40060, "Interaction has already been acknowledged.")
     } else if elapsed > INTERACTION_DEADLINE {
         Reply::unknown_interaction()
-    } else if data["content"].as_str().is_some_and(|c| c.chars().count() > MAX_CONTENT) {
+    } else if data["content"]
+        .as_str()
+        .is_some_and(|c| c.chars().count() > MAX_CONTENT)
+    {
         Reply::too_long("data.content")
     } else if !matches!(kind, 1 | 4 | 5 | 6 | 7 | 9) {
         Reply::error(400, 50035, "Invalid Form Body")
@@ -568,7 +616,14 @@ fn acked_interaction(st: &State, app: &str, token: &str) -> Option<u64> {
         .map(|i| i.id)
 }
 
-fn webhook_message(st: &mut State, method: &str, app: &str, token: &str, mid: &str, body: &Value) -> Reply {
+fn webhook_message(
+    st: &mut State,
+    method: &str,
+    app: &str,
+    token: &str,
+    mid: &str,
+    body: &Value,
+) -> Reply {
     let Some(iid) = acked_interaction(st, app, token) else {
         return Reply::unknown_webhook();
     };
@@ -578,7 +633,10 @@ fn webhook_message(st: &mut State, method: &str, app: &str, token: &str, mid: &s
             (Some(m), _) => Some(m),
             // Editing a deferred response's original creates the message.
             (None, Some(5)) if method == "PATCH" => {
-                if body["content"].as_str().is_some_and(|c| c.chars().count() > MAX_CONTENT) {
+                if body["content"]
+                    .as_str()
+                    .is_some_and(|c| c.chars().count() > MAX_CONTENT)
+                {
                     return Reply::too_long("content");
                 }
                 let (channel, flags) = (i.channel_id, i.deferred_flags);
@@ -607,7 +665,10 @@ fn webhook_message(st: &mut State, method: &str, app: &str, token: &str, mid: &s
             Reply::no_content()
         }
         _ => {
-            if body["content"].as_str().is_some_and(|c| c.chars().count() > MAX_CONTENT) {
+            if body["content"]
+                .as_str()
+                .is_some_and(|c| c.chars().count() > MAX_CONTENT)
+            {
                 return Reply::too_long("content");
             }
             st.edit_message(id, body);
