@@ -227,17 +227,25 @@ fn http(fake: &FakeDiscord) -> Http {
 }
 
 /// A serenity client against the fake, running in the background.
+const INTENTS: GatewayIntents = GatewayIntents::GUILDS
+    .union(GatewayIntents::GUILD_MESSAGES)
+    .union(GatewayIntents::DIRECT_MESSAGES)
+    .union(GatewayIntents::MESSAGE_CONTENT);
+
 async fn client(fake: &FakeDiscord) -> (Arc<Mutex<Seen>>, Arc<ShardManager>) {
+    client_with(fake, INTENTS).await
+}
+
+async fn client_with(
+    fake: &FakeDiscord,
+    intents: GatewayIntents,
+) -> (Arc<Mutex<Seen>>, Arc<ShardManager>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .with_ansi(false)
         .try_init();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let intents = GatewayIntents::GUILDS
-        | GatewayIntents::GUILD_MESSAGES
-        | GatewayIntents::DIRECT_MESSAGES
-        | GatewayIntents::MESSAGE_CONTENT;
     // Client::builder(TOKEN, intents) with our own Http, so REST goes to the fake.
     let mut client = ClientBuilder::new_with_http(http(fake), intents)
         .event_handler(Handler { seen: seen.clone() })
@@ -435,11 +443,22 @@ async fn dropped_connection_resumes_or_reidentifies() {
     fake.dm(&alice, "three").await;
     fake.wait_bot_messages_in(&dm, 3, WAIT).await.unwrap();
 
+    // op 7 and a resumable close frame: both resumed.
+    fake.request_reconnect().await;
+    fake.wait_until(WAIT, |f| f.resumed_count() == 2 && f.is_connected())
+        .await
+        .unwrap();
+    fake.close_connection(4000).await;
+    fake.wait_until(WAIT, |f| f.resumed_count() == 3 && f.is_connected())
+        .await
+        .unwrap();
+    assert_eq!(fake.identify_count(), 1);
+
     fake.set_resume(ResumeMode::Reject);
     fake.drop_connection().await;
     fake.wait_ready(2).await.unwrap();
     assert_eq!(fake.identify_count(), 2);
-    assert_eq!(fake.resume_count(), 2);
+    assert_eq!(fake.resume_count(), 4);
     fake.dm(&alice, "four").await;
     let echoes = fake.wait_bot_messages_in(&dm, 4, WAIT).await.unwrap();
     assert_eq!(echoes[3].content, "echo: four");
@@ -585,4 +604,36 @@ async fn rest_errors_and_reads() {
         discord_error(&staff.say(&wrong, "x").await.unwrap_err()).map(|e| e.0),
         Some(401)
     );
+}
+
+/// Without MESSAGE_CONTENT, guild messages arrive with empty content (DMs and mentions keep it),
+/// as on Discord.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_needs_the_message_content_intent() {
+    let fake = FakeDiscord::start().await;
+    let intents = INTENTS.difference(GatewayIntents::MESSAGE_CONTENT);
+    let (_seen, shards) = client_with(&fake, intents).await;
+    fake.wait_ready(1).await.unwrap();
+    let user = FakeUser::non_agent("erin");
+    let plain = fake.post(STAFF_CHANNEL_ID, &user, "secret").await;
+    let mention = fake
+        .post(
+            STAFF_CHANNEL_ID,
+            &user,
+            &format!("<@{}> hi", common::fake_discord::BOT_ID),
+        )
+        .await;
+    let dm = fake.dm(&user, "in a dm").await;
+    let content = |id: &str| {
+        fake.dispatches()
+            .into_iter()
+            .find(|d| d.t == "MESSAGE_CREATE" && d.d["id"] == id)
+            .map(|d| d.d["content"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(content(&plain).as_deref(), Some(""));
+    assert!(content(&mention).unwrap().ends_with(" hi"));
+    assert_eq!(content(&dm).as_deref(), Some("in a dm"));
+    // The stored message keeps its content for REST.
+    assert_eq!(fake.message(&plain).unwrap().content, "secret");
+    shards.shutdown_all().await;
 }
