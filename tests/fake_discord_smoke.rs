@@ -62,13 +62,16 @@ impl Handler {
                 CreateButton::new("smoke-ok").label("OK"),
                 CreateButton::new("smoke-slow").label("Slow"),
             ])]);
+        // Noted before the echo goes out: a test that sees the echo may reconnect at once.
+        {
+            let mut seen = self.seen.lock().unwrap();
+            let last = seen.last_in_dm.entry(msg.channel_id).or_insert(msg.id);
+            *last = (*last).max(msg.id);
+        }
         msg.channel_id
             .send_message(&ctx.http, builder)
             .await
             .expect("echo sent");
-        let mut seen = self.seen.lock().unwrap();
-        let last = seen.last_in_dm.entry(msg.channel_id).or_insert(msg.id);
-        *last = (*last).max(msg.id);
     }
 
     /// After READY or RESUMED: fetch what arrived in known DMs while away, oldest first.

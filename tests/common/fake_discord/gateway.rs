@@ -9,9 +9,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{
-    Conn, Ctl, FakeUser, Inner, ResumeMode, Session, State, APPLICATION_ID, GUILD_ID, TOKEN,
-};
+use super::{Conn, Ctl, FakeUser, Inner, ResumeMode, Session, State, APPLICATION_ID, GUILD_ID};
 
 pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
     loop {
@@ -24,9 +22,9 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
     }
 }
 
-fn token_ok(d: &Value) -> bool {
+fn token_ok(inner: &Inner, d: &Value) -> bool {
     let t = d["token"].as_str().unwrap_or_default();
-    t.strip_prefix("Bot ").unwrap_or(t) == TOKEN
+    t.strip_prefix("Bot ").unwrap_or(t) == inner.lock().options.token
 }
 
 async fn close(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
@@ -130,7 +128,7 @@ async fn client_frame(
             .await
             .is_ok(),
         Some(2) => {
-            if !token_ok(d) {
+            if !token_ok(inner, d) {
                 close(ws, 4004, "Authentication failed.").await;
                 return true;
             }
@@ -209,8 +207,13 @@ fn resume(inner: &Inner, id: u64, d: &Value) -> bool {
     recorded["token"] = json!("<redacted>");
     st.resumes.push(recorded);
     let sid = d["session_id"].as_str().unwrap_or_default().to_string();
-    let accept =
-        token_ok(d) && st.options.resume == ResumeMode::Accept && st.sessions.contains_key(&sid);
+    let accept = st.options.token
+        == d["token"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("Bot ")
+        && st.options.resume == ResumeMode::Accept
+        && st.sessions.contains_key(&sid);
     let registered = st.conn.as_ref().is_some_and(|c| c.id == id);
     if accept && registered {
         if let Some(conn) = st.conn.as_mut() {

@@ -310,6 +310,8 @@ pub enum ResumeMode {
 
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The bot token accepted on REST (`Authorization: Bot ...`) and in IDENTIFY/RESUME.
+    pub token: String,
     /// HELLO's heartbeat_interval in milliseconds.
     pub heartbeat_interval_ms: u64,
     pub resume: ResumeMode,
@@ -320,6 +322,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            token: TOKEN.to_string(),
             heartbeat_interval_ms: 5_000,
             resume: ResumeMode::Accept,
             echo_bot_messages: true,
@@ -631,7 +634,9 @@ impl State {
     pub fn message_json(&self, m: &FakeMessage, gateway: bool) -> Value {
         let mut mentions = Vec::new();
         let mut mention_roles = Vec::new();
-        let re = regex::Regex::new(r"<@(!|&)?(\d+)>").expect("mention regex");
+        static MENTION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re =
+            MENTION.get_or_init(|| regex::Regex::new(r"<@(!|&)?(\d+)>").expect("mention regex"));
         for cap in re.captures_iter(&m.content) {
             let id = cap[2].to_string();
             if cap.get(1).map(|g| g.as_str()) == Some("&") {
@@ -915,7 +920,8 @@ pub struct FakeDiscord {
     pub staff_channel_id: &'static str,
     pub support_channel_id: &'static str,
     pub agent_role_id: &'static str,
-    pub token: &'static str,
+    /// The accepted bot token (`Options::token`, by default `TOKEN`).
+    pub token: String,
 }
 
 impl Drop for FakeDiscord {
@@ -943,6 +949,7 @@ impl FakeDiscord {
             .expect("bind fake discord gateway");
         let api_base = format!("http://{}", rest.local_addr().unwrap());
         let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
+        let token = options.token.clone();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::new(options, gateway_url.clone())),
             started: Instant::now(),
@@ -963,7 +970,7 @@ impl FakeDiscord {
             staff_channel_id: STAFF_CHANNEL_ID,
             support_channel_id: SUPPORT_CHANNEL_ID,
             agent_role_id: AGENT_ROLE_ID,
-            token: TOKEN,
+            token,
         }
     }
 
@@ -1490,7 +1497,8 @@ impl FakeDiscord {
             .await
     }
 
-    /// Waits until the bot has at least `n` messages in the channel; returns them all.
+    /// Waits until the bot has at least `n` messages in the channel (ephemeral ones included);
+    /// returns them all, oldest first.
     pub async fn wait_bot_messages_in(
         &self,
         channel_id: &str,

@@ -14,7 +14,6 @@ use super::{
     method_matches, path_matches, FakeChannel, FakeUser, Inner, RecordedRequest, State,
     APPLICATION_ID, BOT_ID, BOT_NAME, CHANNEL_DM, CHANNEL_GUILD_TEXT, CHANNEL_PRIVATE_THREAD,
     CHANNEL_PUBLIC_THREAD, EPHEMERAL, GUILD_ID, INTENT_GUILDS, INTERACTION_DEADLINE, MAX_CONTENT,
-    TOKEN,
 };
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
@@ -176,7 +175,7 @@ fn route(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if auth != format!("Bot {TOKEN}") {
+        if auth != format!("Bot {}", st.options.token) {
             return Reply::error(401, 0, "401: Unauthorized");
         }
     }
@@ -223,7 +222,7 @@ fn route(
                 .and_then(|id| st.users.get(&id))
                 .cloned()
             else {
-                return Reply::error(400, 50035, "Invalid Form Body");
+                return Reply::error(400, 50033, "Invalid Recipient(s)");
             };
             let id = st.ensure_dm(&user);
             let c = st.channels[&id].clone();
