@@ -15,7 +15,7 @@ use common::fake_discord::{
 use serde_json::json;
 use serenity::all::{
     Channel, ChannelId, ChannelType, ClientBuilder, ComponentInteraction, Context, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateInteractionResponse,
+    CreateAllowedMentions, CreateAttachment, CreateButton, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
     CreateThread, EditInteractionResponse, EventHandler, GatewayIntents, GetMessages, GuildId,
     HttpBuilder, Interaction, Message, MessageId, Ready, ResumedEvent, ShardManager, UserId,
@@ -593,6 +593,21 @@ async fn rest_errors_and_reads() {
             .to_string(),
         common::fake_discord::APPLICATION_ID
     );
+
+    // An upload (multipart): the payload_json is read, the file listed as an attachment.
+    let upload = staff
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("transcript")
+                .add_file(CreateAttachment::bytes(b"hello".to_vec(), "notes.txt")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(upload.attachments[0].filename, "notes.txt");
+    let stored = fake.message(&upload.id.to_string()).unwrap();
+    assert_eq!(stored.content, "transcript");
+    assert!(stored.attachments[0].ends_with("/notes.txt"));
 
     // Unknown routes are 404 and listed.
     assert!(http.get_guild(GuildId::new(sf(GUILD_ID))).await.is_err());

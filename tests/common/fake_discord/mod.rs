@@ -847,6 +847,17 @@ impl State {
             deleted: false,
         };
         self.messages.insert(id, m);
+        // Uploaded files (multipart) are listed in `attachments` with their filenames.
+        let uploaded: Vec<String> = body["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["filename"].as_str())
+            .map(|f| format!("https://cdn.discordapp.com/attachments/{channel}/{id}/{f}"))
+            .collect();
+        if let Some(m) = self.messages.get_mut(&id) {
+            m.attachments = uploaded;
+        }
         id
     }
 

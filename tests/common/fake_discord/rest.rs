@@ -90,8 +90,17 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
+    let multipart_boundary = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.starts_with("multipart/form-data"))
+        .and_then(|ct| ct.split("boundary=").nth(1))
+        .map(|b| b.trim_matches('"').to_string());
     let body: Value = if body.is_empty() {
         Value::Null
+    } else if let Some(boundary) = multipart_boundary {
+        // Uploads: the JSON travels in the `payload_json` part (files are not kept).
+        multipart_payload(&body, &boundary).unwrap_or(Value::Null)
     } else {
         serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
@@ -129,6 +138,19 @@ async fn handle(
         }
     }
     response
+}
+
+/// The JSON of the `payload_json` part of a multipart/form-data body.
+fn multipart_payload(body: &[u8], boundary: &str) -> Option<Value> {
+    let delimiter = format!("--{boundary}");
+    let text = String::from_utf8_lossy(body);
+    text.split(delimiter.as_str()).find_map(|part| {
+        let (head, content) = part.split_once("\r\n\r\n")?;
+        if !head.contains("name=\"payload_json\"") {
+            return None;
+        }
+        serde_json::from_str(content.trim_end_matches("\r\n")).ok()
+    })
 }
 
 fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
