@@ -336,6 +336,16 @@ pub enum DeskPlatform {
 }
 
 impl DeskPlatform {
+    /// The channel name desk events are addressed to; `None` for the web console, which reads
+    /// tickets from the store.
+    pub fn channel(self) -> Option<&'static str> {
+        match self {
+            Self::Web => None,
+            Self::Discord => Some("discord"),
+            Self::Slack => Some("slack"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Web => "web",
@@ -1339,6 +1349,13 @@ mod tests {
         assert_eq!(format!("{:?}", Secret::default()), "(unset)");
         assert!(!Secret::new("  ").is_set(), "an empty variable is no token");
         assert_eq!(Secret::new("t").expose(), Some("t"));
+    }
+
+    #[test]
+    fn only_platform_desks_get_desk_events() {
+        assert_eq!(DeskPlatform::Web.channel(), None);
+        assert_eq!(DeskPlatform::Discord.channel(), Some("discord"));
+        assert_eq!(DeskPlatform::Slack.channel(), Some("slack"));
     }
 
     #[test]
