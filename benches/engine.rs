@@ -28,7 +28,13 @@ fn benches(c: &mut Criterion) {
     let store = rt
         .block_on(frontline::store::open(&url))
         .expect("sqlite store");
-    let app = App::from_parts(config, store, matcher, Arc::new(SystemClock), Vec::new());
+    let app = App::from_parts(
+        config,
+        store,
+        matcher,
+        Arc::new(SystemClock),
+        Default::default(),
+    );
 
     let questions = [
         "where is my order",
@@ -50,6 +56,7 @@ fn benches(c: &mut Criterion) {
                 reply_to: customer,
                 text: questions[i as usize % questions.len()].into(),
                 received_at: SystemClock.now_ms(),
+                sender: Default::default(),
             };
             rt.block_on(app.engine.receive(inbound)).expect("handled")
         })

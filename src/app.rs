@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::channels::web::{self, WebChannel, WebState};
-use crate::channels::Channel;
+use crate::channels::{Adapter, Platforms};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::desk::Desk;
@@ -46,17 +46,17 @@ pub struct App {
     pub engine: Engine,
     pub desk: Desk,
     pub dispatcher: Dispatcher,
+    adapters: Vec<Arc<dyn Adapter>>,
 }
 
 impl App {
-    /// Opens the configured database (applying migrations) and trains the matcher from the
-    /// configured intents folder. `channels` are added to the always-present web channel.
-    pub async fn build(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        channels: Vec<Arc<dyn Channel>>,
-    ) -> Result<Self, AppError> {
-        config.support_hours.validate().map_err(AppError::Config)?;
+    /// Opens the configured database (applying migrations), trains the matcher from the
+    /// configured intents folder and sets up the platforms the configuration enables.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        let platforms = crate::channels::configured(&config).map_err(AppError::Config)?;
+        config
+            .validate(crate::config::Features::of_this_build())
+            .map_err(|e| AppError::Config(e.to_string()))?;
         let set =
             intents::load_dir_with(&config.intents.dir, &config.known_vars(), &config.matcher)?;
         let store = crate::store::open(&config.database.url).await?;
@@ -69,17 +69,17 @@ impl App {
             store,
             Arc::new(matcher),
             clock,
-            channels,
+            platforms,
         ))
     }
 
-    /// Assembles an application from ready parts.
+    /// Assembles an application from ready parts; the web chat is always added to `platforms`.
     pub fn from_parts(
         config: Config,
         store: Arc<dyn Store>,
         matcher: Arc<dyn Matcher>,
         clock: Arc<dyn Clock>,
-        mut channels: Vec<Arc<dyn Channel>>,
+        mut platforms: Platforms,
     ) -> Self {
         let services = Arc::new(Services::new(
             store,
@@ -87,30 +87,49 @@ impl App {
             MatcherHandle::new(matcher),
             Arc::new(config),
         ));
-        channels.push(Arc::new(WebChannel));
+        platforms.channels.push(Arc::new(WebChannel));
         Self {
             engine: Engine::new(services.clone()),
             desk: Desk::new(services.clone()),
-            dispatcher: Dispatcher::new(services.clone(), channels),
+            dispatcher: Dispatcher::new(services.clone(), &platforms),
+            adapters: platforms.adapters,
             services,
         }
     }
 
+    /// The web chat's and agent API's routes, and those platform adapters mount (webhooks).
     pub fn router(&self) -> axum::Router {
-        web::router(WebState {
+        let mut router = web::router(WebState {
             services: self.services.clone(),
             engine: self.engine.clone(),
             desk: self.desk.clone(),
-        })
+        });
+        for adapter in &self.adapters {
+            if let Some(routes) = adapter.routes() {
+                router = router.merge(routes);
+            }
+        }
+        router
     }
 
     /// Starts the background workers: outbox delivery, timers and the inbox sweep (which also
-    /// handles whatever a crash left unhandled), and intent hot reload if configured.
+    /// handles whatever a crash left unhandled), every platform adapter's connection, and intent
+    /// hot reload if configured.
     pub fn spawn_workers(
         &self,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(self.dispatcher.clone().run(shutdown.clone()))];
+        let inbox: Arc<dyn crate::core::inbox::Inbox> = Arc::new(self.engine.clone());
+        for adapter in &self.adapters {
+            let (adapter, inbox, stop) = (adapter.clone(), inbox.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = adapter.name().to_string();
+                if let Err(e) = adapter.run(inbox, stop).await {
+                    tracing::error!(platform = %name, error = %e, "platform adapter stopped");
+                }
+            }));
+        }
         let engine = self.engine.clone();
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
         let mut stop = shutdown.clone();

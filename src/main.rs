@@ -143,7 +143,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.http.public_url.trim_end_matches('/').to_string()
     };
     tracing::info!(database = %redact_url(&config.database.url), intents = %config.intents.dir.display(), "starting");
-    let app = App::build(config, Arc::new(SystemClock), Vec::new()).await?;
+    let app = App::build(config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

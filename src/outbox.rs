@@ -1,16 +1,21 @@
-//! The dispatcher: delivers outbox rows to their channels, in order per conversation, retrying
-//! transient failures with exponential backoff (or the platform's Retry-After) and turning
-//! permanent ones into dead letters noted on the conversation for agents.
+//! The dispatcher: delivers outbox rows to customers' channels and ticket events to the desk
+//! platform, in order per conversation and lane, retrying transient failures with exponential
+//! backoff (or the platform's Retry-After) and turning permanent ones into dead letters noted on
+//! the conversation for agents.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::channels::{Channel, Delivery, DeliveryError};
+use crate::channels::{
+    AgentDesk, CustomerChannel, Delivery, DeliveryError, DeskDelivery, Platforms,
+};
+use crate::core::card::{Card, LAST_LINES};
+use crate::core::desk_event::{CardRef, DeskEvent};
 use crate::core::error::Result;
 use crate::core::message::Author;
 use crate::core::services::Services;
-use crate::store::OutboxItem;
+use crate::store::{Lane, OutboxItem};
 
 /// How long a delivery attempt may take before its row is tried again.
 const LEASE_MS: i64 = 60_000;
@@ -18,18 +23,29 @@ const LEASE_MS: i64 = 60_000;
 #[derive(Clone)]
 pub struct Dispatcher {
     services: Arc<Services>,
-    channels: Arc<HashMap<String, Arc<dyn Channel>>>,
+    channels: Arc<HashMap<String, Arc<dyn CustomerChannel>>>,
+    desks: Arc<HashMap<String, Arc<dyn AgentDesk>>>,
 }
 
+/// What a delivery attempt came to.
+type Outcome = std::result::Result<Option<CardRef>, DeliveryError>;
+
 impl Dispatcher {
-    pub fn new(services: Arc<Services>, channels: Vec<Arc<dyn Channel>>) -> Self {
-        let channels = channels
-            .into_iter()
-            .map(|c| (c.name().to_string(), c))
+    pub fn new(services: Arc<Services>, platforms: &Platforms) -> Self {
+        let channels = platforms
+            .channels
+            .iter()
+            .map(|c| (c.name().to_string(), c.clone()))
+            .collect();
+        let desks = platforms
+            .desks
+            .iter()
+            .map(|d| (d.name().to_string(), d.clone()))
             .collect();
         Self {
             services,
             channels: Arc::new(channels),
+            desks: Arc::new(desks),
         }
     }
 
@@ -55,11 +71,8 @@ impl Dispatcher {
             leased
         };
         for item in &due {
-            let recorded = match self.channels.get(&item.channel) {
-                Some(channel) => {
-                    let outcome = channel.deliver(&delivery(item)).await;
-                    self.record(item, outcome).await
-                }
+            let recorded = match self.attempt(item).await {
+                Some(outcome) => self.record(item, outcome).await,
                 None => self.hold(item).await,
             };
             // The lease runs out and the row is tried again; the rest of the batch goes on.
@@ -68,6 +81,66 @@ impl Dispatcher {
             }
         }
         Ok(due.len())
+    }
+
+    /// One delivery attempt; `None` when the row's channel or desk is not running.
+    async fn attempt(&self, item: &OutboxItem) -> Option<Outcome> {
+        match item.lane {
+            Lane::Customer => {
+                let channel = self.channels.get(&item.channel)?;
+                Some(channel.deliver(&delivery(item)).await.map(|_| None))
+            }
+            Lane::Desk => {
+                let desk = self.desks.get(&item.channel)?;
+                let delivery = match self.desk_delivery(item).await {
+                    Ok(Some(d)) => d,
+                    // The ticket is gone (erased): nothing left to show.
+                    Ok(None) => return Some(Ok(None)),
+                    Err(e) => {
+                        return Some(Err(DeliveryError::Transient {
+                            message: format!("reading the ticket failed: {e}"),
+                            retry_after_ms: None,
+                        }))
+                    }
+                };
+                Some(desk.publish(&delivery).await)
+            }
+        }
+    }
+
+    /// A desk row with the ticket's card as it stands now, so an edited card is never stale.
+    async fn desk_delivery(&self, item: &OutboxItem) -> Result<Option<DeskDelivery>> {
+        let (Some(ticket_id), Some(event)) = (item.ticket_id, item.event.clone()) else {
+            return Ok(None);
+        };
+        let mut tx = self.services.store.read().await?;
+        let Some(summary) = tx.ticket_summary(ticket_id).await? else {
+            return Ok(None);
+        };
+        let earlier = tx
+            .customer_tickets(summary.ticket.customer_id, ticket_id)
+            .await?;
+        let mut last_lines = tx
+            .conversation_lines(summary.ticket.conversation_id, 0, false)
+            .await?;
+        let skip = last_lines.len().saturating_sub(LAST_LINES);
+        last_lines.drain(..skip);
+        let card_ref = tx.card(ticket_id, &item.channel).await?;
+        Ok(Some(DeskDelivery {
+            outbox_id: item.id,
+            event,
+            author: item.author,
+            author_name: item.author_name.clone(),
+            text: item.text.clone(),
+            card: Card {
+                ticket: summary.ticket,
+                customer: summary.customer_name,
+                assignee: summary.assignee_name,
+                earlier,
+                last_lines,
+            },
+            card_ref,
+        }))
     }
 
     /// A message for a channel that is not running (switched off, or its token missing) waits
@@ -85,13 +158,18 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn record(&self, item: &OutboxItem, outcome: Result<(), DeliveryError>) -> Result<()> {
+    async fn record(&self, item: &OutboxItem, outcome: Outcome) -> Result<()> {
         let now = self.services.now();
         let cfg = &self.services.config.outbox;
         let attempts = item.attempts + 1;
         let mut w = self.services.write().await?;
         match outcome {
-            Ok(()) => w.tx.mark_delivered(item.id, now).await?,
+            Ok(card) => {
+                w.tx.mark_delivered(item.id, now).await?;
+                if let (Some(card), Some(ticket_id)) = (card, item.ticket_id) {
+                    w.tx.set_card(ticket_id, &item.channel, &card).await?;
+                }
+            }
             Err(DeliveryError::Transient {
                 message,
                 retry_after_ms,
@@ -109,13 +187,21 @@ impl Dispatcher {
                 let message = e.to_string();
                 tracing::error!(outbox_id = item.id, attempts, error = %message, "delivery failed for good");
                 w.tx.mark_dead(item.id, attempts, &message).await?;
-                if let Some(conv) = w.tx.conversation(item.conversation_id).await? {
-                    let preview: String = item.text.chars().take(200).collect();
-                    let note = format!(
-                        "Could not deliver this message to the customer ({message}): \"{preview}\""
-                    );
-                    w.say(&conv, Author::Note, Some("frontline".into()), note, now)
-                        .await?;
+                // A desk event that cannot be shown is only logged: noting it would send another.
+                if item.lane == Lane::Customer {
+                    if let Some(conv) = w.tx.conversation(item.conversation_id).await? {
+                        let preview: String = item.text.chars().take(200).collect();
+                        let note = format!(
+                            "Could not deliver this message to the customer ({message}): \"{preview}\""
+                        );
+                        let line = w
+                            .say(&conv, Author::Note, Some("frontline".into()), note, now)
+                            .await?;
+                        if let Some(ticket_id) = conv.ticket_id {
+                            w.desk_event(ticket_id, DeskEvent::DeadLetter, &line)
+                                .await?;
+                        }
+                    }
                 }
             }
         }
@@ -156,5 +242,6 @@ fn delivery(item: &OutboxItem) -> Delivery {
         author: item.author,
         author_name: item.author_name.clone(),
         text: item.text.clone(),
+        choices: item.choices.clone(),
     }
 }

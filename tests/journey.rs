@@ -382,6 +382,7 @@ async fn restart_loses_nothing_and_handles_what_was_stored(db: Db) {
             reply_to: s.id.clone(),
             text: "are you still there?".into(),
             received_at: common::START_MS,
+            sender: Default::default(),
         })
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Db, Options, TestApp, START_MS};
-use frontline::channels::{Channel, Delivery, DeliveryError};
+use frontline::channels::{CustomerChannel, Delivered, Delivery, DeliveryError};
 use frontline::clock::ManualClock;
 use frontline::core::message::{Author, Inbound};
 use frontline::store::OutboxStatus;
@@ -31,17 +31,17 @@ impl ScriptedChannel {
 }
 
 #[async_trait]
-impl Channel for ScriptedChannel {
+impl CustomerChannel for ScriptedChannel {
     fn name(&self) -> &str {
         "scripted"
     }
 
-    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+    async fn deliver(&self, delivery: &Delivery) -> Result<Delivered, DeliveryError> {
         let outcome = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
         if outcome.is_ok() {
             self.accepted.lock().unwrap().push(delivery.text.clone());
         }
-        outcome
+        outcome.map(|()| Delivered::default())
     }
 }
 
@@ -62,6 +62,7 @@ fn inbound(id: &str, text: &str) -> Inbound {
         reply_to: "dm-1".into(),
         text: text.into(),
         received_at: START_MS,
+        sender: Default::default(),
     }
 }
 

@@ -4,14 +4,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use frontline::core::choice::Choice;
 use frontline::core::conversation::{Conversation, ConversationState};
+use frontline::core::desk_event::{CardRef, DeskEvent};
 use frontline::core::matcher::Candidate;
-use frontline::core::message::{Author, Inbound};
+use frontline::core::message::{Author, Inbound, Sender};
 use frontline::core::ticket::TicketStatus;
 use frontline::store::postgres::PgStore;
 use frontline::store::sqlite::SqliteStore;
 use frontline::store::{
-    NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, Store, StoreError, WebSession,
+    Lane, NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, Store, StoreError, WebSession,
 };
 
 /// A fresh folder under the system temp dir, unique per test and per run.
@@ -50,6 +52,7 @@ fn inbound(channel: &str, external_id: &str, key: &str, text: &str, at: i64) -> 
         reply_to: format!("reply:{key}"),
         text: text.into(),
         received_at: at,
+        sender: Default::default(),
     }
 }
 
@@ -81,6 +84,12 @@ fn line(conversation_id: i64, author: Author, text: &str, at: i64) -> NewLine {
         at,
         intent: (author == Author::Customer).then(|| "order_status".to_string()),
         confidence: (author == Author::Customer).then_some(0.75),
+        // Bot lines offer a button, so choices make the round trip through the store.
+        choices: if author == Author::Bot {
+            vec![Choice::new("Talk to a person", "Talk to a person")]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -93,6 +102,10 @@ fn outbox(conversation_id: i64, line_id: i64, text: &str, at: i64) -> NewOutbox 
         author: Author::Bot,
         author_name: None,
         text: text.into(),
+        choices: Vec::new(),
+        lane: Lane::Customer,
+        ticket_id: None,
+        event: None,
         created_at: at,
     }
 }
@@ -471,9 +484,9 @@ async fn story(store: &dyn Store) {
     assert_eq!(tx.customer_tickets(other.id, t2.id).await.unwrap(), vec![]);
 
     // --- removing an agent: gone from the team and from login, its old tickets keep its name
-    assert!(tx.remove_agent("alice", 15_500).await.unwrap());
-    assert!(!tx.remove_agent("alice", 15_600).await.unwrap());
-    assert!(!tx.remove_agent("nobody", 15_600).await.unwrap());
+    assert!(tx.remove_agent(alice.id, 15_500).await.unwrap());
+    assert!(!tx.remove_agent(alice.id, 15_600).await.unwrap());
+    assert!(!tx.remove_agent(999_999, 15_600).await.unwrap());
     assert_eq!(tx.agents().await.unwrap(), vec![bob.clone()]);
     assert_eq!(tx.agent(alice.id).await.unwrap(), None);
     assert_eq!(tx.agent_by_token_hash("hash-alice").await.unwrap(), None);
@@ -659,6 +672,174 @@ async fn story(store: &dyn Store) {
     tx.commit().await.unwrap();
 }
 
+/// What the platform seam keeps: agents by platform identity, ticket cards, desk events in a
+/// lane of their own, agents' lines in the inbox, and where to resume reading a channel.
+async fn platform_story(store: &dyn Store) {
+    let mut tx = store.begin().await.unwrap();
+    // Platform agents: created on first sight, renamed in place, names shared across platforms.
+    let sam = tx.platform_agent("discord", "111", "sam", 1).await.unwrap();
+    assert_eq!(sam.platform.as_deref(), Some("discord"));
+    let again = tx
+        .platform_agent("discord", "111", "Sam B", 2)
+        .await
+        .unwrap();
+    assert_eq!((again.id, again.name.as_str()), (sam.id, "Sam B"));
+    let other_sam = tx.platform_agent("slack", "U1", "Sam B", 3).await.unwrap();
+    assert_ne!(
+        other_sam.id, sam.id,
+        "same name, other platform: another agent"
+    );
+    tx.create_agent("Sam B", "hash-sam", 4)
+        .await
+        .expect("a console agent may share a platform agent's name");
+    assert!(tx.remove_agent(sam.id, 5).await.unwrap());
+    assert!(
+        matches!(
+            tx.platform_agent("discord", "111", "Sam B", 6).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a removed platform agent stays removed"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let customer = tx
+        .upsert_customer("discord", "222", Some("Lee"), 10)
+        .await
+        .unwrap();
+    let conv_id = tx
+        .create_conversation(&conversation("discord", "dm-9", customer.id, 10))
+        .await
+        .unwrap();
+    let ticket = tx
+        .create_ticket(&NewTicket {
+            conversation_id: conv_id,
+            customer_id: customer.id,
+            channel: "discord".into(),
+            subject: "help".into(),
+            reason: "asked".into(),
+            intents: vec![],
+            created_at: 11,
+        })
+        .await
+        .unwrap();
+    // Cards: one per ticket and platform, found again by card or thread.
+    assert_eq!(tx.card(ticket.id, "discord").await.unwrap(), None);
+    let card = CardRef {
+        card: "500".into(),
+        thread: "501".into(),
+    };
+    tx.set_card(ticket.id, "discord", &card).await.unwrap();
+    assert_eq!(tx.card(ticket.id, "discord").await.unwrap(), Some(card));
+    assert_eq!(
+        tx.ticket_by_card("discord", "501").await.unwrap(),
+        Some(ticket.id)
+    );
+    assert_eq!(
+        tx.ticket_by_card("discord", "500").await.unwrap(),
+        Some(ticket.id)
+    );
+    assert_eq!(tx.ticket_by_card("slack", "501").await.unwrap(), None);
+
+    // Desk rows keep their own order: a customer row waiting for a retry holds back only
+    // customer rows, and a desk row only desk rows.
+    let l1 = tx
+        .append_line(&line(conv_id, Author::Bot, "hi", 12))
+        .await
+        .unwrap();
+    let c1 = tx
+        .enqueue(&outbox(conv_id, l1.id, "to customer 1", 12))
+        .await
+        .unwrap();
+    let c2 = tx
+        .enqueue(&outbox(conv_id, l1.id, "to customer 2", 12))
+        .await
+        .unwrap();
+    let desk = |text: &str| NewOutbox {
+        lane: Lane::Desk,
+        channel: "discord".into(),
+        recipient: ticket.id.to_string(),
+        ticket_id: Some(ticket.id),
+        event: Some(DeskEvent::Claimed {
+            agent: "sam".into(),
+        }),
+        ..outbox(conv_id, l1.id, text, 12)
+    };
+    let d1 = tx.enqueue(&desk("desk 1")).await.unwrap();
+    let d2 = tx.enqueue(&desk("desk 2")).await.unwrap();
+    let due = tx.due_outbox(20, 10).await.unwrap();
+    assert_eq!(ids(&due, |o| o.id), vec![c1, d1], "the head of each lane");
+    let head = &due[1];
+    assert_eq!(
+        (head.lane, head.ticket_id, head.event.clone()),
+        (
+            Lane::Desk,
+            Some(ticket.id),
+            Some(DeskEvent::Claimed {
+                agent: "sam".into()
+            })
+        )
+    );
+    tx.mark_retry(c1, 1, 1_000, "503").await.unwrap();
+    assert_eq!(
+        ids(&tx.due_outbox(20, 10).await.unwrap(), |o| o.id),
+        vec![d1]
+    );
+    tx.mark_delivered(d1, 21).await.unwrap();
+    assert_eq!(
+        ids(&tx.due_outbox(22, 10).await.unwrap(), |o| o.id),
+        vec![d2]
+    );
+    assert_eq!(tx.next_outbox_due().await.unwrap(), Some(12));
+    let _ = c2;
+
+    // Agents' lines go through the inbox; cursors give the newest event per conversation key.
+    // (A channel of its own: the story above stored events for "discord" too.)
+    let mut agent_line = inbound("chat", "900", "501", "!claim", 30);
+    agent_line.sender = Sender::Agent;
+    let Recorded::New(id) = tx.record_inbound(&agent_line).await.unwrap() else {
+        panic!("new event")
+    };
+    assert_eq!(
+        tx.inbox_item(id).await.unwrap().unwrap().inbound.sender,
+        Sender::Agent
+    );
+    tx.record_inbound(&inbound("chat", "901", "dm-9", "a", 31))
+        .await
+        .unwrap();
+    tx.record_inbound(&inbound("chat", "905", "dm-9", "b", 32))
+        .await
+        .unwrap();
+    tx.record_inbound(&inbound("web", "w1", "dm-9", "c", 33))
+        .await
+        .unwrap();
+    let cursors = tx.inbox_cursors("chat", 0).await.unwrap();
+    let got: Vec<(String, String, Sender)> = cursors
+        .iter()
+        .map(|c| {
+            (
+                c.conversation_key.clone(),
+                c.last_external_id.clone(),
+                c.sender,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("501".to_string(), "900".to_string(), Sender::Agent),
+            ("dm-9".to_string(), "905".to_string(), Sender::Customer),
+        ]
+    );
+    assert_eq!(cursors[1].reply_to, "reply:dm-9");
+    assert_eq!(
+        tx.inbox_cursors("chat", 32).await.unwrap().len(),
+        1,
+        "only recent keys"
+    );
+    tx.commit().await.unwrap();
+}
+
 /// Many writers at once. The same event recorded by all: exactly one records it, the others get
 /// its id.
 async fn concurrent_writers(store: Arc<dyn Store>) {
@@ -736,6 +917,7 @@ async fn story_on_sqlite() {
     let url = format!("sqlite:{}", dir.join("frontline.db").display());
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.expect("open sqlite"));
     story(store.as_ref()).await;
+    platform_story(store.as_ref()).await;
     concurrent_writers(store).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -748,6 +930,7 @@ async fn story_on_sqlite_in_memory() {
             .expect("open in memory"),
     );
     story(store.as_ref()).await;
+    platform_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 
@@ -759,6 +942,7 @@ async fn story_on_postgres() {
     let store: Arc<dyn Store> =
         Arc::new(PgStore::open_isolated(&url).await.expect("open postgres"));
     story(store.as_ref()).await;
+    platform_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 

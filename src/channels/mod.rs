@@ -1,13 +1,32 @@
-//! Channel adapters: each turns its platform's events into [`Inbound`](crate::core::message::Inbound)
-//! values for the engine, and delivers outbox rows back to the platform through [`Channel`].
+//! The platform seam. Each platform adapter (the web chat, Discord, Slack) plugs in through up to
+//! three traits:
+//! - [`Adapter`]: its connection (a gateway, a socket) or HTTP routes, run until shutdown, handing
+//!   neutral [`Inbound`](crate::core::message::Inbound) events to the core's
+//!   [`Inbox`](crate::core::inbox::Inbox) port;
+//! - [`CustomerChannel`]: puts outbox rows in front of customers, rendering choices as buttons;
+//! - [`AgentDesk`]: where ticket cards and threads live, fed with
+//!   [`DeskEvent`](crate::core::desk_event::DeskEvent)s.
+//!
+//! Nothing outside `channels/` knows a platform exists; platform-free pieces adapters share
+//! (message splitting) live beside the traits.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::watch;
 
+use crate::core::card::Card;
+use crate::core::choice::Choice;
+use crate::core::desk_event::{CardRef, DeskEvent};
+use crate::core::inbox::Inbox;
 use crate::core::message::Author;
 
+#[cfg(feature = "discord")]
+pub mod discord;
+pub mod split;
 pub mod web;
 
-/// One message to put on a platform.
+/// One message to put in front of a customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub outbox_id: i64,
@@ -17,6 +36,15 @@ pub struct Delivery {
     pub author: Author,
     pub author_name: Option<String>,
     pub text: String,
+    /// Buttons to offer; the text lists them too.
+    pub choices: Vec<Choice>,
+}
+
+/// What the platform said when it accepted a delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// The platform's id for the (last) message it created, when it has one.
+    pub message_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,10 +60,91 @@ pub enum DeliveryError {
     Permanent { message: String },
 }
 
+/// A ticket event to put on the desk platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeskDelivery {
+    pub outbox_id: i64,
+    pub event: DeskEvent,
+    /// The transcript line the event carries (the customer's words, an agent's reply, a note,
+    /// frontline's status line) and who wrote it.
+    pub author: Author,
+    pub author_name: Option<String>,
+    pub text: String,
+    /// The ticket as it stands now.
+    pub card: Card,
+    /// Where the card already is on this platform; `None` before it was posted.
+    pub card_ref: Option<CardRef>,
+}
+
 #[async_trait]
-pub trait Channel: Send + Sync + 'static {
+pub trait CustomerChannel: Send + Sync + 'static {
     /// The name conversations on this channel carry ("web", "discord", "slack").
     fn name(&self) -> &str;
     /// Puts the message on the platform; `Ok` only once the platform accepted it.
-    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError>;
+    async fn deliver(&self, delivery: &Delivery) -> Result<Delivered, DeliveryError>;
+}
+
+#[async_trait]
+pub trait AgentDesk: Send + Sync + 'static {
+    /// The `[desk] platform` name it serves.
+    fn name(&self) -> &str;
+    /// Shows the event on the platform: posts the card and its thread when there is none yet
+    /// (returning where they are, to be stored), edits the card when the event changes it, and
+    /// posts the line in the thread.
+    async fn publish(&self, delivery: &DeskDelivery) -> Result<Option<CardRef>, DeliveryError>;
+}
+
+/// Why an adapter stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+#[error("{platform}: {message}")]
+pub struct AdapterError {
+    pub platform: String,
+    pub message: String,
+}
+
+/// A platform's connection: started by the application with the inbox port and the shutdown
+/// signal, like every other adapter.
+#[async_trait]
+pub trait Adapter: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// Runs until `shutdown` turns true; reconnects on its own after network trouble.
+    async fn run(
+        self: Arc<Self>,
+        inbox: Arc<dyn Inbox>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), AdapterError>;
+    /// HTTP routes to mount on the main listener (webhooks), if any.
+    fn routes(&self) -> Option<axum::Router> {
+        None
+    }
+}
+
+/// The platform adapters an application runs, beside the always-present web chat.
+#[derive(Clone, Default)]
+pub struct Platforms {
+    pub channels: Vec<Arc<dyn CustomerChannel>>,
+    pub desks: Vec<Arc<dyn AgentDesk>>,
+    pub adapters: Vec<Arc<dyn Adapter>>,
+}
+
+impl Platforms {
+    /// Adds one platform that serves customers, agents and runs a connection (Discord, Slack).
+    pub fn add<P: CustomerChannel + AgentDesk + Adapter>(&mut self, platform: Arc<P>) {
+        self.channels.push(platform.clone());
+        self.desks.push(platform.clone());
+        self.adapters.push(platform);
+    }
+}
+
+/// The platform adapters `config` enables (checked beforehand by `Config::validate`).
+pub fn configured(config: &crate::config::Config) -> Result<Platforms, String> {
+    #[allow(unused_mut)]
+    let mut platforms = Platforms::default();
+    #[cfg(feature = "discord")]
+    if config.discord.enabled {
+        let discord = discord::Discord::new(&config.discord).map_err(|e| e.to_string())?;
+        platforms.add(Arc::new(discord));
+    }
+    let _ = config;
+    Ok(platforms)
 }

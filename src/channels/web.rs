@@ -18,7 +18,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::channels::{Channel, Delivery, DeliveryError};
+use crate::channels::{CustomerChannel, Delivered, Delivery, DeliveryError};
 use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::core::agent::{new_token, token_hash, Agent};
@@ -43,13 +43,13 @@ const MAX_WAIT_SECS: u64 = 30;
 pub struct WebChannel;
 
 #[async_trait]
-impl Channel for WebChannel {
+impl CustomerChannel for WebChannel {
     fn name(&self) -> &str {
         WEB
     }
 
-    async fn deliver(&self, _delivery: &Delivery) -> Result<(), DeliveryError> {
-        Ok(())
+    async fn deliver(&self, _delivery: &Delivery) -> Result<Delivered, DeliveryError> {
+        Ok(Delivered::default())
     }
 }
 
@@ -422,6 +422,7 @@ async fn post_message(
             reply_to: id,
             text: body.text,
             received_at: state.services.now(),
+            sender: Default::default(),
         })
         .await?;
     Ok((
@@ -473,6 +474,7 @@ fn line_json(line: &TranscriptLine) -> Value {
         "author": if line.author == Author::Bot { None } else { line.author_name.clone() },
         "text": line.text,
         "at": rfc3339(line.at),
+        "choices": line.choices,
     })
 }
 

@@ -90,6 +90,10 @@ pub fn decide(
     if cfg.escalate_on_frustration && turn.frustrated {
         return escalate(turn.misses, EscalationReason::Frustration);
     }
+    // The "Talk to a person" button works whatever the intent set says.
+    if crate::core::choice::is_talk_to_a_person(turn.text) {
+        return escalate(turn.misses, EscalationReason::AskedForHuman);
+    }
     if !turn.pending_clarify.is_empty() {
         let options: Vec<(String, String)> = turn
             .pending_clarify
@@ -233,6 +237,21 @@ mod tests {
             pending_clarify: pending,
             frustrated: false,
         }
+    }
+
+    #[test]
+    fn the_person_button_hands_over_even_while_a_question_is_pending() {
+        let pending = vec!["order_status".to_string(), "shipping_costs".to_string()];
+        let d = decide(
+            &turn("Talk to a person", 0, &pending),
+            &verdict(Verdict::Unknown),
+            &table(),
+            &Default::default(),
+        );
+        assert_eq!(
+            d.action,
+            BotAction::Escalate(EscalationReason::AskedForHuman)
+        );
     }
 
     #[test]

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use crate::clock::Millis;
 use crate::config::Config;
+use crate::core::choice::{self, Choice};
 use crate::core::conversation::{Conversation, ConversationState};
 use crate::core::decide::{decide, BotAction, Turn};
+use crate::core::desk::Desk;
+use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
 use crate::core::matcher::{Classification, Matcher};
-use crate::core::message::{Author, Inbound};
+use crate::core::message::{Author, Inbound, Sender, TranscriptLine};
 use crate::core::policy;
 use crate::core::services::{Services, Writer};
 use crate::core::template::{render, Vars};
@@ -24,22 +27,20 @@ pub const QUEUE_UPDATE: &str = "queue_update";
 #[derive(Clone)]
 pub struct Engine {
     services: Arc<Services>,
+    /// Agents' lines from platform ticket threads come through the inbox too, and are acted on
+    /// by the desk.
+    desk: Desk,
     /// Held from storing an event until it is handled, so events are handled in the order
     /// they were stored.
     inbox_order: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// What [`Engine::receive`] did with an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Received {
-    pub inbox_id: i64,
-    /// The event had been received before and was not handled again.
-    pub duplicate: bool,
-}
+pub use crate::core::inbox::Received;
 
 impl Engine {
     pub fn new(services: Arc<Services>) -> Self {
         Self {
+            desk: Desk::new(services.clone()),
             services,
             inbox_order: Arc::default(),
         }
@@ -122,7 +123,10 @@ impl Engine {
         let Some(item) = w.tx.inbox_item(inbox_id).await? else {
             return Ok(());
         };
-        self.handle_item(&mut w, &item).await?;
+        match item.inbound.sender {
+            Sender::Customer => self.handle_item(&mut w, &item).await?,
+            Sender::Agent => self.desk.platform_line(&mut w, &item.inbound).await?,
+        }
         w.commit().await?;
         Ok(())
     }
@@ -160,6 +164,7 @@ impl Engine {
                 at: msg.received_at,
                 intent: top.map(|c| c.intent.clone()),
                 confidence: top.map(|c| c.score as f64),
+                choices: Vec::new(),
             })
             .await?;
 
@@ -174,7 +179,13 @@ impl Engine {
             return Ok(());
         }
         match conv.state {
-            ConversationState::Escalated | ConversationState::Assigned => {}
+            // The bot is silent; the agents' thread hears what the customer said.
+            ConversationState::Escalated | ConversationState::Assigned => {
+                if let Some(ticket_id) = conv.ticket_id {
+                    w.desk_event(ticket_id, DeskEvent::CustomerLine, &customer_line)
+                        .await?;
+                }
+            }
             ConversationState::Resolved => {
                 self.after_close(
                     w,
@@ -206,30 +217,36 @@ impl Engine {
                     .await?;
                 match decision.action {
                     BotAction::Answer { intent } => {
-                        let text = self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);
-                        self.bot_says(w, &mut conv, text, now).await?;
+                        let (text, choices) =
+                            self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);
+                        self.bot_says(w, &mut conv, text, choices, now).await?;
                     }
                     BotAction::Clarify { intents } => {
-                        let options: Vec<String> = intents
+                        let labels: Vec<String> = intents
+                            .iter()
+                            .map(|id| {
+                                matcher
+                                    .intent(id)
+                                    .map_or(id.as_str(), |i| i.description.as_str())
+                                    .to_string()
+                            })
+                            .collect();
+                        let options: Vec<String> = labels
                             .iter()
                             .enumerate()
-                            .map(|(i, id)| {
-                                let label = matcher
-                                    .intent(id)
-                                    .map(|i| i.description.as_str())
-                                    .unwrap_or(id);
-                                format!("{}) {label}", i + 1)
-                            })
+                            .map(|(i, label)| format!("{}) {label}", i + 1))
                             .collect();
                         let text = self.template(
                             &s.config.templates.clarify,
                             &[("options", options.join("\n"))],
                         );
-                        self.bot_says(w, &mut conv, text, now).await?;
+                        let choices = choice::numbered(&labels);
+                        self.bot_says(w, &mut conv, text, choices, now).await?;
                     }
                     BotAction::Rephrase => {
                         let text = self.template(&s.config.templates.rephrase, &[]);
-                        self.bot_says(w, &mut conv, text, now).await?;
+                        let choices = vec![choice::talk_to_a_person()];
+                        self.bot_says(w, &mut conv, text, choices, now).await?;
                     }
                     BotAction::Escalate(reason) => {
                         // The ticket's subject is what the customer first asked.
@@ -341,7 +358,7 @@ impl Engine {
                     .intent(intent)
                     .is_some_and(|i| !i.answers.is_empty())
                 {
-                    let reply = self.answer_text(conv, matcher, intent, vars);
+                    let (reply, _) = self.answer_text(conv, matcher, intent, vars);
                     w.say(conv, Author::Bot, None, reply, now).await?;
                 }
                 return Ok(());
@@ -382,7 +399,8 @@ impl Engine {
             &s.config.templates.reopened,
             &[("ticket", ticket.id.to_string()), ("agent", who)],
         );
-        w.say(conv, Author::System, None, reply, now).await?;
+        let line = w.say(conv, Author::System, None, reply, now).await?;
+        w.desk_event(ticket.id, DeskEvent::Reopened, &line).await?;
         Ok(())
     }
 
@@ -454,7 +472,8 @@ impl Engine {
         let text = self.template(template, &vars);
         schedule_queue_update(w, &self.services.config, ticket.id, now).await?;
         tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
-        self.bot_says(w, conv, text, now).await?;
+        let line = self.bot_says(w, conv, text, Vec::new(), now).await?;
+        w.desk_event(ticket.id, DeskEvent::Opened, &line).await?;
         Ok(())
     }
 
@@ -510,8 +529,9 @@ impl Engine {
         w: &mut Writer<'_>,
         conv: &mut Conversation,
         text: String,
+        choices: Vec<Choice>,
         now: Millis,
-    ) -> Result<()> {
+    ) -> Result<TranscriptLine> {
         let text = if conv.disclosed {
             text
         } else {
@@ -521,23 +541,26 @@ impl Engine {
                 self.template(&self.services.config.templates.disclosure, &[])
             )
         };
-        w.say(conv, Author::Bot, None, text, now).await?;
-        Ok(())
+        Ok(
+            w.say_with_choices(conv, Author::Bot, None, text, choices, now)
+                .await?,
+        )
     }
 
-    /// The intent's answer (variants in turn), with related questions if it has any.
+    /// The intent's answer (variants in turn), with related questions if it has any, listed in
+    /// the text and offered as buttons.
     fn answer_text(
         &self,
         conv: &mut Conversation,
         matcher: &dyn Matcher,
         intent: &str,
         vars: &Vars,
-    ) -> String {
+    ) -> (String, Vec<Choice>) {
         let Some(info) = matcher.intent(intent) else {
-            return String::new();
+            return (String::new(), Vec::new());
         };
         if info.answers.is_empty() {
-            return String::new();
+            return (String::new(), Vec::new());
         }
         let variant = &info.answers[conv.answer_turn.unsigned_abs() as usize % info.answers.len()];
         conv.answer_turn = conv.answer_turn.wrapping_add(1);
@@ -549,7 +572,12 @@ impl Engine {
             );
             text = format!("{text}\n\n{related}");
         }
-        text
+        let choices = info
+            .quick_replies
+            .iter()
+            .map(|q| Choice::new(q.clone(), q.clone()))
+            .collect();
+        (text, choices)
     }
 
     fn template(&self, template: &str, extra: &[(&str, String)]) -> String {

@@ -18,6 +18,37 @@ pub struct Inbound {
     pub reply_to: String,
     pub text: String,
     pub received_at: Millis,
+    /// Who wrote it: a customer, or an agent working a ticket from a platform thread (then
+    /// `conversation_key` is the ticket's card or thread reference on that platform and
+    /// `customer_key` the agent's platform user id).
+    #[serde(default)]
+    pub sender: Sender,
+}
+
+/// Who an inbound event comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sender {
+    #[default]
+    Customer,
+    Agent,
+}
+
+impl Sender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Customer => "customer",
+            Sender::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "customer" => Sender::Customer,
+            "agent" => Sender::Agent,
+            _ => return None,
+        })
+    }
 }
 
 /// Who wrote a transcript line.
@@ -75,4 +106,6 @@ pub struct TranscriptLine {
     /// For customer lines: the intent the bot matched and its confidence, kept for reports.
     pub intent: Option<String>,
     pub confidence: Option<f64>,
+    /// Buttons this line offers the customer (empty for most lines).
+    pub choices: Vec<crate::core::choice::Choice>,
 }

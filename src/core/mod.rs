@@ -3,12 +3,17 @@
 //! reached through [`crate::store::Store`].
 
 pub mod agent;
+pub mod card;
+pub mod choice;
+pub mod command;
 pub mod conversation;
 pub mod customer;
 pub mod decide;
 pub mod desk;
+pub mod desk_event;
 pub mod engine;
 pub mod error;
+pub mod inbox;
 pub mod matcher;
 pub mod message;
 pub mod policy;

@@ -11,11 +11,13 @@ use tokio::sync::{watch, Mutex, MutexGuard, Notify};
 
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
+use crate::core::choice::Choice;
 use crate::core::conversation::Conversation;
+use crate::core::desk_event::DeskEvent;
 use crate::core::matcher::MatcherHandle;
 use crate::core::message::{Author, TranscriptLine};
 use crate::core::template::Vars;
-use crate::store::{NewLine, NewOutbox, Store, Tx};
+use crate::store::{Lane, NewLine, NewOutbox, Store, Tx};
 
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -80,6 +82,12 @@ impl Services {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
+
+    /// The platform where ticket cards and threads go, or `None` when agents work in the web
+    /// console only (it reads the tickets straight from the store, so nothing is sent).
+    pub fn desk_platform(&self) -> Option<&'static str> {
+        self.config.desk.platform.channel()
+    }
 }
 
 /// A write transaction under the write lock. Dropping it without [`Writer::commit`] rolls back.
@@ -117,33 +125,83 @@ impl Writer<'_> {
         text: String,
         at: Millis,
     ) -> crate::store::Result<TranscriptLine> {
+        self.say_with_choices(conversation, author, author_name, text, Vec::new(), at)
+            .await
+    }
+
+    /// [`Writer::say`] with buttons for the customer.
+    pub async fn say_with_choices(
+        &mut self,
+        conversation: &Conversation,
+        author: Author,
+        author_name: Option<String>,
+        text: String,
+        choices: Vec<Choice>,
+        at: Millis,
+    ) -> crate::store::Result<TranscriptLine> {
         let line = self
             .tx
             .append_line(&NewLine {
                 conversation_id: conversation.id,
                 author,
                 author_name: author_name.clone(),
-                text: text.clone(),
+                text,
                 at,
                 intent: None,
                 confidence: None,
+                choices,
             })
             .await?;
         if author.customer_visible() && author != Author::Customer {
             self.tx
                 .enqueue(&NewOutbox {
                     conversation_id: conversation.id,
+                    lane: Lane::Customer,
                     channel: conversation.channel.clone(),
                     recipient: conversation.reply_to.clone(),
                     line_id: line.id,
                     author,
                     author_name,
-                    text,
+                    text: line.text.clone(),
+                    choices: line.choices.clone(),
+                    ticket_id: None,
+                    event: None,
                     created_at: at,
                 })
                 .await?;
             self.queued = true;
         }
         Ok(line)
+    }
+
+    /// Tells the desk platform what happened to a ticket, with `line` (already in the
+    /// transcript) as the text to show; nothing when agents work in the web console only.
+    pub async fn desk_event(
+        &mut self,
+        ticket_id: i64,
+        event: DeskEvent,
+        line: &TranscriptLine,
+    ) -> crate::store::Result<()> {
+        let Some(platform) = self.services.desk_platform() else {
+            return Ok(());
+        };
+        self.tx
+            .enqueue(&NewOutbox {
+                conversation_id: line.conversation_id,
+                lane: Lane::Desk,
+                channel: platform.to_string(),
+                recipient: ticket_id.to_string(),
+                line_id: line.id,
+                author: line.author,
+                author_name: line.author_name.clone(),
+                text: line.text.clone(),
+                choices: Vec::new(),
+                ticket_id: Some(ticket_id),
+                event: Some(event),
+                created_at: line.at,
+            })
+            .await?;
+        self.queued = true;
+        Ok(())
     }
 }

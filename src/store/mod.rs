@@ -10,21 +10,25 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::core::agent::Agent;
+use crate::core::choice::Choice;
 use crate::core::conversation::Conversation;
 use crate::core::customer::Customer;
-use crate::core::message::{Author, TranscriptLine};
+use crate::core::desk_event::{CardRef, DeskEvent};
+use crate::core::message::{Author, Sender, TranscriptLine};
 use crate::core::ticket::{Ticket, TicketStatus, TicketSummary};
 
 pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+/// What went wrong in the store. The database driver's own errors are kept as opaque sources, so
+/// the core, which passes these on, names no database crate.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    #[error("applying migrations failed: {0}")]
+    Migrate(Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: String,
@@ -39,6 +43,18 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(Box::new(e))
+    }
+}
 
 /// Opens the database named by `url` (`sqlite:` or `postgres://`), creating it if needed, and
 /// applies migrations.
@@ -89,6 +105,7 @@ pub struct NewLine {
     pub at: Millis,
     pub intent: Option<String>,
     pub confidence: Option<f64>,
+    pub choices: Vec<Choice>,
 }
 
 /// A new ticket; the store assigns `id` and sets status `open`.
@@ -131,18 +148,51 @@ impl OutboxStatus {
     }
 }
 
+/// Who an outbox row is for. Each lane of a conversation is delivered in order on its own, so
+/// a desk platform that is down never holds up replies to the customer, nor the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The customer, on the conversation's channel.
+    Customer,
+    /// The agents, on the desk platform: a [`DeskEvent`] about a ticket.
+    Desk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Customer => "customer",
+            Lane::Desk => "desk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "customer" => Lane::Customer,
+            "desk" => Lane::Desk,
+            _ => return None,
+        })
+    }
+}
+
 /// A message to deliver to a channel, written in the same transaction as the change that caused it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutbox {
     pub conversation_id: i64,
+    pub lane: Lane,
+    /// The channel (customer lane) or desk platform (desk lane) to deliver on.
     pub channel: String,
-    /// Where on the channel (the conversation's `reply_to`).
+    /// Where on the channel (the conversation's `reply_to`; on the desk lane, the ticket id).
     pub recipient: String,
     /// The transcript line this delivers.
     pub line_id: i64,
     pub author: Author,
     pub author_name: Option<String>,
     pub text: String,
+    pub choices: Vec<Choice>,
+    /// Desk lane: the ticket and what happened to it.
+    pub ticket_id: Option<i64>,
+    pub event: Option<DeskEvent>,
     pub created_at: Millis,
 }
 
@@ -150,12 +200,16 @@ pub struct NewOutbox {
 pub struct OutboxItem {
     pub id: i64,
     pub conversation_id: i64,
+    pub lane: Lane,
     pub channel: String,
     pub recipient: String,
     pub line_id: i64,
     pub author: Author,
     pub author_name: Option<String>,
     pub text: String,
+    pub choices: Vec<Choice>,
+    pub ticket_id: Option<i64>,
+    pub event: Option<DeskEvent>,
     pub status: OutboxStatus,
     pub attempts: i32,
     pub next_attempt_at: Millis,
@@ -181,6 +235,18 @@ pub struct NotUnderstood {
     pub text: String,
     pub times: i64,
     pub last_at: Millis,
+}
+
+/// The newest stored event of one conversation key on a channel: where a platform adapter resumes
+/// reading after a reconnect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxCursor {
+    pub conversation_key: String,
+    pub reply_to: String,
+    pub sender: Sender,
+    /// The platform's id of that newest event.
+    pub last_external_id: String,
+    pub received_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -219,6 +285,9 @@ pub trait Tx: Send {
     /// Marks an unhandled event handled; false if it already was (another handler got there
     /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
     async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// For each conversation key on `channel` with an event received at or after `since`, the
+    /// newest event stored for it.
+    async fn inbox_cursors(&mut self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>>;
 
     // --- conversations
     /// The newest conversation for (channel, conversation key), in any state.
@@ -271,9 +340,23 @@ pub trait Tx: Send {
     async fn agents(&mut self) -> Result<Vec<Agent>>;
     async fn agent(&mut self, id: i64) -> Result<Option<Agent>>;
     async fn agent_by_token_hash(&mut self, token_hash: &str) -> Result<Option<Agent>>;
-    /// Removes the agent and its token, and puts the tickets it held back in the queue (open,
-    /// unassigned); false if there was no agent by that name.
-    async fn remove_agent(&mut self, name: &str, now: Millis) -> Result<bool>;
+    /// Removes the agent (by id) and its token; false if there was no such active agent.
+    async fn remove_agent(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// The agent with this platform identity, created on first sight; a changed platform name
+    /// is updated.
+    async fn platform_agent(
+        &mut self,
+        platform: &str,
+        user_id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<Agent>;
+
+    // --- ticket cards on desk platforms
+    async fn set_card(&mut self, ticket_id: i64, platform: &str, card: &CardRef) -> Result<()>;
+    async fn card(&mut self, ticket_id: i64, platform: &str) -> Result<Option<CardRef>>;
+    /// The ticket whose card or thread on `platform` is `reference`.
+    async fn ticket_by_card(&mut self, platform: &str, reference: &str) -> Result<Option<i64>>;
 
     // --- outbox
     async fn enqueue(&mut self, item: &NewOutbox) -> Result<i64>;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
-use super::{Result, Store, StoreError, Tx};
+use super::{Result, Store, Tx};
 
 super::sql::impl_tx!(PgTx, sqlx::Postgres);
 
@@ -70,12 +70,13 @@ fn check_schema_name(schema: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Database(sqlx::Error::Configuration(
+        Err(sqlx::Error::Configuration(
             format!(
                 "schema name '{schema}' must be lowercase letters, digits and '_' (at most 63)"
             )
             .into(),
-        )))
+        )
+        .into())
     }
 }
 

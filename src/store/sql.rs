@@ -13,9 +13,12 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{OutboxStatus, Result, StoreError};
+use super::{Lane, OutboxStatus, Result, StoreError};
+use crate::core::choice::Choice;
 use crate::core::conversation::ConversationState;
+use crate::core::desk_event::DeskEvent;
 use crate::core::message::Author;
+use crate::core::message::Sender;
 use crate::core::ticket::TicketStatus;
 
 pub(super) fn author(s: &str) -> Result<Author> {
@@ -35,6 +38,31 @@ pub(super) fn ticket_status(s: &str) -> Result<TicketStatus> {
 pub(super) fn outbox_status(s: &str) -> Result<OutboxStatus> {
     OutboxStatus::parse(s)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox status '{s}'")))
+}
+
+pub(super) fn lane(s: &str) -> Result<Lane> {
+    Lane::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown outbox lane '{s}'")))
+}
+
+pub(super) fn sender(s: &str) -> Result<Sender> {
+    Sender::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown inbox sender '{s}'")))
+}
+
+/// Choices are stored as JSON, and as NULL when there are none (most lines).
+pub(super) fn choices_to_db(choices: &[Choice]) -> Result<Option<String>> {
+    if choices.is_empty() {
+        Ok(None)
+    } else {
+        to_json("choices", choices).map(Some)
+    }
+}
+
+pub(super) fn choices_from_db(text: Option<String>) -> Result<Vec<Choice>> {
+    text.map_or(Ok(Vec::new()), |t| from_json("choices", &t))
+}
+
+pub(super) fn event_from_db(text: Option<String>) -> Result<Option<DeskEvent>> {
+    text.map(|t| from_json("desk event", &t)).transpose()
 }
 
 pub(super) fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
@@ -73,7 +101,7 @@ pub(super) fn conflict_or_database(e: sqlx::Error, what: &str) -> StoreError {
         sqlx::Error::Database(ref db) if db.is_unique_violation() => {
             StoreError::Conflict(what.to_string())
         }
-        e => StoreError::Database(e),
+        e => e.into(),
     }
 }
 
@@ -98,21 +126,27 @@ pub(super) const WEB_SESSION: &str =
 /// the other, once the first commits, returns no row and reads the existing id.
 pub(super) const INSERT_INBOUND: &str =
     "INSERT INTO inbox (channel, external_id, customer_key, customer_name, conversation_key, \
-                        reply_to, text, received_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                        reply_to, text, received_at, sender) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (channel, external_id) DO NOTHING \
      RETURNING id";
 pub(super) const INBOUND_ID: &str = "SELECT id FROM inbox WHERE channel = $1 AND external_id = $2";
 pub(super) const INBOX_ITEM: &str =
     "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
-            text, received_at, handled_at \
+            text, received_at, handled_at, sender \
      FROM inbox WHERE id = $1";
 pub(super) const UNHANDLED_INBOUND: &str =
     "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
-            text, received_at, handled_at \
+            text, received_at, handled_at, sender \
      FROM inbox WHERE handled_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
 pub(super) const MARK_INBOUND_HANDLED: &str =
     "UPDATE inbox SET handled_at = $2 WHERE id = $1 AND handled_at IS NULL";
+pub(super) const INBOX_CURSORS: &str =
+    "SELECT i.conversation_key, i.reply_to, i.sender, i.external_id, i.received_at \
+     FROM inbox i \
+     WHERE i.id IN (SELECT MAX(id) FROM inbox WHERE channel = $1 AND received_at >= $2 \
+                    GROUP BY conversation_key) \
+     ORDER BY i.id";
 
 // --- conversations
 
@@ -140,17 +174,17 @@ pub(super) const UPDATE_CONVERSATION: &str =
 
 pub(super) const APPEND_LINE: &str =
     "INSERT INTO transcript_lines (conversation_id, author, author_name, text, at, intent, \
-                                   confidence) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+                                   confidence, choices) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 /// `$3` is true to include notes.
 pub(super) const CONVERSATION_LINES: &str =
-    "SELECT id, conversation_id, author, author_name, text, at, intent, confidence \
+    "SELECT id, conversation_id, author, author_name, text, at, intent, confidence, choices \
      FROM transcript_lines \
      WHERE conversation_id = $1 AND id > $2 AND ($3 OR author <> 'note') \
      ORDER BY id";
 pub(super) const LINES_FOR_KEY: &str =
     "SELECT l.id, l.conversation_id, l.author, l.author_name, l.text, l.at, l.intent, \
-            l.confidence \
+            l.confidence, l.choices \
      FROM transcript_lines l JOIN conversations c ON c.id = l.conversation_id \
      WHERE c.channel = $1 AND c.conversation_key = $2 AND l.id > $3 AND l.author <> 'note' \
      ORDER BY l.id";
@@ -217,36 +251,57 @@ pub(super) const CUSTOMER_TICKETS: &str = concat!(
 pub(super) const CREATE_AGENT: &str =
     "INSERT INTO agents (name, token_hash, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT DO NOTHING RETURNING id";
-pub(super) const AGENTS: &str =
-    "SELECT id, name, created_at FROM agents WHERE removed_at IS NULL ORDER BY name, id";
-pub(super) const AGENT: &str =
-    "SELECT id, name, created_at FROM agents WHERE id = $1 AND removed_at IS NULL";
-pub(super) const AGENT_BY_TOKEN_HASH: &str =
-    "SELECT id, name, created_at FROM agents WHERE token_hash = $1 AND removed_at IS NULL";
+pub(super) const AGENTS: &str = "SELECT id, name, platform, created_at FROM agents \
+     WHERE removed_at IS NULL ORDER BY name, id";
+pub(super) const AGENT: &str = "SELECT id, name, platform, created_at FROM agents \
+     WHERE id = $1 AND removed_at IS NULL";
+pub(super) const AGENT_BY_TOKEN_HASH: &str = "SELECT id, name, platform, created_at FROM agents \
+     WHERE token_hash = $1 AND removed_at IS NULL";
 pub(super) const REMOVE_AGENT: &str = "UPDATE agents SET removed_at = $2, token_hash = NULL \
-     WHERE name = $1 AND removed_at IS NULL";
+     WHERE id = $1 AND removed_at IS NULL";
+/// Returns the row even when the agent was removed (`removed_at` set), so the caller can refuse:
+/// removing a platform agent outlasts their role on the platform.
+pub(super) const UPSERT_PLATFORM_AGENT: &str =
+    "INSERT INTO agents (name, created_at, platform, platform_user_id) VALUES ($3, $4, $1, $2) \
+     ON CONFLICT (platform, platform_user_id) WHERE platform IS NOT NULL \
+     DO UPDATE SET name = excluded.name \
+     RETURNING id, name, platform, created_at, removed_at";
+
+// --- ticket cards on desk platforms
+
+pub(super) const SET_CARD: &str =
+    "INSERT INTO desk_cards (ticket_id, platform, card_ref, thread_ref) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (ticket_id, platform) \
+     DO UPDATE SET card_ref = excluded.card_ref, thread_ref = excluded.thread_ref";
+pub(super) const CARD: &str =
+    "SELECT card_ref, thread_ref FROM desk_cards WHERE ticket_id = $1 AND platform = $2";
+pub(super) const TICKET_BY_CARD: &str = "SELECT ticket_id FROM desk_cards \
+     WHERE platform = $1 AND (thread_ref = $2 OR card_ref = $2) ORDER BY ticket_id DESC LIMIT 1";
 
 // --- outbox
 
 pub(super) const ENQUEUE: &str =
     "INSERT INTO outbox (conversation_id, channel, recipient, line_id, author, author_name, text, \
-                         status, attempts, next_attempt_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) RETURNING id";
-/// The head of a conversation's queue is its oldest pending row; only heads are ever sent, so a
-/// row waiting for a retry holds back the rows behind it, while delivered and dead rows do not.
+                         status, attempts, next_attempt_at, created_at, lane, choices, ticket_id, \
+                         event) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $9, $10, $11, $12) RETURNING id";
+/// The head of a conversation lane's queue is its oldest pending row; only heads are ever sent,
+/// so a row waiting for a retry holds back the rows behind it in its lane, while delivered and
+/// dead rows do not.
 pub(super) const DUE_OUTBOX: &str =
     "SELECT o.id, o.conversation_id, o.channel, o.recipient, o.line_id, o.author, \
             o.author_name, o.text, o.status, o.attempts, o.next_attempt_at, o.last_error, \
-            o.created_at, o.delivered_at \
+            o.created_at, o.delivered_at, o.lane, o.choices, o.ticket_id, o.event \
      FROM outbox o \
      WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
        AND NOT EXISTS (SELECT 1 FROM outbox p \
                        WHERE p.status = 'pending' AND p.conversation_id = o.conversation_id \
-                         AND p.id < o.id) \
+                         AND p.lane = o.lane AND p.id < o.id) \
      ORDER BY o.id LIMIT $2";
 pub(super) const OUTBOX_ITEM: &str =
     "SELECT id, conversation_id, channel, recipient, line_id, author, author_name, text, status, \
-            attempts, next_attempt_at, last_error, created_at, delivered_at \
+            attempts, next_attempt_at, last_error, created_at, delivered_at, lane, choices, \
+            ticket_id, event \
      FROM outbox WHERE id = $1";
 pub(super) const MARK_DELIVERED: &str =
     "UPDATE outbox SET status = 'delivered', delivered_at = $2, last_error = NULL WHERE id = $1";
@@ -263,7 +318,7 @@ pub(super) const NEXT_OUTBOX_DUE: &str = "SELECT MIN(o.next_attempt_at) FROM out
      WHERE o.status = 'pending' \
        AND NOT EXISTS (SELECT 1 FROM outbox p \
                        WHERE p.status = 'pending' AND p.conversation_id = o.conversation_id \
-                         AND p.id < o.id)";
+                         AND p.lane = o.lane AND p.id < o.id)";
 
 // --- timers
 
@@ -291,12 +346,13 @@ macro_rules! impl_tx {
             use $crate::core::agent::Agent;
             use $crate::core::conversation::Conversation;
             use $crate::core::customer::Customer;
+            use $crate::core::desk_event::CardRef;
             use $crate::core::message::{Inbound, TranscriptLine};
             use $crate::core::ticket::{Ticket, TicketStatus, TicketSummary};
             use $crate::store::sql;
             use $crate::store::{
-                InboxItem, NewLine, NewOutbox, NewTicket, NotUnderstood, OutboxItem, Recorded,
-                Result, Timer, Tx, WebSession,
+                InboxCursor, InboxItem, NewLine, NewOutbox, NewTicket, NotUnderstood, OutboxItem,
+                Recorded, Result, Timer, Tx, WebSession,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -326,6 +382,7 @@ macro_rules! impl_tx {
                         reply_to: r.try_get("reply_to")?,
                         text: r.try_get("text")?,
                         received_at: r.try_get("received_at")?,
+                        sender: sql::sender(r.try_get("sender")?)?,
                     },
                     handled_at: r.try_get("handled_at")?,
                 })
@@ -359,6 +416,7 @@ macro_rules! impl_tx {
                     at: r.try_get("at")?,
                     intent: r.try_get("intent")?,
                     confidence: r.try_get("confidence")?,
+                    choices: sql::choices_from_db(r.try_get("choices")?)?,
                 })
             }
 
@@ -400,6 +458,7 @@ macro_rules! impl_tx {
                 Ok(Agent {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
+                    platform: r.try_get("platform")?,
                     created_at: r.try_get("created_at")?,
                 })
             }
@@ -409,11 +468,15 @@ macro_rules! impl_tx {
                     id: r.try_get("id")?,
                     conversation_id: r.try_get("conversation_id")?,
                     channel: r.try_get("channel")?,
+                    lane: sql::lane(r.try_get("lane")?)?,
                     recipient: r.try_get("recipient")?,
                     line_id: r.try_get("line_id")?,
                     author: sql::author(r.try_get("author")?)?,
                     author_name: r.try_get("author_name")?,
                     text: r.try_get("text")?,
+                    choices: sql::choices_from_db(r.try_get("choices")?)?,
+                    ticket_id: r.try_get("ticket_id")?,
+                    event: sql::event_from_db(r.try_get("event")?)?,
                     status: sql::outbox_status(r.try_get("status")?)?,
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,
@@ -504,6 +567,7 @@ macro_rules! impl_tx {
                         .bind(&inbound.reply_to)
                         .bind(&inbound.text)
                         .bind(inbound.received_at)
+                        .bind(inbound.sender.as_str())
                         .fetch_optional(&mut *self.0)
                         .await?;
                     if let Some(id) = inserted {
@@ -545,6 +609,29 @@ macro_rules! impl_tx {
                         .execute(&mut *self.0)
                         .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn inbox_cursors(
+                    &mut self,
+                    channel: &str,
+                    since: Millis,
+                ) -> Result<Vec<InboxCursor>> {
+                    let rows = sqlx::query(sql::INBOX_CURSORS)
+                        .bind(channel)
+                        .bind(since)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(InboxCursor {
+                                conversation_key: r.try_get("conversation_key")?,
+                                reply_to: r.try_get("reply_to")?,
+                                sender: sql::sender(r.try_get("sender")?)?,
+                                last_external_id: r.try_get("external_id")?,
+                                received_at: r.try_get("received_at")?,
+                            })
+                        })
+                        .collect()
                 }
 
                 async fn latest_conversation(
@@ -615,6 +702,7 @@ macro_rules! impl_tx {
                         .bind(l.at)
                         .bind(&l.intent)
                         .bind(l.confidence)
+                        .bind(sql::choices_to_db(&l.choices)?)
                         .fetch_one(&mut *self.0)
                         .await?;
                     Ok(TranscriptLine {
@@ -626,6 +714,7 @@ macro_rules! impl_tx {
                         at: l.at,
                         intent: l.intent.clone(),
                         confidence: l.confidence,
+                        choices: l.choices.clone(),
                     })
                 }
 
@@ -786,6 +875,7 @@ macro_rules! impl_tx {
                         Some(id) => Ok(Agent {
                             id,
                             name: name.to_string(),
+                            platform: None,
                             created_at: now,
                         }),
                         None => Err($crate::store::StoreError::Conflict(name.to_string())),
@@ -813,13 +903,85 @@ macro_rules! impl_tx {
                     row.as_ref().map(agent).transpose()
                 }
 
-                async fn remove_agent(&mut self, name: &str, now: Millis) -> Result<bool> {
+                async fn remove_agent(&mut self, id: i64, now: Millis) -> Result<bool> {
                     let done = sqlx::query(sql::REMOVE_AGENT)
-                        .bind(name)
+                        .bind(id)
                         .bind(now)
                         .execute(&mut *self.0)
                         .await?;
                     Ok(done.rows_affected() > 0)
+                }
+
+                async fn platform_agent(
+                    &mut self,
+                    platform: &str,
+                    user_id: &str,
+                    name: &str,
+                    now: Millis,
+                ) -> Result<Agent> {
+                    let row = sqlx::query(sql::UPSERT_PLATFORM_AGENT)
+                        .bind(platform)
+                        .bind(user_id)
+                        .bind(name)
+                        .bind(now)
+                        .fetch_one(&mut *self.0)
+                        .await?;
+                    let removed: Option<Millis> = row.try_get("removed_at")?;
+                    if removed.is_some() {
+                        // Taken off the team: the identity no longer acts as an agent until an
+                        // admin adds it back.
+                        return Err($crate::store::StoreError::Conflict(format!(
+                            "agent {name} was removed from the team"
+                        )));
+                    }
+                    agent(&row)
+                }
+
+                async fn set_card(
+                    &mut self,
+                    ticket_id: i64,
+                    platform: &str,
+                    card: &CardRef,
+                ) -> Result<()> {
+                    sqlx::query(sql::SET_CARD)
+                        .bind(ticket_id)
+                        .bind(platform)
+                        .bind(&card.card)
+                        .bind(&card.thread)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn card(
+                    &mut self,
+                    ticket_id: i64,
+                    platform: &str,
+                ) -> Result<Option<CardRef>> {
+                    let row = sqlx::query(sql::CARD)
+                        .bind(ticket_id)
+                        .bind(platform)
+                        .fetch_optional(&mut *self.0)
+                        .await?;
+                    row.map(|r| {
+                        Ok(CardRef {
+                            card: r.try_get("card_ref")?,
+                            thread: r.try_get("thread_ref")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn ticket_by_card(
+                    &mut self,
+                    platform: &str,
+                    reference: &str,
+                ) -> Result<Option<i64>> {
+                    Ok(sqlx::query_scalar(sql::TICKET_BY_CARD)
+                        .bind(platform)
+                        .bind(reference)
+                        .fetch_optional(&mut *self.0)
+                        .await?)
                 }
 
                 async fn enqueue(&mut self, item: &NewOutbox) -> Result<i64> {
@@ -832,6 +994,15 @@ macro_rules! impl_tx {
                         .bind(&item.author_name)
                         .bind(&item.text)
                         .bind(item.created_at)
+                        .bind(item.lane.as_str())
+                        .bind(sql::choices_to_db(&item.choices)?)
+                        .bind(item.ticket_id)
+                        .bind(
+                            item.event
+                                .as_ref()
+                                .map(|e| sql::to_json("desk event", e))
+                                .transpose()?,
+                        )
                         .fetch_one(&mut *self.0)
                         .await?)
                 }

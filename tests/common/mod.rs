@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use frontline::app::App;
-use frontline::channels::Channel;
+use frontline::channels::{AgentDesk, CustomerChannel, Platforms};
 use frontline::clock::ManualClock;
 use frontline::config::Config;
 use frontline::core::agent::{new_token, token_hash};
@@ -124,7 +124,10 @@ pub struct TestApp {
 pub struct Options {
     pub config: Config,
     pub matcher: Arc<dyn Matcher>,
-    pub channels: Vec<Arc<dyn Channel>>,
+    pub channels: Vec<Arc<dyn CustomerChannel>>,
+    pub desks: Vec<Arc<dyn AgentDesk>>,
+    /// Platform adapters (connections) to run, e.g. Discord against the fake.
+    pub platforms: Platforms,
     /// Run the dispatcher, timers and inbox sweep in the background.
     pub workers: bool,
 }
@@ -135,6 +138,8 @@ impl Default for Options {
             config: test_config(),
             matcher: shipped_matcher(),
             channels: Vec::new(),
+            desks: Vec::new(),
+            platforms: Platforms::default(),
             workers: true,
         }
     }
@@ -152,7 +157,12 @@ impl TestApp {
             store,
             options.matcher,
             Arc::new(clock.clone()),
-            options.channels,
+            {
+                let mut platforms = options.platforms;
+                platforms.channels.extend(options.channels);
+                platforms.desks.extend(options.desks);
+                platforms
+            },
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
