@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::core::message::Author;
 
 pub mod web;
+#[cfg(feature = "slack")] pub mod slack;
 
 /// One message to put on a platform.
 #[derive(Debug, Clone, PartialEq)]
