@@ -132,7 +132,10 @@ impl SlackApi {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
             .build()
-            .map_err(|e| SlackError::Transport { method: "client".into(), message: e.to_string() })?;
+            .map_err(|e| SlackError::Transport {
+                method: "client".into(),
+                message: e.to_string(),
+            })?;
         Ok(Self {
             http,
             base: api_base.trim_end_matches('/').to_string(),
@@ -170,7 +173,9 @@ impl SlackApi {
         if let Some(blocks) = blocks {
             body["blocks"] = json!(blocks);
         }
-        let v: Value = self.call_json("chat.postMessage", &self.token, &body).await?;
+        let v: Value = self
+            .call_json("chat.postMessage", &self.token, &body)
+            .await?;
         string_field("chat.postMessage", &v, "ts")
     }
 
@@ -202,14 +207,18 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
         }
-        let _: Value = self.call_json("chat.postEphemeral", &self.token, &body).await?;
+        let _: Value = self
+            .call_json("chat.postEphemeral", &self.token, &body)
+            .await?;
         Ok(())
     }
 
     /// `conversations.open`: the DM channel id with `user`.
     pub async fn conversations_open(&self, user: &str) -> Result<String, SlackError> {
         let method = "conversations.open";
-        let v: Value = self.call_json(method, &self.token, &json!({"users": user})).await?;
+        let v: Value = self
+            .call_json(method, &self.token, &json!({"users": user}))
+            .await?;
         v["channel"]["id"]
             .as_str()
             .map(str::to_string)
@@ -218,9 +227,14 @@ impl SlackApi {
 
     /// `conversations.history`: a channel's top-level messages after `oldest_ts` (exclusive),
     /// every page, oldest first.
-    pub async fn history(&self, channel: &str, oldest_ts: Option<&str>) -> Result<Vec<SlackMessage>, SlackError> {
+    pub async fn history(
+        &self,
+        channel: &str,
+        oldest_ts: Option<&str>,
+    ) -> Result<Vec<SlackMessage>, SlackError> {
         let params = vec![("channel", channel.to_string())];
-        self.paged_messages("conversations.history", params, oldest_ts).await
+        self.paged_messages("conversations.history", params, oldest_ts)
+            .await
     }
 
     /// `conversations.replies`: a thread's messages after `oldest_ts` (exclusive), every page,
@@ -232,8 +246,12 @@ impl SlackApi {
         thread_ts: &str,
         oldest_ts: Option<&str>,
     ) -> Result<Vec<SlackMessage>, SlackError> {
-        let params = vec![("channel", channel.to_string()), ("ts", thread_ts.to_string())];
-        self.paged_messages("conversations.replies", params, oldest_ts).await
+        let params = vec![
+            ("channel", channel.to_string()),
+            ("ts", thread_ts.to_string()),
+        ];
+        self.paged_messages("conversations.replies", params, oldest_ts)
+            .await
     }
 
     async fn paged_messages(
@@ -283,14 +301,21 @@ impl SlackApi {
                 return Ok(name.clone());
             }
         }
-        let v: Value = self.call_query("users.info", &[("user", user.to_string())]).await?;
+        let v: Value = self
+            .call_query("users.info", &[("user", user.to_string())])
+            .await?;
         let u = &v["user"];
-        let name = [&u["profile"]["display_name"], &u["profile"]["real_name"], &u["real_name"], &u["name"]]
-            .into_iter()
-            .filter_map(Value::as_str)
-            .find(|s| !s.trim().is_empty())
-            .unwrap_or(user)
-            .to_string();
+        let name = [
+            &u["profile"]["display_name"],
+            &u["profile"]["real_name"],
+            &u["real_name"],
+            &u["name"],
+        ]
+        .into_iter()
+        .filter_map(Value::as_str)
+        .find(|s| !s.trim().is_empty())
+        .unwrap_or(user)
+        .to_string();
         self.names
             .lock()
             .expect("names lock")
@@ -301,15 +326,23 @@ impl SlackApi {
     /// `usergroups.users.list`: the user ids in a user group.
     pub async fn usergroups_users_list(&self, group: &str) -> Result<Vec<String>, SlackError> {
         let method = "usergroups.users.list";
-        let v: Value = self.call_query(method, &[("usergroup", group.to_string())]).await?;
+        let v: Value = self
+            .call_query(method, &[("usergroup", group.to_string())])
+            .await?;
         serde_json::from_value(v["users"].clone()).map_err(|e| decode(method, &e.to_string()))
     }
 
     /// `apps.connections.open` with the app-level token (`SLACK_APP_TOKEN`): a Socket Mode URL.
     pub async fn apps_connections_open(&self, app_token: &str) -> Result<String, SlackError> {
         let method = "apps.connections.open";
-        let request = self.http.post(self.url(method)).bearer_auth(app_token)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        let request = self
+            .http
+            .post(self.url(method))
+            .bearer_auth(app_token)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body("");
         let v: Value = self.send(method, request).await?;
         string_field(method, &v, "url")
@@ -319,17 +352,38 @@ impl SlackApi {
         format!("{}/{}", self.base, method)
     }
 
-    async fn call_json<T: DeserializeOwned>(&self, method: &str, token: &str, body: &Value) -> Result<T, SlackError> {
-        let request = self.http.post(self.url(method)).bearer_auth(token).json(body);
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<T, SlackError> {
+        let request = self
+            .http
+            .post(self.url(method))
+            .bearer_auth(token)
+            .json(body);
         self.send(method, request).await
     }
 
-    async fn call_query<T: DeserializeOwned>(&self, method: &str, params: &[(&str, String)]) -> Result<T, SlackError> {
-        let request = self.http.get(self.url(method)).bearer_auth(&self.token).query(params);
+    async fn call_query<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, SlackError> {
+        let request = self
+            .http
+            .get(self.url(method))
+            .bearer_auth(&self.token)
+            .query(params);
         self.send(method, request).await
     }
 
-    async fn send<T: DeserializeOwned>(&self, method: &str, request: RequestBuilder) -> Result<T, SlackError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        request: RequestBuilder,
+    ) -> Result<T, SlackError> {
         let response = request.send().await.map_err(|e| SlackError::Transport {
             method: method.to_string(),
             // Without the URL: it is ours and adds nothing; the token is never in it anyway.
@@ -344,10 +398,16 @@ impl SlackApi {
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .map(|secs| secs.saturating_mul(1000))
                 .unwrap_or(DEFAULT_RETRY_AFTER_MS);
-            return Err(SlackError::RateLimited { method: method.to_string(), retry_after_ms });
+            return Err(SlackError::RateLimited {
+                method: method.to_string(),
+                retry_after_ms,
+            });
         }
         if !status.is_success() {
-            return Err(SlackError::Http { method: method.to_string(), status: status.as_u16() });
+            return Err(SlackError::Http {
+                method: method.to_string(),
+                status: status.as_u16(),
+            });
         }
         let v: Value = response
             .json()
@@ -355,7 +415,10 @@ impl SlackApi {
             .map_err(|e| decode(method, &e.without_url().to_string()))?;
         if v["ok"].as_bool() != Some(true) {
             let error = v["error"].as_str().unwrap_or("unknown_error").to_string();
-            return Err(SlackError::Api { method: method.to_string(), error });
+            return Err(SlackError::Api {
+                method: method.to_string(),
+                error,
+            });
         }
         serde_json::from_value(v).map_err(|e| decode(method, &e.to_string()))
     }
@@ -374,7 +437,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn decode(method: &str, message: &str) -> SlackError {
-    SlackError::Decode { method: method.to_string(), message: message.to_string() }
+    SlackError::Decode {
+        method: method.to_string(),
+        message: message.to_string(),
+    }
 }
 
 fn string_field(method: &str, v: &Value, field: &str) -> Result<String, SlackError> {
@@ -398,25 +464,55 @@ mod tests {
 
     #[test]
     fn permanent_and_transient_errors() {
-        let api = |e: &str| SlackError::Api { method: "chat.postMessage".into(), error: e.into() };
-        for e in ["channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "invalid_auth"] {
+        let api = |e: &str| SlackError::Api {
+            method: "chat.postMessage".into(),
+            error: e.into(),
+        };
+        for e in [
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+            "account_inactive",
+            "user_not_found",
+            "cannot_dm_bot",
+            "invalid_auth",
+        ] {
             assert!(api(e).is_permanent(), "{e}");
         }
-        for e in ["internal_error", "fatal_error", "ratelimited", "service_unavailable", "something_new"] {
+        for e in [
+            "internal_error",
+            "fatal_error",
+            "ratelimited",
+            "service_unavailable",
+            "something_new",
+        ] {
             assert!(!api(e).is_permanent(), "{e}");
         }
-        let limited = SlackError::RateLimited { method: "m".into(), retry_after_ms: 3000 };
+        let limited = SlackError::RateLimited {
+            method: "m".into(),
+            retry_after_ms: 3000,
+        };
         assert!(!limited.is_permanent());
         assert_eq!(limited.retry_after_ms(), Some(3000));
-        assert!(!SlackError::Http { method: "m".into(), status: 503 }.is_permanent());
-        assert!(!SlackError::Transport { method: "m".into(), message: "refused".into() }.is_permanent());
+        assert!(!SlackError::Http {
+            method: "m".into(),
+            status: 503
+        }
+        .is_permanent());
+        assert!(!SlackError::Transport {
+            method: "m".into(),
+            message: "refused".into()
+        }
+        .is_permanent());
     }
 
     #[tokio::test]
     async fn https_is_compiled_in_so_an_https_base_fails_to_connect_not_to_build() {
         let api = SlackApi::new("https://127.0.0.1:1/api", "xoxb-t").unwrap();
         let err = api.conversations_open("U1").await.unwrap_err();
-        let SlackError::Transport { message, .. } = &err else { panic!("{err:?}") };
+        let SlackError::Transport { message, .. } = &err else {
+            panic!("{err:?}")
+        };
         assert!(!message.contains("scheme"), "{message}");
         assert!(message.to_lowercase().contains("connect"), "{message}");
         assert!(!message.to_lowercase().contains("builder"), "{message}");

@@ -45,7 +45,10 @@ pub struct Button {
 
 impl Button {
     pub fn new(label: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { label: label.into(), value: value.into() }
+        Self {
+            label: label.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -64,7 +67,14 @@ pub fn message(text: &Mrkdwn, buttons: &[Button]) -> Result<Vec<Value>, BlocksEr
     let elements = buttons
         .iter()
         .enumerate()
-        .map(|(i, b)| button(&format!("{CHOICE_ACTION_PREFIX}{i}"), &b.label, &b.value, None))
+        .map(|(i, b)| {
+            button(
+                &format!("{CHOICE_ACTION_PREFIX}{i}"),
+                &b.label,
+                &b.value,
+                None,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     blocks.extend(actions(elements));
     check_count(blocks)
@@ -72,7 +82,11 @@ pub fn message(text: &Mrkdwn, buttons: &[Button]) -> Result<Vec<Value>, BlocksEr
 
 /// A ticket card: the body (composed by the caller, with customer text escaped) and the chosen
 /// Claim / Close buttons, whose value is the ticket id.
-pub fn ticket_card(body: &Mrkdwn, ticket_id: i64, buttons: &[CardAction]) -> Result<Vec<Value>, BlocksError> {
+pub fn ticket_card(
+    body: &Mrkdwn,
+    ticket_id: i64,
+    buttons: &[CardAction],
+) -> Result<Vec<Value>, BlocksError> {
     let mut blocks = sections(body);
     let value = ticket_id.to_string();
     let elements = buttons
@@ -93,7 +107,12 @@ fn sections(text: &Mrkdwn) -> Vec<Value> {
         .collect()
 }
 
-fn button(action_id: &str, label: &str, value: &str, style: Option<&str>) -> Result<Value, BlocksError> {
+fn button(
+    action_id: &str,
+    label: &str,
+    value: &str,
+    style: Option<&str>,
+) -> Result<Value, BlocksError> {
     let len = value.chars().count();
     if len > BUTTON_VALUE_MAX {
         return Err(BlocksError::ValueTooLong { len });
@@ -119,7 +138,9 @@ fn actions(elements: Vec<Value>) -> Vec<Value> {
 
 fn check_count(blocks: Vec<Value>) -> Result<Vec<Value>, BlocksError> {
     if blocks.len() > BLOCKS_PER_MESSAGE_MAX {
-        return Err(BlocksError::TooManyBlocks { blocks: blocks.len() });
+        return Err(BlocksError::TooManyBlocks {
+            blocks: blocks.len(),
+        });
     }
     Ok(blocks)
 }
@@ -155,12 +176,18 @@ mod tests {
         let text = Mrkdwn::escaped("Did you mean <one> of these?");
         let blocks = message(
             &text,
-            &[Button::new("Track my order", "intent:track_order"), Button::new("Talk to a person", "human")],
+            &[
+                Button::new("Track my order", "intent:track_order"),
+                Button::new("Talk to a person", "human"),
+            ],
         )
         .unwrap();
         assert_eq!(blocks[0]["type"], "section");
         assert_eq!(blocks[0]["text"]["type"], "mrkdwn");
-        assert_eq!(blocks[0]["text"]["text"], "Did you mean &lt;one&gt; of these?");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "Did you mean &lt;one&gt; of these?"
+        );
         let buttons = buttons_of(&blocks);
         assert_eq!(buttons.len(), 2);
         assert_eq!(buttons[0]["action_id"], "choice_0");
@@ -179,23 +206,35 @@ mod tests {
     #[test]
     fn slack_limits_hold() {
         let long_label = "x".repeat(100);
-        let many: Vec<Button> = (0..30).map(|i| Button::new(&long_label, i.to_string())).collect();
+        let many: Vec<Button> = (0..30)
+            .map(|i| Button::new(&long_label, i.to_string()))
+            .collect();
         let text = Mrkdwn::escaped(&"word ".repeat(1500)); // 7,500 characters
         let blocks = message(&text, &many).unwrap();
         let sections: Vec<&Value> = blocks.iter().filter(|b| b["type"] == "section").collect();
         assert_eq!(sections.len(), 3);
-        let joined: String = sections.iter().map(|s| s["text"]["text"].as_str().unwrap()).collect();
+        let joined: String = sections
+            .iter()
+            .map(|s| s["text"]["text"].as_str().unwrap())
+            .collect();
         assert_eq!(joined, text.as_str());
-        assert!(sections.iter().all(|s| s["text"]["text"].as_str().unwrap().chars().count() <= 3000));
+        assert!(sections
+            .iter()
+            .all(|s| s["text"]["text"].as_str().unwrap().chars().count() <= 3000));
         let actions: Vec<&Value> = blocks.iter().filter(|b| b["type"] == "actions").collect();
         assert_eq!(actions.len(), 2);
-        assert!(actions.iter().all(|a| a["elements"].as_array().unwrap().len() <= 25));
+        assert!(actions
+            .iter()
+            .all(|a| a["elements"].as_array().unwrap().len() <= 25));
         let buttons = buttons_of(&blocks);
         assert_eq!(buttons.len(), 30);
         let label = buttons[0]["text"]["text"].as_str().unwrap();
         assert_eq!(label.chars().count(), 75);
         assert!(label.ends_with('…'));
-        let mut ids: Vec<&str> = buttons.iter().map(|b| b["action_id"].as_str().unwrap()).collect();
+        let mut ids: Vec<&str> = buttons
+            .iter()
+            .map(|b| b["action_id"].as_str().unwrap())
+            .collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 30);
@@ -211,7 +250,10 @@ mod tests {
         let mut body = Mrkdwn::trusted("*Ticket #42* ");
         body.push(&Mrkdwn::escaped("<!channel> refund please"));
         let blocks = ticket_card(&body, 42, &[CardAction::Claim, CardAction::Close]).unwrap();
-        assert_eq!(blocks[0]["text"]["text"], "*Ticket #42* &lt;!channel&gt; refund please");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "*Ticket #42* &lt;!channel&gt; refund please"
+        );
         let buttons = buttons_of(&blocks);
         assert_eq!(buttons[0]["action_id"], CLAIM_ACTION);
         assert_eq!(buttons[0]["value"], "42");

@@ -129,9 +129,13 @@ pub enum Parsed {
     /// One per action in a `block_actions` payload (Slack sends one per click in practice).
     Buttons(Vec<ButtonPress>),
     /// Events API handshake: answer with the challenge.
-    UrlVerification { challenge: String },
+    UrlVerification {
+        challenge: String,
+    },
     /// A user group's members changed: read `usergroups.users.list` again.
-    SubteamMembersChanged { subteam_id: String },
+    SubteamMembersChanged {
+        subteam_id: String,
+    },
     Ignored(&'static str),
 }
 
@@ -140,7 +144,9 @@ pub enum Parsed {
 pub fn parse_event_body(body: &Value, own: &BotIdentity) -> Parsed {
     match body["type"].as_str() {
         Some("url_verification") => match body["challenge"].as_str() {
-            Some(challenge) => Parsed::UrlVerification { challenge: challenge.to_string() },
+            Some(challenge) => Parsed::UrlVerification {
+                challenge: challenge.to_string(),
+            },
             None => Parsed::Ignored("url_verification without a challenge"),
         },
         Some("event_callback") => parse_event(&body["event"], body["event_id"].as_str(), own),
@@ -167,7 +173,9 @@ pub fn parse_event(event: &Value, event_id: Option<&str>, own: &BotIdentity) -> 
             }
         }
         Some("subteam_members_changed") => match event["subteam_id"].as_str() {
-            Some(id) => Parsed::SubteamMembersChanged { subteam_id: id.to_string() },
+            Some(id) => Parsed::SubteamMembersChanged {
+                subteam_id: id.to_string(),
+            },
             None => Parsed::Ignored("subteam_members_changed without subteam_id"),
         },
         _ => Parsed::Ignored("event type not handled"),
@@ -183,7 +191,11 @@ pub fn incoming(
     own: &BotIdentity,
 ) -> Result<IncomingMessage, &'static str> {
     if let Some(bot) = &m.bot_id {
-        return Err(if own.bot_id.as_ref() == Some(bot) { "our own message" } else { "a bot's message" });
+        return Err(if own.bot_id.as_ref() == Some(bot) {
+            "our own message"
+        } else {
+            "a bot's message"
+        });
     }
     match m.subtype.as_deref() {
         None | Some("thread_broadcast") | Some("file_share") => {}
@@ -290,7 +302,9 @@ pub fn form_decode(value: &str) -> Option<String> {
 /// Slack sends `&`, `<`, `>` typed by a person as entities; turn them back into characters so the
 /// core stores what was typed (and escaping on the way out does not double them).
 pub fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// Orders Slack timestamps ("1700000000.000100") by time; they are not always the same width.
@@ -301,7 +315,10 @@ pub fn compare_ts(a: &str, b: &str) -> Ordering {
 fn ts_parts(ts: &str) -> (u64, u64) {
     let (secs, micros) = ts.split_once('.').unwrap_or((ts, "0"));
     let micros = format!("{micros:0<6}");
-    (secs.parse().unwrap_or(0), micros[..6.min(micros.len())].parse().unwrap_or(0))
+    (
+        secs.parse().unwrap_or(0),
+        micros[..6.min(micros.len())].parse().unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -310,7 +327,10 @@ mod tests {
     use serde_json::json;
 
     fn own() -> BotIdentity {
-        BotIdentity { user_id: "UBOT".into(), bot_id: Some("BBOT".into()) }
+        BotIdentity {
+            user_id: "UBOT".into(),
+            bot_id: Some("BBOT".into()),
+        }
     }
 
     fn callback(event: Value) -> Value {
@@ -319,24 +339,36 @@ mod tests {
 
     #[test]
     fn a_dm_a_channel_message_and_a_thread_reply() {
-        let dm = callback(json!({"type": "message", "channel": "D1", "channel_type": "im",
-            "user": "U1", "text": "where is &lt;my&gt; order &amp; refund", "ts": "1700000000.000100"}));
-        let Parsed::Message(m) = parse_event_body(&dm, &own()) else { panic!() };
+        let dm = callback(
+            json!({"type": "message", "channel": "D1", "channel_type": "im",
+            "user": "U1", "text": "where is &lt;my&gt; order &amp; refund", "ts": "1700000000.000100"}),
+        );
+        let Parsed::Message(m) = parse_event_body(&dm, &own()) else {
+            panic!()
+        };
         assert_eq!(m.kind, ChannelKind::Im);
         assert_eq!(m.text, "where is <my> order & refund");
         assert_eq!(m.event_id.as_deref(), Some("Ev01"));
         assert_eq!(m.dedup_key(), "D1:1700000000.000100");
         assert!(!m.is_thread_reply());
 
-        let top = callback(json!({"type": "message", "channel": "C1", "channel_type": "channel",
-            "user": "U1", "text": "help", "ts": "1700000000.000200"}));
-        let Parsed::Message(m) = parse_event_body(&top, &own()) else { panic!() };
+        let top = callback(
+            json!({"type": "message", "channel": "C1", "channel_type": "channel",
+            "user": "U1", "text": "help", "ts": "1700000000.000200"}),
+        );
+        let Parsed::Message(m) = parse_event_body(&top, &own()) else {
+            panic!()
+        };
         assert_eq!(m.kind, ChannelKind::Channel);
         assert_eq!(m.thread_root(), "1700000000.000200");
 
-        let reply = callback(json!({"type": "message", "channel": "C1", "channel_type": "channel",
-            "user": "U2", "text": "on it", "ts": "1700000000.000300", "thread_ts": "1700000000.000200"}));
-        let Parsed::Message(m) = parse_event_body(&reply, &own()) else { panic!() };
+        let reply = callback(
+            json!({"type": "message", "channel": "C1", "channel_type": "channel",
+            "user": "U2", "text": "on it", "ts": "1700000000.000300", "thread_ts": "1700000000.000200"}),
+        );
+        let Parsed::Message(m) = parse_event_body(&reply, &own()) else {
+            panic!()
+        };
         assert!(m.is_thread_reply());
         assert_eq!(m.thread_root(), "1700000000.000200");
     }
@@ -351,25 +383,58 @@ mod tests {
             }
             parse_event_body(&callback(e), &own())
         };
-        assert!(matches!(with(json!({"bot_id": "BBOT"})), Parsed::Ignored("our own message")));
-        assert!(matches!(with(json!({"user": "UBOT"})), Parsed::Ignored("our own message")));
-        assert!(matches!(with(json!({"bot_id": "BOTHER"})), Parsed::Ignored("a bot's message")));
-        for subtype in ["message_changed", "message_deleted", "channel_join", "channel_topic", "bot_message"] {
-            assert!(matches!(with(json!({"subtype": subtype})), Parsed::Ignored(_)), "{subtype}");
+        assert!(matches!(
+            with(json!({"bot_id": "BBOT"})),
+            Parsed::Ignored("our own message")
+        ));
+        assert!(matches!(
+            with(json!({"user": "UBOT"})),
+            Parsed::Ignored("our own message")
+        ));
+        assert!(matches!(
+            with(json!({"bot_id": "BOTHER"})),
+            Parsed::Ignored("a bot's message")
+        ));
+        for subtype in [
+            "message_changed",
+            "message_deleted",
+            "channel_join",
+            "channel_topic",
+            "bot_message",
+        ] {
+            assert!(
+                matches!(with(json!({"subtype": subtype})), Parsed::Ignored(_)),
+                "{subtype}"
+            );
         }
-        assert!(matches!(with(json!({"subtype": "thread_broadcast"})), Parsed::Message(_)));
+        assert!(matches!(
+            with(json!({"subtype": "thread_broadcast"})),
+            Parsed::Message(_)
+        ));
         assert!(matches!(with(json!({})), Parsed::Message(_)));
     }
 
     #[test]
     fn url_verification_and_subteam_changes() {
         assert_eq!(
-            parse_event_body(&json!({"type": "url_verification", "challenge": "abc", "token": "t"}), &own()),
-            Parsed::UrlVerification { challenge: "abc".into() }
+            parse_event_body(
+                &json!({"type": "url_verification", "challenge": "abc", "token": "t"}),
+                &own()
+            ),
+            Parsed::UrlVerification {
+                challenge: "abc".into()
+            }
         );
-        let changed = callback(json!({"type": "subteam_members_changed", "subteam_id": "S1",
-            "added_users": ["U3"], "removed_users": []}));
-        assert_eq!(parse_event_body(&changed, &own()), Parsed::SubteamMembersChanged { subteam_id: "S1".into() });
+        let changed = callback(
+            json!({"type": "subteam_members_changed", "subteam_id": "S1",
+            "added_users": ["U3"], "removed_users": []}),
+        );
+        assert_eq!(
+            parse_event_body(&changed, &own()),
+            Parsed::SubteamMembersChanged {
+                subteam_id: "S1".into()
+            }
+        );
     }
 
     #[test]
@@ -384,23 +449,45 @@ mod tests {
             "actions": [{"action_id": "claim", "block_id": "b", "value": "42", "type": "button",
                          "action_ts": "1700000001.000001"}]
         });
-        let Parsed::Buttons(presses) = parse_interactive(&payload) else { panic!() };
+        let Parsed::Buttons(presses) = parse_interactive(&payload) else {
+            panic!()
+        };
         let p = &presses[0];
-        assert_eq!((p.user.as_str(), p.channel.as_str(), p.action_id.as_str(), p.value.as_str()), ("U9", "C2", "claim", "42"));
+        assert_eq!(
+            (
+                p.user.as_str(),
+                p.channel.as_str(),
+                p.action_id.as_str(),
+                p.value.as_str()
+            ),
+            ("U9", "C2", "claim", "42")
+        );
         assert_eq!(p.message_ts, "1700000000.000500");
         assert_eq!(p.thread_ts.as_deref(), Some("1700000000.000400"));
         assert_eq!(p.trigger_id.as_deref(), Some("123.456"));
         assert_eq!(p.dedup_key(), "claim:1700000001.000001");
 
         let form = format!("payload={}", "%7B%22type%22%3A%22block_actions%22%7D");
-        assert_eq!(interactivity_form_payload(form.as_bytes()), Some(json!({"type": "block_actions"})));
+        assert_eq!(
+            interactivity_form_payload(form.as_bytes()),
+            Some(json!({"type": "block_actions"}))
+        );
         assert_eq!(form_decode("a+b%26c%3D"), Some("a b&c=".into()));
     }
 
     #[test]
     fn timestamps_order_by_time() {
-        assert_eq!(compare_ts("1700000000.000100", "1700000000.000200"), Ordering::Less);
-        assert_eq!(compare_ts("999999999.900000", "1700000000.000001"), Ordering::Less);
-        assert_eq!(compare_ts("1700000000.1", "1700000000.000200"), Ordering::Greater);
+        assert_eq!(
+            compare_ts("1700000000.000100", "1700000000.000200"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_ts("999999999.900000", "1700000000.000001"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_ts("1700000000.1", "1700000000.000200"),
+            Ordering::Greater
+        );
     }
 }

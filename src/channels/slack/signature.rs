@@ -47,7 +47,9 @@ pub fn verify(
     let ts_ms = ts_secs
         .checked_mul(1000)
         .ok_or(SignatureError::MalformedTimestamp)?;
-    let signature = signature_header.ok_or(SignatureError::MissingSignature)?.trim();
+    let signature = signature_header
+        .ok_or(SignatureError::MissingSignature)?
+        .trim();
     let given = signature
         .strip_prefix("v0=")
         .filter(|hexits| hexits.len() == 64)
@@ -67,7 +69,11 @@ pub fn verify(
 pub fn sign(signing_secret: &str, timestamp: &str, raw_body: &[u8]) -> String {
     format!(
         "v0={}",
-        hex::encode(mac(signing_secret, timestamp, raw_body).finalize().into_bytes())
+        hex::encode(
+            mac(signing_secret, timestamp, raw_body)
+                .finalize()
+                .into_bytes()
+        )
     )
 }
 
@@ -95,7 +101,10 @@ mod tests {
 
     #[test]
     fn slacks_published_example_verifies() {
-        assert_eq!(verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), NOW_MS), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), NOW_MS),
+            Ok(())
+        );
         assert_eq!(sign(SECRET, TS, BODY.as_bytes()), SIG);
     }
 
@@ -120,13 +129,24 @@ mod tests {
     #[test]
     fn timestamps_more_than_five_minutes_off_either_way_are_stale() {
         let ok_edge = NOW_MS + MAX_SKEW_MS;
-        assert_eq!(verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), ok_edge), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), ok_edge),
+            Ok(())
+        );
         assert_eq!(
             verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), ok_edge + 1),
-            Err(SignatureError::Stale { skew_ms: MAX_SKEW_MS + 1 })
+            Err(SignatureError::Stale {
+                skew_ms: MAX_SKEW_MS + 1
+            })
         );
         assert!(matches!(
-            verify(SECRET, Some(TS), BODY.as_bytes(), Some(SIG), NOW_MS - MAX_SKEW_MS - 1),
+            verify(
+                SECRET,
+                Some(TS),
+                BODY.as_bytes(),
+                Some(SIG),
+                NOW_MS - MAX_SKEW_MS - 1
+            ),
             Err(SignatureError::Stale { .. })
         ));
     }
@@ -134,14 +154,34 @@ mod tests {
     #[test]
     fn missing_and_malformed_headers_have_their_own_errors() {
         let body = BODY.as_bytes();
-        assert_eq!(verify(SECRET, None, body, Some(SIG), NOW_MS), Err(SignatureError::MissingTimestamp));
-        assert_eq!(verify(SECRET, Some(TS), body, None, NOW_MS), Err(SignatureError::MissingSignature));
-        assert_eq!(verify(SECRET, Some("soon"), body, Some(SIG), NOW_MS), Err(SignatureError::MalformedTimestamp));
         assert_eq!(
-            verify(SECRET, Some("99999999999999999999"), body, Some(SIG), NOW_MS),
+            verify(SECRET, None, body, Some(SIG), NOW_MS),
+            Err(SignatureError::MissingTimestamp)
+        );
+        assert_eq!(
+            verify(SECRET, Some(TS), body, None, NOW_MS),
+            Err(SignatureError::MissingSignature)
+        );
+        assert_eq!(
+            verify(SECRET, Some("soon"), body, Some(SIG), NOW_MS),
             Err(SignatureError::MalformedTimestamp)
         );
-        for bad in ["a2114d57", "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0=zz", "v0="] {
+        assert_eq!(
+            verify(
+                SECRET,
+                Some("99999999999999999999"),
+                body,
+                Some(SIG),
+                NOW_MS
+            ),
+            Err(SignatureError::MalformedTimestamp)
+        );
+        for bad in [
+            "a2114d57",
+            "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+            "v0=zz",
+            "v0=",
+        ] {
             assert_eq!(
                 verify(SECRET, Some(TS), body, Some(bad), NOW_MS),
                 Err(SignatureError::MalformedSignature),

@@ -62,7 +62,9 @@ pub struct Envelope {
 pub enum SocketEvent {
     /// `hello` received on a new connection; `connection` counts from 1. Anything sent while we
     /// were away must be fetched with history now.
-    Connected { connection: u64 },
+    Connected {
+        connection: u64,
+    },
     Envelope(Envelope),
 }
 
@@ -93,7 +95,15 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
-        let outcome = connect_once(api, app_token, &options, &events, &mut shutdown, &mut connection).await;
+        let outcome = connect_once(
+            api,
+            app_token,
+            &options,
+            &events,
+            &mut shutdown,
+            &mut connection,
+        )
+        .await;
         match outcome {
             Ok(End::Shutdown) | Ok(End::ConsumerGone) => return Ok(()),
             Ok(End::Disconnect) => {
@@ -139,11 +149,17 @@ async fn connect_once(
     connection: &mut u64,
 ) -> Result<End, SlackError> {
     let url = api.apps_connections_open(app_token).await?;
-    let transport = |message: String| SlackError::Transport { method: "socket".into(), message };
-    let (mut ws, _) = tokio::time::timeout(options.hello_timeout, tokio_tungstenite::connect_async(url.as_str()))
-        .await
-        .map_err(|_| transport("websocket handshake timed out".into()))?
-        .map_err(|e| transport(format!("websocket handshake failed: {e}")))?;
+    let transport = |message: String| SlackError::Transport {
+        method: "socket".into(),
+        message,
+    };
+    let (mut ws, _) = tokio::time::timeout(
+        options.hello_timeout,
+        tokio_tungstenite::connect_async(url.as_str()),
+    )
+    .await
+    .map_err(|_| transport("websocket handshake timed out".into()))?
+    .map_err(|e| transport(format!("websocket handshake failed: {e}")))?;
 
     // Nothing but `hello` is expected first; anything else before it is ignored.
     let hello_deadline = Instant::now() + options.hello_timeout;
@@ -173,12 +189,21 @@ async fn connect_once(
     }
     *connection += 1;
     tracing::info!(connection = *connection, "slack socket: connected");
-    if events.send(SocketEvent::Connected { connection: *connection }).await.is_err() {
+    if events
+        .send(SocketEvent::Connected {
+            connection: *connection,
+        })
+        .await
+        .is_err()
+    {
         return Ok(End::ConsumerGone);
     }
 
     let mut last_heard = Instant::now();
-    let mut ping = tokio::time::interval_at(Instant::now() + options.ping_interval, options.ping_interval);
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + options.ping_interval,
+        options.ping_interval,
+    );
     loop {
         let next = tokio::select! {
             next = ws.next() => next,
@@ -222,7 +247,10 @@ async fn connect_once(
             envelope_id: envelope_id.to_string(),
             kind: v["type"].as_str().unwrap_or_default().to_string(),
             payload: v["payload"].clone(),
-            retry_attempt: v["retry_attempt"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            retry_attempt: v["retry_attempt"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             retry_reason: v["retry_reason"].as_str().map(str::to_string),
         };
         if events.send(SocketEvent::Envelope(envelope)).await.is_err() {
@@ -245,11 +273,20 @@ mod tests {
         };
         for _ in 0..50 {
             let first = backoff(0, &o);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
             let third = backoff(2, &o);
-            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400), "{third:?}");
+            assert!(
+                third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+                "{third:?}"
+            );
             let late = backoff(40, &o);
-            assert!(late >= Duration::from_millis(2500) && late <= Duration::from_secs(5), "{late:?}");
+            assert!(
+                late >= Duration::from_millis(2500) && late <= Duration::from_secs(5),
+                "{late:?}"
+            );
         }
         let draws: std::collections::HashSet<Duration> = (0..20).map(|_| backoff(3, &o)).collect();
         assert!(draws.len() > 1, "no jitter");

@@ -101,14 +101,17 @@ pub fn split(text: &str, max_chars: usize) -> Vec<String> {
 
 /// Byte offset just after the last `c` in `window`, if that leaves a non-empty piece.
 fn cut_after(window: &str, c: char) -> Option<usize> {
-    window.rfind(c).map(|at| at + c.len_utf8()).filter(|&cut| cut > 0)
+    window
+        .rfind(c)
+        .map(|at| at + c.len_utf8())
+        .filter(|&cut| cut > 0)
 }
 
 fn cut_after_whitespace(window: &str) -> Option<usize> {
     window
         .char_indices()
-        .filter(|(_, c)| c.is_whitespace())
-        .last()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
         .map(|(at, c)| at + c.len_utf8())
 }
 
@@ -116,7 +119,11 @@ fn cut_after_whitespace(window: &str) -> Option<usize> {
 fn hard_cut(window: &str) -> usize {
     if let Some(amp) = window.rfind('&') {
         let tail = &window[amp..];
-        let could_be_entity = tail.len() < 6 && !tail.contains(';') && tail[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '#');
+        let could_be_entity = tail.len() < 6
+            && !tail.contains(';')
+            && tail[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '#');
         if could_be_entity && amp > 0 {
             return amp;
         }
@@ -131,7 +138,10 @@ mod tests {
     #[test]
     fn escaping_neutralises_mentions_and_links() {
         assert_eq!(escape("<!channel> hi"), "&lt;!channel&gt; hi");
-        assert_eq!(escape("<@U123> and <!here>"), "&lt;@U123&gt; and &lt;!here&gt;");
+        assert_eq!(
+            escape("<@U123> and <!here>"),
+            "&lt;@U123&gt; and &lt;!here&gt;"
+        );
         assert_eq!(
             escape("<http://evil.example|your bank>"),
             "&lt;http://evil.example|your bank&gt;"
@@ -151,7 +161,13 @@ mod tests {
     fn splits_on_line_breaks_first() {
         let text = format!("{}\n{}\n{}", "a".repeat(10), "b".repeat(10), "c".repeat(10));
         let pieces = split(&text, 25);
-        assert_eq!(pieces, vec![format!("{}\n{}\n", "a".repeat(10), "b".repeat(10)), "c".repeat(10)]);
+        assert_eq!(
+            pieces,
+            vec![
+                format!("{}\n{}\n", "a".repeat(10), "b".repeat(10)),
+                "c".repeat(10)
+            ]
+        );
     }
 
     #[test]
@@ -161,7 +177,10 @@ mod tests {
         assert_eq!(pieces.concat(), text);
         for p in &pieces {
             assert!(p.chars().count() <= 12, "{p:?}");
-            assert!(p.ends_with(' ') || text.ends_with(p.as_str()), "cut inside a word: {p:?}");
+            assert!(
+                p.ends_with(' ') || text.ends_with(p.as_str()),
+                "cut inside a word: {p:?}"
+            );
         }
     }
 
@@ -176,7 +195,9 @@ mod tests {
         let words = "grüße 😀 ".repeat(800);
         let pieces = split(&words, 3000);
         assert_eq!(pieces.concat(), words);
-        assert!(pieces.iter().all(|p| p.chars().count() <= 3000 && p.ends_with(' ')));
+        assert!(pieces
+            .iter()
+            .all(|p| p.chars().count() <= 3000 && p.ends_with(' ')));
     }
 
     #[test]
@@ -192,10 +213,14 @@ mod tests {
 
     #[test]
     fn long_text_is_never_dropped() {
-        let text: String = (0..5000).map(|i| format!("line {i} with some words\n")).collect();
+        let text: String = (0..5000)
+            .map(|i| format!("line {i} with some words\n"))
+            .collect();
         let pieces = split(&text, SECTION_TEXT_MAX);
         assert!(pieces.len() > 30);
         assert_eq!(pieces.concat(), text);
-        assert!(pieces.iter().all(|p| p.chars().count() <= SECTION_TEXT_MAX && p.ends_with('\n')));
+        assert!(pieces
+            .iter()
+            .all(|p| p.chars().count() <= SECTION_TEXT_MAX && p.ends_with('\n')));
     }
 }
