@@ -546,6 +546,26 @@ fn e_ts(fake: &FakeSlack, channel: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_rate_limited_connection_open_waits_as_long_as_slack_asks() {
+    let fake = FakeSlack::start().await;
+    fake.fail_next(
+        "apps.connections.open",
+        FailKind::RateLimited {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    let mut client = start_socket(&fake, APP_TOKEN);
+    assert_eq!(client.connected().await, 1);
+    let opens = fake.calls("apps.connections.open");
+    assert_eq!(opens.len(), 2);
+    let waited = opens[1].at.duration_since(opens[0].at);
+    // The client's own backoff is 20-200 ms here; only Retry-After explains a second.
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    client.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_refused_app_token_stops_the_socket_client_with_an_error() {
     let fake = FakeSlack::start().await;
     let client = start_socket(&fake, "xapp-wrong");
@@ -566,15 +586,7 @@ async fn signed_events_verify_with_our_checker() {
     ) -> (axum::http::StatusCode, String) {
         let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let now_ms = 1_800_000_000_000;
-        if signature::verify(
-            "s3cret",
-            h("x-slack-request-timestamp"),
-            &body,
-            h("x-slack-signature"),
-            now_ms,
-        )
-        .is_err()
-        {
+        if signature::verify_request("s3cret", &headers, &body, now_ms).is_err() {
             return (axum::http::StatusCode::UNAUTHORIZED, String::new());
         }
         let parsed = match h("content-type") {

@@ -54,6 +54,8 @@ pub struct Call {
     pub method: String,
     pub params: Value,
     pub token: Option<String>,
+    /// When the fake received it.
+    pub at: Instant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -872,6 +874,7 @@ async fn web_api(
             method: method.clone(),
             params: params.clone(),
             token: token.clone(),
+            at: Instant::now(),
         });
         let failure = st.failures.get_mut(&method).and_then(VecDeque::pop_front);
         match failure {

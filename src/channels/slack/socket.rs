@@ -91,6 +91,7 @@ pub async fn run(
 ) -> Result<(), SlackError> {
     let mut failures: u32 = 0;
     let mut connection: u64 = 0;
+    let mut asked_wait: Option<Duration> = None;
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -118,9 +119,14 @@ pub async fn run(
             Err(e) if e.is_permanent() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "slack socket: connection failed");
+                // A 429 from apps.connections.open says how long to wait; wait at least that.
+                asked_wait = e
+                    .retry_after_ms()
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(Duration::from_millis);
             }
         }
-        let delay = backoff(failures, &options);
+        let delay = backoff(failures, &options).max(asked_wait.take().unwrap_or_default());
         failures = failures.saturating_add(1);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
