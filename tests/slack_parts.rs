@@ -183,7 +183,13 @@ async fn slack_errors_become_typed_errors() {
     // Failures are used up: the next call goes through.
     api.post_message(STAFF, None, &text, None).await.unwrap();
 
+    assert_eq!(api.auth_test().await.unwrap(), own());
+
     let wrong = SlackApi::new(&fake.api_base, "xoxb-wrong").unwrap();
+    assert_eq!(
+        wrong.auth_test().await.unwrap_err().api_error(),
+        Some("invalid_auth")
+    );
     let err = wrong
         .post_message(STAFF, None, &text, None)
         .await

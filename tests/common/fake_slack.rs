@@ -1075,6 +1075,10 @@ fn handle(st: &mut FakeState, method: &str, params: &Value, ws_port: u16) -> Res
             let users = st.groups.get(group).ok_or("no_such_subteam")?;
             Ok(json!({"users": users}))
         }
+        "auth.test" => Ok(json!({
+            "url": "https://fake.slack.com/", "team": "Fake", "user": "frontline",
+            "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": false,
+        })),
         "apps.connections.open" => {
             let ticket = next_id(st);
             Ok(

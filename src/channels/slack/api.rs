@@ -14,7 +14,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::events::{compare_ts, SlackMessage};
+use super::events::{compare_ts, BotIdentity, SlackMessage};
 use super::text::Mrkdwn;
 use crate::clock::{Clock, SystemClock};
 
@@ -330,6 +330,26 @@ impl SlackApi {
             .call_query(method, &[("usergroup", group.to_string())])
             .await?;
         serde_json::from_value(v["users"].clone()).map_err(|e| decode(method, &e.to_string()))
+    }
+
+    /// `auth.test`: who the bot token belongs to, so the bot can recognise its own messages.
+    /// Also the cheapest check at start-up that the token works.
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        let method = "auth.test";
+        let request = self
+            .http
+            .post(self.url(method))
+            .bearer_auth(&self.token)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body("");
+        let v: Value = self.send(method, request).await?;
+        Ok(BotIdentity {
+            user_id: string_field(method, &v, "user_id")?,
+            bot_id: v["bot_id"].as_str().map(str::to_string),
+        })
     }
 
     /// `apps.connections.open` with the app-level token (`SLACK_APP_TOKEN`): a Socket Mode URL.

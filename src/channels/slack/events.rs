@@ -13,6 +13,8 @@ use std::cmp::Ordering;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::text::to_plain;
+
 /// Who the bot is on this workspace (from `auth.test` or config), to drop its own messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BotIdentity {
@@ -71,9 +73,11 @@ pub struct IncomingMessage {
     pub channel: String,
     pub kind: ChannelKind,
     pub user: String,
-    /// As the person typed it, in Slack's own markup (entities `&amp;` `&lt;` `&gt;` unescaped
-    /// back to characters, so relaying it escapes it once).
+    /// As a person reads it ([`to_plain`]): mentions and links rendered as text, entities
+    /// turned back into `<`, `>`, `&`. Relaying it to Slack escapes it again.
     pub text: String,
+    /// Slack's own text (markup and entities), for anything that needs the user ids.
+    pub raw_text: String,
     pub ts: String,
     /// Set for replies in a thread (and for a thread's parent once it has replies).
     pub thread_ts: Option<String>,
@@ -212,7 +216,8 @@ pub fn incoming(
         channel: channel.to_string(),
         kind: ChannelKind::of(channel_type, channel),
         user: user.to_string(),
-        text: unescape(&m.text),
+        text: to_plain(&m.text),
+        raw_text: m.text.clone(),
         ts: m.ts.clone(),
         thread_ts: m.thread_ts.clone(),
         event_id: None,
@@ -299,14 +304,6 @@ pub fn form_decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Slack sends `&`, `<`, `>` typed by a person as entities; turn them back into characters so the
-/// core stores what was typed (and escaping on the way out does not double them).
-pub fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 /// Orders Slack timestamps ("1700000000.000100") by time; they are not always the same width.
 pub fn compare_ts(a: &str, b: &str) -> Ordering {
     ts_parts(a).cmp(&ts_parts(b))
@@ -348,6 +345,7 @@ mod tests {
         };
         assert_eq!(m.kind, ChannelKind::Im);
         assert_eq!(m.text, "where is <my> order & refund");
+        assert_eq!(m.raw_text, "where is &lt;my&gt; order &amp; refund");
         assert_eq!(m.event_id.as_deref(), Some("Ev01"));
         assert_eq!(m.dedup_key(), "D1:1700000000.000100");
         assert!(!m.is_thread_reply());

@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //! - [`signature`]: Events API request signing (v0 HMAC-SHA256), with "now" as a parameter.
-//! - [`text`]: escaping relayed text (`&`, `<`, `>`), the [`text::Mrkdwn`] "safe to send" type,
-//!   and splitting long text on line or word boundaries.
+//! - [`text`]: escaping relayed text (`&`, `<`, `>`), reading Slack markup as plain text, the
+//!   [`text::Mrkdwn`] "safe to send" type, and splitting long text on line or word boundaries.
 //! - [`blocks`]: Block Kit JSON for messages with choice buttons and for ticket cards.
 //! - [`api`]: the Web API client ([`api::SlackApi`]) with typed errors ([`api::SlackError`]).
 //! - [`events`]: inbound payloads (events, button presses) parsed into neutral structs, with

@@ -22,6 +22,65 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Slack message text as a person reads it, for the platform-neutral core (and agents on other
+/// platforms): `<@U123>` → `@U123` (or `@name` when the mention carries one), `<#C123|help>` →
+/// `#help`, `<!here>` → `@here`, `<https://x.example|label>` → `label (https://x.example)`, a
+/// bare link → the link, a link Slack made of typed text → that text, and the entities `&lt;` `&gt;` `&amp;` → `<` `>` `&`.
+/// Relaying the result back to Slack goes through [`escape`] again, so nothing becomes live.
+pub fn to_plain(slack_text: &str) -> String {
+    let mut out = String::with_capacity(slack_text.len());
+    let mut rest = slack_text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&unescape_entities(&rest[..open]));
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&unescape_entities(&rest[open..]));
+            rest = "";
+            break;
+        };
+        out.push_str(&render_markup(&after[..close]));
+        rest = &after[close + 1..];
+    }
+    out.push_str(&unescape_entities(rest));
+    out
+}
+
+fn render_markup(inner: &str) -> String {
+    let (target, label) = match inner.split_once('|') {
+        Some((t, l)) => (t, Some(unescape_entities(l))),
+        None => (inner, None),
+    };
+    let target = unescape_entities(target);
+    if let Some(user) = target.strip_prefix('@') {
+        return format!("@{}", label.as_deref().unwrap_or(user));
+    }
+    if let Some(channel) = target.strip_prefix('#') {
+        return format!("#{}", label.as_deref().unwrap_or(channel));
+    }
+    if let Some(special) = target.strip_prefix('!') {
+        return match (special, label) {
+            (_, Some(label)) => label,
+            (s, None) if s.starts_with("subteam^") => format!("@{}", &s["subteam^".len()..]),
+            (s, None) => format!("@{s}"),
+        };
+    }
+    match label {
+        // Slack links what people type ("example.com" → <http://example.com|example.com>).
+        Some(label) if !label.is_empty() && target.ends_with(label.as_str()) => label,
+        Some(label) if !label.is_empty() => format!("{label} ({target})"),
+        _ => target
+            .strip_prefix("mailto:")
+            .unwrap_or(&target)
+            .to_string(),
+    }
+}
+
+fn unescape_entities(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Text that is safe to send as Slack `mrkdwn`: either escaped from plain text, or composed by us
 /// on purpose (formatting such as `*bold*` or a `<@U123>` mention we mean). Every function that
 /// sends message text ([`super::blocks`], [`super::api::SlackApi`]) takes this type, so relayed
@@ -149,6 +208,34 @@ mod tests {
         assert_eq!(escape("fish & chips &amp;"), "fish &amp; chips &amp;amp;");
         assert_eq!(escape("plain *bold* ünïcödé 🙂"), "plain *bold* ünïcödé 🙂");
         assert_eq!(Mrkdwn::escaped("<!everyone>").as_str(), "&lt;!everyone&gt;");
+    }
+
+    #[test]
+    fn slack_markup_reads_as_plain_text() {
+        assert_eq!(to_plain("hi <@U123> and <@U9|ann>"), "hi @U123 and @ann");
+        assert_eq!(
+            to_plain("see <#C1|help> <!here> <!channel>"),
+            "see #help @here @channel"
+        );
+        assert_eq!(
+            to_plain("<!subteam^S1|@agents> <!subteam^S2>"),
+            "@agents @S2"
+        );
+        assert_eq!(
+            to_plain("<https://x.example/a?b=1&amp;c=2|my order>"),
+            "my order (https://x.example/a?b=1&c=2)"
+        );
+        assert_eq!(to_plain("<http://example.com|example.com>"), "example.com");
+        assert_eq!(to_plain("<https://example.com>"), "https://example.com");
+        assert_eq!(to_plain("<mailto:a@b.example|a@b.example>"), "a@b.example");
+        assert_eq!(to_plain("1 &lt; 2 &amp;&amp; 3 &gt; 2"), "1 < 2 && 3 > 2");
+        assert_eq!(to_plain("&amp;lt; stays typed"), "&lt; stays typed");
+        assert_eq!(to_plain("unclosed <@U1"), "unclosed <@U1");
+        // Round trip: what a person typed, relayed, is inert again.
+        assert_eq!(
+            escape(&to_plain("<!channel> &lt;!channel&gt;")),
+            "@channel &lt;!channel&gt;"
+        );
     }
 
     #[test]
