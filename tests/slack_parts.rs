@@ -532,7 +532,7 @@ async fn socket_mode_reconnects_after_disconnect_and_after_a_dropped_socket() {
         &[Watch {
             channel: missed.channel.clone(),
             thread_ts: None,
-            last_seen_ts: Some(e_ts(&fake, &missed.channel)),
+            last_seen_ts: Some(stored_before_last(&fake, &missed.channel)),
         }],
         &own(),
     )
@@ -545,8 +545,8 @@ async fn socket_mode_reconnects_after_disconnect_and_after_a_dropped_socket() {
     client.stop().await.unwrap();
 }
 
-/// The ts of the last message before the newest one in a channel (what the inbox had stored).
-fn e_ts(fake: &FakeSlack, channel: &str) -> String {
+/// The ts of the message before the newest in a channel: what the inbox had stored last.
+fn stored_before_last(fake: &FakeSlack, channel: &str) -> String {
     let all = fake.messages_in(channel);
     all[all.len() - 2].ts.clone()
 }

@@ -186,7 +186,8 @@ async fn connect_once(
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 match v["type"].as_str() {
                     Some("hello") => break,
-                    Some("disconnect") => return Ok(End::Disconnect),
+                    // Refused before it began: back off rather than loop.
+                    Some("disconnect") => return Err(transport("disconnect before hello".into())),
                     _ => {}
                 }
             }
