@@ -25,6 +25,7 @@ use crate::core::message::Author;
 pub mod discord;
 pub mod split;
 pub mod web;
+#[cfg(feature = "slack")] pub mod slack;
 
 /// One message to put in front of a customer.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,8 @@
 //! PostgreSQL in a schema of its own, with a clock the test controls.
 #![allow(dead_code)]
 
+pub mod fake_slack;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
