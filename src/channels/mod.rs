@@ -23,9 +23,10 @@ use crate::core::message::Author;
 
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod split;
 pub mod web;
-#[cfg(feature = "slack")] pub mod slack;
 
 /// One message to put in front of a customer.
 #[derive(Debug, Clone, PartialEq)]
