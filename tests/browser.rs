@@ -89,6 +89,18 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         json!(1),
         "the customer's message shows once, not twice"
     );
+    // The answer's web address is a real link that opens safely in a new tab.
+    let link = wait_for(
+        &customer,
+        "the answer's link",
+        "const a = document.querySelector('#messages .msg[data-from=bot] a'); \
+         return a && [a.getAttribute('href'), a.target, a.rel].join(' ')",
+    )
+    .await;
+    assert_eq!(
+        link,
+        json!("https://shop.example.com/account/orders _blank noopener noreferrer nofollow")
+    );
 
     // Asking for a person opens a ticket, and the page says which.
     fill(&customer, "#text", "I want to talk to a person").await;
@@ -197,6 +209,23 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         json!(false),
         "an internal note reached the customer's page"
     );
+
+    // The rating request offers buttons 1 to 5; pressing one rates as typing it would.
+    let labels = wait_for(
+        &customer,
+        "the rating buttons",
+        "const b = [...document.querySelectorAll('#messages .choices button')]; \
+         return b.length && b.map(x => x.textContent).join(',')",
+    )
+    .await;
+    assert_eq!(labels, json!("1,2,3,4,5"));
+    click(&customer, "#messages .choices button[data-value='5']").await;
+    wait_for(
+        &customer,
+        "the thanks for the rating",
+        "return [...document.querySelectorAll('#messages .msg[data-from=bot]')].some(e => /Thank you for your rating/.test(e.textContent))",
+    )
+    .await;
 
     // The console's report counts this conversation: one answer, one hand-over, one ticket.
     click(&agent, "#report-box summary").await;

@@ -64,6 +64,11 @@ async fn rephrase_then_escalate_with_ticket_and_queue_place(db: Db) {
             .contains("say it another way"),
         "{rephrase}"
     );
+    assert_eq!(
+        rephrase["choices"],
+        json!([{"label": "Talk to a person", "value": "Talk to a person"}]),
+        "a person is one press away"
+    );
     app.say(&first, "qwerty flimflam zorp").await;
     let status = app.next_from(&mut first, "bot").await["text"]
         .as_str()
@@ -250,6 +255,13 @@ async fn full_handoff_claim_relay_note_close_rating_reopen(db: Db) {
         closing_text.contains("Thank you") && closing_text.contains("1 (poor) to 5"),
         "{closing_text}"
     );
+    let ratings: Vec<&str> = closing["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ratings, ["1", "2", "3", "4", "5"], "rating buttons");
     app.say(&s, "5 - quick and friendly").await;
     let thanks = app.next_from(&mut s, "bot").await;
     assert!(
@@ -624,17 +636,25 @@ async fn close_candidates_get_a_question_and_the_answer_follows_the_choice(db: D
     let mut s = app.new_session(None).await;
 
     app.say(&s, "my parcel").await;
-    let question = app.next_from(&mut s, "bot").await["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let asked = app.next_from(&mut s, "bot").await;
+    let question = asked["text"].as_str().unwrap().to_string();
     assert!(
         question.contains("Did you mean")
             && question.contains("1) Track an order")
             && question.contains("2) Shipping costs"),
         "{question}"
     );
-    app.say(&s, "2").await;
+    // The options are buttons too; posting a button's value picks it.
+    assert_eq!(
+        asked["choices"],
+        json!([
+            {"label": "Track an order", "value": "1"},
+            {"label": "Shipping costs", "value": "2"},
+            {"label": "Talk to a person", "value": "Talk to a person"},
+        ])
+    );
+    app.say(&s, asked["choices"][1]["value"].as_str().unwrap())
+        .await;
     assert_eq!(
         app.next_from(&mut s, "bot").await["text"],
         "Shipping is 4.95 EUR."

@@ -1,0 +1,185 @@
+//! The customer's side of the web chat: a session per visitor (an id and a secret token), posting
+//! messages into the inbox, and reading the conversation with long polling.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api::{ApiError, Json, OptionalJson, SessionId, SessionToken, Q};
+use super::{WebState, WEB};
+use crate::clock::rfc3339;
+use crate::core::agent::{new_token, token_hash};
+use crate::core::message::{Author, Inbound, TranscriptLine};
+use crate::store::WebSession;
+
+/// How often a waiting message poll looks at the database even when nothing in this process
+/// committed.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Longest a client may ask a message poll to wait.
+const MAX_WAIT_SECS: u64 = 30;
+
+async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<WebSession, ApiError> {
+    let mut tx = state.services.store.read().await?;
+    let session = tx.web_session(id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("chat session {id} not found"),
+        )
+    })?;
+    if session.token_hash != token_hash(&token.0) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(session)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSession {
+    name: Option<String>,
+}
+
+pub(super) async fn create_session(
+    State(state): State<WebState>,
+    OptionalJson(body): OptionalJson<NewSession>,
+) -> Result<Response, ApiError> {
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name is longer than 100 characters",
+        ));
+    }
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().any(char::is_control))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name contains control characters",
+        ));
+    }
+    let id = new_token()[..32].to_string();
+    let token = new_token();
+    let now = state.services.now();
+    let mut w = state.services.write().await?;
+    let customer = w.tx.upsert_customer(WEB, &id, name.as_deref(), now).await?;
+    w.tx.create_web_session(&WebSession {
+        id: id.clone(),
+        token_hash: token_hash(&token),
+        customer_id: customer.id,
+        created_at: now,
+    })
+    .await?;
+    w.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "session_id": id, "token": token })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewMessage {
+    text: String,
+    client_id: Option<String>,
+}
+
+pub(super) async fn post_message(
+    State(state): State<WebState>,
+    SessionId(id): SessionId,
+    token: SessionToken,
+    Json(body): Json<NewMessage>,
+) -> Result<Response, ApiError> {
+    let session = session(&state, &id, &token).await?;
+    let name = {
+        let mut tx = state.services.store.read().await?;
+        tx.customer(session.customer_id)
+            .await?
+            .and_then(|c| c.display_name)
+    };
+    // An empty client_id would make every message a repeat of the first: treat it as absent.
+    let client_id = body.client_id.filter(|c| !c.trim().is_empty());
+    let external_id = match client_id {
+        Some(c) if c.len() > 200 => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "client_id is longer than 200 characters",
+            ))
+        }
+        Some(c) => format!("{id}:{c}"),
+        None => format!("{id}:{}", new_token()),
+    };
+    let received = state
+        .engine
+        .receive(Inbound {
+            channel: WEB.into(),
+            external_id,
+            customer_key: id.clone(),
+            customer_name: name,
+            conversation_key: id.clone(),
+            reply_to: id,
+            text: body.text,
+            received_at: state.services.now(),
+            sender: Default::default(),
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": received.inbox_id.to_string() })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Poll {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    wait: u64,
+}
+
+pub(super) async fn get_messages(
+    State(state): State<WebState>,
+    SessionId(id): SessionId,
+    token: SessionToken,
+    Q(poll): Q<Poll>,
+) -> Result<Json<Value>, ApiError> {
+    session(&state, &id, &token).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
+    let mut changes = state.services.subscribe();
+    loop {
+        let lines = {
+            let mut tx = state.services.store.read().await?;
+            tx.lines_for_key(WEB, &id, poll.after).await?
+        };
+        if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(
+                json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),
+            ));
+        }
+        // A commit in this process wakes the poll at once; one made by another instance sharing
+        // the database is seen at the next look.
+        let look_again = tokio::time::Instant::now() + RECHECK;
+        let _ = tokio::time::timeout_at(deadline.min(look_again), changes.changed()).await;
+    }
+}
+
+pub(super) fn line_json(line: &TranscriptLine) -> Value {
+    json!({
+        "seq": line.id,
+        "from": line.author.as_str(),
+        "author": if line.author == Author::Bot { None } else { line.author_name.clone() },
+        "text": line.text,
+        "at": rfc3339(line.at),
+        "choices": line.choices,
+    })
+}

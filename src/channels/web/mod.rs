@@ -1,0 +1,89 @@
+//! The web channel: the customer chat API, the agent API and the two pages that use them.
+//!
+//! - [`api`]: what every route shares: JSON bodies and errors, path and query extractors, and
+//!   bearer-token authentication of agents and chat sessions;
+//! - [`chat`]: the customer's chat (sessions, messages, long polling);
+//! - [`console`]: the agents' queue and ticket actions;
+//! - [`report`]: the "How we did" figures for the console.
+//!
+//! Web-chat customers read their conversation straight from the transcript (long polling), so
+//! delivering to them is only a matter of the line being committed: [`WebChannel::deliver`]
+//! accepts at once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use axum::response::{Html, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use crate::channels::{CustomerChannel, Delivered, Delivery, DeliveryError};
+use crate::core::desk::Desk;
+use crate::core::engine::Engine;
+use crate::core::services::Services;
+
+pub mod api;
+mod chat;
+mod console;
+mod report;
+
+use api::{ApiError, Json};
+
+/// Channel name of web-chat conversations.
+pub const WEB: &str = "web";
+
+pub struct WebChannel;
+
+#[async_trait]
+impl CustomerChannel for WebChannel {
+    fn name(&self) -> &str {
+        WEB
+    }
+
+    async fn deliver(&self, _delivery: &Delivery) -> Result<Delivered, DeliveryError> {
+        Ok(Delivered::default())
+    }
+}
+
+#[derive(Clone)]
+pub struct WebState {
+    pub services: Arc<Services>,
+    pub engine: Engine,
+    pub desk: Desk,
+}
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/chat") }))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/chat",
+            get(|| async { Html(include_str!("../../../static/chat.html")) }),
+        )
+        .route(
+            "/agent",
+            get(|| async { Html(include_str!("../../../static/agent.html")) }),
+        )
+        .route("/api/chat/sessions", post(chat::create_session))
+        .route(
+            "/api/chat/sessions/{id}/messages",
+            post(chat::post_message).get(chat::get_messages),
+        )
+        .route("/api/me", get(console::me))
+        .route("/api/tickets", get(console::list_tickets))
+        .route("/api/tickets/{id}", get(console::ticket_detail))
+        .route("/api/tickets/{id}/claim", post(console::claim))
+        .route("/api/tickets/{id}/messages", post(console::agent_message))
+        .route("/api/tickets/{id}/close", post(console::close))
+        .route("/api/report", get(report::report))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+            )
+        })
+        .with_state(state)
+}
