@@ -1,0 +1,115 @@
+//! The inbox: every inbound event, stored and deduplicated before it is handled. Its SQL and its part of each database's transaction type.
+
+/// Race-free dedup: of two concurrent inserts of the same (channel, external id) one inserts and
+/// the other, once the first commits, returns no row and reads the existing id.
+pub(in crate::store) const INSERT_INBOUND: &str =
+    "INSERT INTO inbox (channel, external_id, customer_key, customer_name, conversation_key, \
+                        reply_to, text, received_at, sender) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (channel, external_id) DO NOTHING \
+     RETURNING id";
+pub(in crate::store) const INBOUND_ID: &str =
+    "SELECT id FROM inbox WHERE channel = $1 AND external_id = $2";
+pub(in crate::store) const INBOX_ITEM: &str =
+    "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
+            text, received_at, handled_at, sender \
+     FROM inbox WHERE id = $1";
+pub(in crate::store) const UNHANDLED_INBOUND: &str =
+    "SELECT id, channel, external_id, customer_key, customer_name, conversation_key, reply_to, \
+            text, received_at, handled_at, sender \
+     FROM inbox WHERE handled_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
+pub(in crate::store) const MARK_INBOUND_HANDLED: &str =
+    "UPDATE inbox SET handled_at = $2 WHERE id = $1 AND handled_at IS NULL";
+pub(in crate::store) const INBOX_CURSORS: &str =
+    "SELECT i.conversation_key, i.reply_to, i.sender, i.external_id, i.received_at \
+     FROM inbox i \
+     WHERE i.id IN (SELECT MAX(id) FROM inbox WHERE channel = $1 AND received_at >= $2 \
+                    GROUP BY conversation_key) \
+     ORDER BY i.id";
+
+/// Implements [`InboxStore`](crate::store::InboxStore) for a transaction type of `sql::impl_tx!`.
+macro_rules! impl_inbox {
+    ($tx:ident) => {
+        #[async_trait]
+        impl InboxStore for $tx {
+            async fn record_inbound(&mut self, inbound: &Inbound) -> Result<Recorded> {
+                let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_INBOUND)
+                    .bind(&inbound.channel)
+                    .bind(&inbound.external_id)
+                    .bind(&inbound.customer_key)
+                    .bind(&inbound.customer_name)
+                    .bind(&inbound.conversation_key)
+                    .bind(&inbound.reply_to)
+                    .bind(&inbound.text)
+                    .bind(inbound.received_at)
+                    .bind(inbound.sender.as_str())
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                if let Some(id) = inserted {
+                    return Ok(Recorded::New(id));
+                }
+                let id: i64 = sqlx::query_scalar(sql::INBOUND_ID)
+                    .bind(&inbound.channel)
+                    .bind(&inbound.external_id)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                Ok(Recorded::Duplicate(id))
+            }
+
+            async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>> {
+                let row = sqlx::query(sql::INBOX_ITEM)
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                row.as_ref().map(inbox_item).transpose()
+            }
+
+            async fn unhandled_inbound(
+                &mut self,
+                after_id: i64,
+                limit: i64,
+            ) -> Result<Vec<InboxItem>> {
+                let rows = sqlx::query(sql::UNHANDLED_INBOUND)
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                all(rows, inbox_item)
+            }
+
+            async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool> {
+                let done = sqlx::query(sql::MARK_INBOUND_HANDLED)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn inbox_cursors(
+                &mut self,
+                channel: &str,
+                since: Millis,
+            ) -> Result<Vec<InboxCursor>> {
+                let rows = sqlx::query(sql::INBOX_CURSORS)
+                    .bind(channel)
+                    .bind(since)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(InboxCursor {
+                            conversation_key: r.try_get("conversation_key")?,
+                            reply_to: r.try_get("reply_to")?,
+                            sender: sql::sender(r.try_get("sender")?)?,
+                            last_external_id: r.try_get("external_id")?,
+                            received_at: r.try_get("received_at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(in crate::store) use impl_inbox;

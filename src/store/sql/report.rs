@@ -1,0 +1,79 @@
+//! What the report counts (times are the window [from, to)). Its SQL and its part of each database's transaction type.
+
+pub(in crate::store) const SET_LINE_OUTCOME: &str =
+    "UPDATE transcript_lines SET outcome = $2 WHERE id = $1";
+pub(in crate::store) const OUTCOME_COUNTS: &str =
+    "SELECT outcome, COUNT(*) AS n FROM transcript_lines \
+     WHERE outcome IS NOT NULL AND at >= $1 AND at < $2 GROUP BY outcome";
+pub(in crate::store) const NOT_UNDERSTOOD: &str =
+    "SELECT LOWER(TRIM(text)) AS question, COUNT(*) AS times, MAX(at) AS last_at \
+     FROM transcript_lines \
+     WHERE outcome = 'not_understood' AND at >= $1 AND at < $2 \
+     GROUP BY LOWER(TRIM(text)) ORDER BY times DESC, last_at DESC, question LIMIT $3";
+pub(in crate::store) const TICKETS_OPENED: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets WHERE created_at >= $1 AND created_at < $2 ORDER BY id"
+);
+
+/// Implements [`ReportStore`](crate::store::ReportStore) for a transaction type of `sql::impl_tx!`.
+macro_rules! impl_report {
+    ($tx:ident) => {
+        #[async_trait]
+        impl ReportStore for $tx {
+            async fn set_line_outcome(&mut self, line_id: i64, outcome: &str) -> Result<()> {
+                sqlx::query(sql::SET_LINE_OUTCOME)
+                    .bind(line_id)
+                    .bind(outcome)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outcome_counts(
+                &mut self,
+                from: Millis,
+                to: Millis,
+            ) -> Result<Vec<(String, i64)>> {
+                let rows = sqlx::query(sql::OUTCOME_COUNTS)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                all(rows, |r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+            }
+
+            async fn not_understood(
+                &mut self,
+                from: Millis,
+                to: Millis,
+                limit: i64,
+            ) -> Result<Vec<NotUnderstood>> {
+                let rows = sqlx::query(sql::NOT_UNDERSTOOD)
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                all(rows, |r| {
+                    Ok(NotUnderstood {
+                        text: r.try_get("question")?,
+                        times: r.try_get("times")?,
+                        last_at: r.try_get("last_at")?,
+                    })
+                })
+            }
+
+            async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>> {
+                let rows = sqlx::query(sql::TICKETS_OPENED)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                all(rows, ticket)
+            }
+        }
+    };
+}
+
+pub(in crate::store) use impl_report;

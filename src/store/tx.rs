@@ -1,0 +1,209 @@
+//! What a store transaction can do: one trait per job, all implemented by each database's
+//! transaction type and gathered in [`Tx`]. Code that calls them brings them into scope with
+//! `use crate::store::prelude::*`.
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// Everything the application reads and writes, inside one transaction.
+#[async_trait]
+pub trait Tx:
+    Send
+    + CustomerStore
+    + InboxStore
+    + ConversationStore
+    + TranscriptStore
+    + TicketStore
+    + AgentStore
+    + CardStore
+    + OutboxStore
+    + TimerStore
+    + ReportStore
+{
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Customers and web-chat sessions.
+#[async_trait]
+pub trait CustomerStore: Send {
+    /// Finds the customer by (channel, external id) or creates it; a given name updates the stored one.
+    async fn upsert_customer(
+        &mut self,
+        channel: &str,
+        external_id: &str,
+        display_name: Option<&str>,
+        now: Millis,
+    ) -> Result<Customer>;
+    async fn customer(&mut self, id: i64) -> Result<Option<Customer>>;
+    async fn create_web_session(&mut self, session: &WebSession) -> Result<()>;
+    async fn web_session(&mut self, id: &str) -> Result<Option<WebSession>>;
+}
+
+/// The inbox: every inbound event, stored and deduplicated before it is handled.
+#[async_trait]
+pub trait InboxStore: Send {
+    /// Stores an inbound event unless (channel, external id) is already there.
+    async fn record_inbound(&mut self, inbound: &crate::core::message::Inbound)
+        -> Result<Recorded>;
+    async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
+    /// Unhandled events stored after `after_id`, oldest first.
+    async fn unhandled_inbound(&mut self, after_id: i64, limit: i64) -> Result<Vec<InboxItem>>;
+    /// Marks an unhandled event handled; false if it already was (another handler got there
+    /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
+    async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// For each conversation key on `channel` with an event received at or after `since`, the
+    /// newest event stored for it.
+    async fn inbox_cursors(&mut self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>>;
+}
+
+/// Conversations and their state.
+#[async_trait]
+pub trait ConversationStore: Send {
+    /// The newest conversation for (channel, conversation key), in any state.
+    async fn latest_conversation(
+        &mut self,
+        channel: &str,
+        key: &str,
+    ) -> Result<Option<Conversation>>;
+    async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
+    /// Inserts `conversation` (its `id` is ignored) and returns the new id.
+    async fn create_conversation(&mut self, conversation: &Conversation) -> Result<i64>;
+    /// Writes every field of `conversation` by id.
+    async fn update_conversation(&mut self, conversation: &Conversation) -> Result<()>;
+}
+
+/// Transcript lines.
+#[async_trait]
+pub trait TranscriptStore: Send {
+    async fn append_line(&mut self, line: &NewLine) -> Result<TranscriptLine>;
+    /// Lines of one conversation with id > `after`, oldest first; notes only if `include_notes`.
+    async fn conversation_lines(
+        &mut self,
+        conversation_id: i64,
+        after: i64,
+        include_notes: bool,
+    ) -> Result<Vec<TranscriptLine>>;
+    /// Customer-visible lines of every conversation with (channel, key), id > `after`, oldest first.
+    async fn lines_for_key(
+        &mut self,
+        channel: &str,
+        key: &str,
+        after: i64,
+    ) -> Result<Vec<TranscriptLine>>;
+}
+
+/// Tickets and the queue.
+#[async_trait]
+pub trait TicketStore: Send {
+    async fn create_ticket(&mut self, ticket: &NewTicket) -> Result<Ticket>;
+    async fn ticket(&mut self, id: i64) -> Result<Option<Ticket>>;
+    /// Writes status, assignee, timestamps and csat of `ticket` by id.
+    async fn update_ticket(&mut self, ticket: &Ticket) -> Result<()>;
+    /// Tickets in any of `statuses`, oldest first, with customer and assignee names.
+    async fn list_tickets(&mut self, statuses: &[TicketStatus]) -> Result<Vec<TicketSummary>>;
+    async fn ticket_summary(&mut self, id: i64) -> Result<Option<TicketSummary>>;
+    /// 1-based place in the queue of an open ticket: open tickets created before it, plus one.
+    async fn queue_position(&mut self, ticket_id: i64) -> Result<i64>;
+    /// Waits (claimed_at - created_at) of the most recently claimed tickets, newest first.
+    async fn recent_claim_waits(&mut self, limit: i64) -> Result<Vec<Millis>>;
+    /// The customer's other tickets, newest first.
+    async fn customer_tickets(&mut self, customer_id: i64, except: i64) -> Result<Vec<Ticket>>;
+}
+
+/// Agents, by token or by platform identity.
+#[async_trait]
+pub trait AgentStore: Send {
+    /// Fails with `Conflict` if the name is taken.
+    async fn create_agent(&mut self, name: &str, token_hash: &str, now: Millis) -> Result<Agent>;
+    async fn agents(&mut self) -> Result<Vec<Agent>>;
+    async fn agent(&mut self, id: i64) -> Result<Option<Agent>>;
+    async fn agent_by_token_hash(&mut self, token_hash: &str) -> Result<Option<Agent>>;
+    /// Removes the agent (by id) and its token; false if there was no such active agent.
+    async fn remove_agent(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// The agent with this platform identity, created on first sight; a changed platform name
+    /// is updated.
+    async fn platform_agent(
+        &mut self,
+        platform: &str,
+        user_id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<Agent>;
+}
+
+/// Ticket cards on desk platforms.
+#[async_trait]
+pub trait CardStore: Send {
+    async fn set_card(&mut self, ticket_id: i64, platform: &str, card: &CardRef) -> Result<()>;
+    async fn card(&mut self, ticket_id: i64, platform: &str) -> Result<Option<CardRef>>;
+    /// The ticket whose card or thread on `platform` is `reference`.
+    async fn ticket_by_card(&mut self, platform: &str, reference: &str) -> Result<Option<i64>>;
+}
+
+/// The outbox: messages and desk events waiting for delivery.
+#[async_trait]
+pub trait OutboxStore: Send {
+    async fn enqueue(&mut self, item: &NewOutbox) -> Result<i64>;
+    /// Pending rows due at `now`, oldest first, at most one per conversation: the oldest pending
+    /// row of each conversation, and only if it is due (so delivery keeps per-conversation order).
+    /// Dead and delivered rows never block.
+    async fn due_outbox(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>>;
+    async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>>;
+    /// Claims a due pending row for one delivery attempt by moving its `next_attempt_at` to
+    /// `until`; false if it is no longer pending and due (another dispatcher took it). If the
+    /// attempt never reports back (a crash), the row is due again at `until`.
+    async fn lease_outbox(&mut self, id: i64, now: Millis, until: Millis) -> Result<bool>;
+    async fn mark_delivered(&mut self, id: i64, now: Millis) -> Result<()>;
+    async fn mark_retry(
+        &mut self,
+        id: i64,
+        attempts: i32,
+        next_attempt_at: Millis,
+        error: &str,
+    ) -> Result<()>;
+    async fn mark_dead(&mut self, id: i64, attempts: i32, error: &str) -> Result<()>;
+    /// Earliest `next_attempt_at` among the rows `due_outbox` could return next (the oldest
+    /// pending row of each conversation), for the dispatcher's sleep.
+    async fn next_outbox_due(&mut self) -> Result<Option<Millis>>;
+}
+
+/// Timers kept in the database.
+#[async_trait]
+pub trait TimerStore: Send {
+    async fn schedule_timer(&mut self, kind: &str, subject_id: i64, due_at: Millis) -> Result<i64>;
+    /// Unfired timers due at `now`, earliest first.
+    async fn due_timers(&mut self, now: Millis, limit: i64) -> Result<Vec<Timer>>;
+    /// Marks an unfired timer fired; false if it already was.
+    async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// Cancels unfired timers of `kind` for `subject_id`.
+    async fn cancel_timers(&mut self, kind: &str, subject_id: i64) -> Result<()>;
+}
+
+/// What the report counts (times are the window [from, to)).
+#[async_trait]
+pub trait ReportStore: Send {
+    /// Records what the bot did with a customer's message (an [`Outcome`] name).
+    ///
+    /// [`Outcome`]: crate::core::decide::Outcome
+    async fn set_line_outcome(&mut self, line_id: i64, outcome: &str) -> Result<()>;
+    /// How many customer messages the bot handled, per outcome.
+    async fn outcome_counts(&mut self, from: Millis, to: Millis) -> Result<Vec<(String, i64)>>;
+    /// What the bot did not understand, grouped by lower-cased text, most frequent first.
+    async fn not_understood(
+        &mut self,
+        from: Millis,
+        to: Millis,
+        limit: i64,
+    ) -> Result<Vec<NotUnderstood>>;
+    /// Tickets opened in the window, oldest first.
+    async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>>;
+}
+
+/// The traits whose methods a transaction offers.
+pub mod prelude {
+    pub use super::{
+        AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, OutboxStore,
+        ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+    };
+}
