@@ -149,18 +149,22 @@ async fn story(store: &dyn Store) {
     assert_eq!(tx.customer(dana.id).await.unwrap(), Some(named.clone()));
     assert_eq!(tx.customer(other.id + 1_000).await.unwrap(), None);
 
+    // Web-chat sessions are the web channel's, outside the transaction: its customer first.
+    tx.commit().await.unwrap();
     let session = WebSession {
         id: "sess-dana-0123456789".into(),
         token_hash: "token-hash".into(),
         customer_id: dana.id,
         created_at: 1_000,
     };
-    tx.create_web_session(&session).await.unwrap();
+    let sessions = store.web_sessions();
+    sessions.create_web_session(&session).await.unwrap();
     assert_eq!(
-        tx.web_session(&session.id).await.unwrap(),
+        sessions.web_session(&session.id).await.unwrap(),
         Some(session.clone())
     );
-    assert_eq!(tx.web_session("nobody").await.unwrap(), None);
+    assert_eq!(sessions.web_session("nobody").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
 
     // --- inbox: dedup by (channel, external id), unhandled oldest first
     let first = inbound("web", "m1", "sess-dana", "where is my order", 4_000);

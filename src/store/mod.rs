@@ -80,6 +80,15 @@ pub trait Store: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// A transaction that only reads.
     async fn read(&self) -> Result<Box<dyn Tx>>;
+    /// The web chat's sessions, which live beside the core's data but are no part of it.
+    fn web_sessions(&self) -> &dyn WebSessionStore;
+}
+
+/// Web-chat sessions, for the web channel: a session id and the hash of its secret token.
+#[async_trait]
+pub trait WebSessionStore: Send + Sync {
+    async fn create_web_session(&self, session: &WebSession) -> Result<()>;
+    async fn web_session(&self, id: &str) -> Result<Option<WebSession>>;
 }
 
 /// The outcome of recording an inbound event.

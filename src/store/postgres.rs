@@ -11,6 +11,8 @@ use super::{Result, Store, Tx};
 
 super::sql::impl_tx!(PgTx, sqlx::Postgres);
 
+super::sql::web_sessions::impl_web_sessions!(PgStore);
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -91,6 +93,10 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         Ok(Box::new(PgTx(tx)))
+    }
+
+    fn web_sessions(&self) -> &dyn super::WebSessionStore {
+        self
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {

@@ -10,6 +10,8 @@ use super::{Result, Store, StoreError, Tx};
 
 super::sql::impl_tx!(SqliteTx, sqlx::Sqlite);
 
+super::sql::web_sessions::impl_web_sessions!(SqliteStore);
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -66,6 +68,10 @@ impl Store for SqliteStore {
         Ok(Box::new(SqliteTx(
             self.pool.begin_with("BEGIN IMMEDIATE").await?,
         )))
+    }
+
+    fn web_sessions(&self) -> &dyn super::WebSessionStore {
+        self
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {

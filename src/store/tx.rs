@@ -1,6 +1,5 @@
 //! What a store transaction can do: one trait per job, all implemented by each database's
-//! transaction type and gathered in [`Tx`]. Code that calls them brings them into scope with
-//! `use crate::store::prelude::*`.
+//! transaction type and gathered in [`Tx`], whose trait objects offer every job's methods.
 
 use async_trait::async_trait;
 
@@ -24,7 +23,7 @@ pub trait Tx:
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
-/// Customers and web-chat sessions.
+/// Customers, known per channel by the platform's id for them.
 #[async_trait]
 pub trait CustomerStore: Send {
     /// Finds the customer by (channel, external id) or creates it; a given name updates the stored one.
@@ -36,8 +35,6 @@ pub trait CustomerStore: Send {
         now: Millis,
     ) -> Result<Customer>;
     async fn customer(&mut self, id: i64) -> Result<Option<Customer>>;
-    async fn create_web_session(&mut self, session: &WebSession) -> Result<()>;
-    async fn web_session(&mut self, id: &str) -> Result<Option<WebSession>>;
 }
 
 /// The inbox: every inbound event, stored and deduplicated before it is handled.

@@ -23,8 +23,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 const MAX_WAIT_SECS: u64 = 30;
 
 async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<WebSession, ApiError> {
-    let mut tx = state.services.store.read().await?;
-    let session = tx.web_session(id).await?.ok_or_else(|| {
+    let sessions = state.services.store.web_sessions();
+    let session = sessions.web_session(id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("chat session {id} not found"),
@@ -70,14 +70,18 @@ pub(super) async fn create_session(
     let now = state.services.now();
     let mut w = state.services.write().await?;
     let customer = w.tx.upsert_customer(WEB, &id, name.as_deref(), now).await?;
-    w.tx.create_web_session(&WebSession {
-        id: id.clone(),
-        token_hash: token_hash(&token),
-        customer_id: customer.id,
-        created_at: now,
-    })
-    .await?;
     w.commit().await?;
+    // The session is written once its customer is: a crash in between leaves a customer no one
+    // can write as, and the visitor's request fails, so they start again.
+    let sessions = state.services.store.web_sessions();
+    sessions
+        .create_web_session(&WebSession {
+            id: id.clone(),
+            token_hash: token_hash(&token),
+            customer_id: customer.id,
+            created_at: now,
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "session_id": id, "token": token })),

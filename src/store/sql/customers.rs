@@ -1,4 +1,4 @@
-//! Customers and web-chat sessions. Its SQL and its part of each database's transaction type.
+//! Customers. Its SQL and its part of each database's transaction type.
 
 pub(in crate::store) const UPSERT_CUSTOMER: &str =
     "INSERT INTO customers (channel, external_id, display_name, created_at) \
@@ -8,10 +8,6 @@ pub(in crate::store) const UPSERT_CUSTOMER: &str =
      RETURNING id, channel, external_id, display_name, created_at";
 pub(in crate::store) const CUSTOMER: &str =
     "SELECT id, channel, external_id, display_name, created_at FROM customers WHERE id = $1";
-pub(in crate::store) const CREATE_WEB_SESSION: &str =
-    "INSERT INTO web_sessions (id, token_hash, customer_id, created_at) VALUES ($1, $2, $3, $4)";
-pub(in crate::store) const WEB_SESSION: &str =
-    "SELECT id, token_hash, customer_id, created_at FROM web_sessions WHERE id = $1";
 
 /// Implements [`CustomerStore`](crate::store::CustomerStore) for a transaction type of `sql::impl_tx!`.
 macro_rules! impl_customers {
@@ -41,33 +37,6 @@ macro_rules! impl_customers {
                     .fetch_optional(&mut *self.0)
                     .await?;
                 row.as_ref().map(customer).transpose()
-            }
-
-            async fn create_web_session(&mut self, session: &WebSession) -> Result<()> {
-                sqlx::query(sql::CREATE_WEB_SESSION)
-                    .bind(&session.id)
-                    .bind(&session.token_hash)
-                    .bind(session.customer_id)
-                    .bind(session.created_at)
-                    .execute(&mut *self.0)
-                    .await?;
-                Ok(())
-            }
-
-            async fn web_session(&mut self, id: &str) -> Result<Option<WebSession>> {
-                let row = sqlx::query(sql::WEB_SESSION)
-                    .bind(id)
-                    .fetch_optional(&mut *self.0)
-                    .await?;
-                row.map(|r| {
-                    Ok(WebSession {
-                        id: r.try_get("id")?,
-                        token_hash: r.try_get("token_hash")?,
-                        customer_id: r.try_get("customer_id")?,
-                        created_at: r.try_get("created_at")?,
-                    })
-                })
-                .transpose()
             }
         }
     };

@@ -141,6 +141,7 @@ pub(in crate::store) mod report;
 pub(in crate::store) mod tickets;
 pub(in crate::store) mod timers;
 pub(in crate::store) mod transcript;
+pub(in crate::store) mod web_sessions;
 
 pub(in crate::store) use agents::*;
 pub(in crate::store) use cards::*;
@@ -152,6 +153,7 @@ pub(in crate::store) use report::*;
 pub(in crate::store) use tickets::*;
 pub(in crate::store) use timers::*;
 pub(in crate::store) use transcript::*;
+pub(in crate::store) use web_sessions::*;
 
 /// Expands the [`Tx`](super::Tx) implementation for one database: `$tx` is the name of the
 /// transaction type to define (a wrapper around `sqlx::Transaction<'static, $db>`), `$db` the sqlx
@@ -173,7 +175,7 @@ macro_rules! impl_tx {
             use $crate::store::sql;
             use $crate::store::{
                 InboxCursor, InboxItem, NewLine, NewOutbox, NewTicket, NotUnderstood, OutboxItem,
-                Recorded, Result, Timer, WebSession,
+                Recorded, Result, Timer,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
