@@ -4,14 +4,20 @@
 //!
 //! # Layout
 //! - [`core`]: platform- and database-free logic: messages, the conversation state machine
-//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]), customer-care
-//!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, and the
-//!   figures admins read ([`core::report`]).
+//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]) and what it tells
+//!   platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents type
+//!   ([`core::command`]), choices customers press ([`core::choice`]), customer-care policies
+//!   ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
+//!   [`core::inbox::Inbox`] port adapters hand events to, and the figures admins read
+//!   ([`core::report`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.
-//! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL implementations.
-//! - [`channels`]: the [`channels::Channel`] trait and the adapters; [`channels::web`] serves the
-//!   chat and agent HTTP API and pages.
-//! - [`outbox`]: delivery of stored outbound messages with retry, backoff and dead letters.
+//! - [`store`]: the [`store::Store`] trait, the transaction's job traits, and their SQLite and
+//!   PostgreSQL implementations.
+//! - [`channels`]: the platform seam ([`channels::CustomerChannel`], [`channels::AgentDesk`],
+//!   [`channels::Adapter`]) and the adapters: [`channels::web`] (the chat and agent HTTP API and
+//!   pages), `channels::discord` and `channels::slack` (each behind its cargo feature).
+//! - [`outbox`]: delivery of stored outbound messages and desk events with retry, backoff and
+//!   dead letters.
 //! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time.
 //!
 //! Data flows adapter → inbox (stored, deduplicated) → engine → outbox (stored in the same
