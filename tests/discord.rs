@@ -1,0 +1,471 @@
+//! Discord end to end: the real serenity client inside frontline's adapter, against the fake
+//! Discord in tests/common/fake_discord (gateway + REST on 127.0.0.1). Customers write DMs and in
+//! a support channel; agents work in ticket threads made from cards in the staff channel.
+#![cfg(feature = "discord")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fake_discord::{
+    FakeDiscord, FakeMessage, FakeUser, AGENT_ROLE_ID, EPHEMERAL, STAFF_CHANNEL_ID,
+    SUPPORT_CHANNEL_ID, TOKEN,
+};
+use common::{test_config, ticket_number, Db, Options, TestApp, START_MS};
+use frontline::channels::discord::Discord;
+use frontline::channels::Platforms;
+use frontline::clock::ManualClock;
+use frontline::config::{Config, DeskPlatform, Secret};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+on_both_databases!(
+    faq_is_answered_in_a_dm,
+    escalation_card_thread_relay_note_claim_close_rating,
+    duplicate_message_create_is_handled_once,
+    closed_dms_become_a_note_for_agents,
+    console_agent_works_a_discord_ticket,
+);
+
+/// The fake and the app, with Discord as customer channel and desk.
+struct World {
+    fake: FakeDiscord,
+    app: TestApp,
+}
+
+fn discord_config(fake: &FakeDiscord) -> Config {
+    let mut config = test_config();
+    config.discord.enabled = true;
+    config.discord.staff_channel_id = STAFF_CHANNEL_ID.into();
+    config.discord.agent_role_id = AGENT_ROLE_ID.into();
+    config.discord.support_channel_ids = vec![SUPPORT_CHANNEL_ID.into()];
+    config.discord.api_base = fake.api_base();
+    config.discord.token = Secret::new(TOKEN);
+    config.desk.platform = DeskPlatform::Discord;
+    // A 429 from the fake carries no retry_after through serenity: back off briefly.
+    config.outbox.backoff_base_ms = 50;
+    config.outbox.backoff_max_ms = 200;
+    config
+}
+
+async fn start(db: Db) -> World {
+    start_with(db, |_| {}).await
+}
+
+async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> World {
+    // RUST_LOG=frontline=debug shows the adapter's and the dispatcher's view of a failure.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let fake = FakeDiscord::start().await;
+    let mut config = discord_config(&fake);
+    tweak(&mut config);
+    let mut platforms = Platforms::default();
+    platforms.add(Arc::new(Discord::new(&config.discord).expect("adapter")));
+    let app = TestApp::start_with(
+        db,
+        Options {
+            config,
+            platforms,
+            ..Options::default()
+        },
+        ManualClock::new(START_MS),
+    )
+    .await;
+    fake.wait_ready(1).await.expect("the bot connects");
+    World { fake, app }
+}
+
+impl World {
+    /// Waits until the bot has sent at least `n` messages in `channel`; returns them.
+    async fn bot_messages(&self, channel: &str, n: usize) -> Vec<FakeMessage> {
+        self.fake
+            .wait_bot_messages_in(channel, n, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {n} bot messages in {channel}: {e}"))
+    }
+
+    /// The DM channel of a customer (after their first DM).
+    fn dm_of(&self, user: &FakeUser) -> String {
+        self.fake.dm_channel_of(&user.id).expect("a DM channel")
+    }
+
+    /// A customer asks for a person; returns the status message and the card.
+    async fn escalate(&self, customer: &FakeUser) -> (String, FakeMessage) {
+        self.fake.dm(customer, "I want to talk to a person").await;
+        let dm = self.dm_of(customer);
+        let status = self
+            .bot_messages(&dm, 1)
+            .await
+            .last()
+            .unwrap()
+            .content
+            .clone();
+        let card = self.card_mentioning(&customer.name).await;
+        (status, card)
+    }
+
+    /// The card in the staff channel whose text names `who`.
+    async fn card_mentioning(&self, who: &str) -> FakeMessage {
+        let who = who.to_string();
+        self.fake
+            .wait_for(WAIT, |_| {
+                self.fake
+                    .bot_messages_in(STAFF_CHANNEL_ID)
+                    .into_iter()
+                    .find(|m| m.content.contains(&who))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("no card for {who}: {e}"))
+    }
+
+    /// The thread made from a card.
+    async fn thread_of(&self, card: &FakeMessage) -> String {
+        self.fake
+            .wait_for(WAIT, |_| self.fake.thread_of(&card.id))
+            .await
+            .expect("a thread made from the card")
+            .id
+    }
+
+    /// Waits for a bot message in `channel` containing `needle`.
+    async fn bot_line(&self, channel: &str, needle: &str) -> FakeMessage {
+        let needle = needle.to_string();
+        self.fake
+            .wait_for(WAIT, |_| {
+                self.fake
+                    .bot_messages_in(channel)
+                    .into_iter()
+                    .find(|m| m.content.contains(&needle))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("no bot message with {needle:?} in {channel}: {e}"))
+    }
+
+    /// A console agent's view of a ticket.
+    async fn ticket(&self, token: &str, id: i64) -> Value {
+        let (code, detail) = self
+            .app
+            .agent_get(token, &format!("/api/tickets/{id}"))
+            .await;
+        assert_eq!(code, 200, "{detail}");
+        detail
+    }
+
+    /// No bot message containing `needle` appears in `channel` within a short while.
+    async fn never_says(&self, channel: &str, needle: &str) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let said: Vec<String> = self
+            .fake
+            .bot_messages_in(channel)
+            .into_iter()
+            .map(|m| m.content)
+            .filter(|c| c.contains(needle))
+            .collect();
+        assert!(said.is_empty(), "{needle:?} reached {channel}: {said:?}");
+    }
+}
+
+/// What serenity sends for `CreateAllowedMentions::new()`: `{"parse": [], "users": [],
+/// "roles": []}`: no @everyone/@here, no user or role mention can ping. Edits and interaction
+/// responses must carry it too (Discord applies its defaults to a body without it).
+fn assert_pings_nobody(m: &FakeMessage) {
+    let am = m
+        .allowed_mentions
+        .as_ref()
+        .unwrap_or_else(|| panic!("no allowed_mentions on {:?}: {}", m.content, m.create_body));
+    let empty = |key: &str| am.get(key).is_none_or(|v| v == &json!([]));
+    assert!(
+        am["parse"] == json!([])
+            && empty("users")
+            && empty("roles")
+            && am.get("replied_user") != Some(&json!(true)),
+        "{:?} may ping: {am}",
+        m.content
+    );
+    for edit in &m.edits {
+        if edit.body.get("content").is_some() {
+            assert_eq!(
+                edit.body["allowed_mentions"]["parse"],
+                json!([]),
+                "edit of {:?}: {}",
+                m.content,
+                edit.body
+            );
+        }
+    }
+}
+
+async fn faq_is_answered_in_a_dm(db: Db) {
+    let w = start(db).await;
+    let dana = FakeUser::customer("dana");
+    w.fake.dm(&dana, "where is my order?").await;
+    let dm = w.dm_of(&dana);
+    let reply = &w.bot_messages(&dm, 1).await[0];
+    assert!(
+        reply
+            .content
+            .contains("https://shop.example.com/account/orders"),
+        "answers with the orders link: {}",
+        reply.content
+    );
+    assert!(
+        reply.content.contains("automated assistant"),
+        "{}",
+        reply.content
+    );
+    assert_pings_nobody(reply);
+    // Its own message came back as MESSAGE_CREATE: it is not answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.fake.bot_messages_in(&dm).len(), 1);
+    assert!(
+        w.fake.unexpected_requests().is_empty(),
+        "{}",
+        w.fake.summary()
+    );
+}
+
+async fn escalation_card_thread_relay_note_claim_close_rating(db: Db) {
+    let w = start(db).await;
+    let console = w.app.add_agent("carol").await;
+    let dana = FakeUser::customer("dana");
+    let alice = FakeUser::agent("alice");
+    let mallory = FakeUser::non_agent("mallory");
+
+    // Escalation: the spine's status message, word for word, in the DM.
+    let (status, card) = w.escalate(&dana).await;
+    let ticket = ticket_number(&status);
+    assert!(
+        status.contains("A person takes over from here and I'll step back"),
+        "{status}"
+    );
+    assert!(status.contains("number 1 in the queue"), "{status}");
+    assert!(status.contains("expected wait"), "{status}");
+
+    // The card in the staff channel: Claim and Close buttons, a thread made from it.
+    assert!(
+        card.content.contains(&format!("#{ticket}")),
+        "{}",
+        card.content
+    );
+    let labels = card.button_labels();
+    assert_eq!(labels, vec!["Claim", "Close"], "{labels:?}");
+    let thread = w.thread_of(&card).await;
+    let channel = w.fake.channel(&thread).unwrap();
+    assert_eq!(channel.parent_id.as_deref(), Some(STAFF_CHANNEL_ID));
+
+    // A non-agent's Claim: an ephemeral refusal within 3 s; nothing claimed.
+    let press = w.fake.click_label(&card.id, "Claim", &mallory).await;
+    let answers = w
+        .fake
+        .wait_interaction_response(&press, WAIT)
+        .await
+        .expect("the press is answered");
+    assert_eq!(answers[0].status, 204, "{answers:?}");
+    assert!(answers[0].elapsed < Duration::from_secs(3), "{answers:?}");
+    let refusal = w.fake.followups(&press);
+    assert!(
+        refusal
+            .iter()
+            .any(|m| m.flags & EPHEMERAL != 0 && m.content.contains("agents")),
+        "{refusal:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.ticket(&console, ticket).await["status"], "open");
+
+    // An agent's Claim: acknowledged in time, the card edited, the customer told.
+    let press = w.fake.click_label(&card.id, "Claim", &alice).await;
+    let answers = w
+        .fake
+        .wait_interaction_response(&press, WAIT)
+        .await
+        .expect("the press is answered");
+    assert!(answers[0].elapsed < Duration::from_secs(3), "{answers:?}");
+    assert_eq!(answers[0].status, 204, "{answers:?}");
+    let claimed = w
+        .fake
+        .wait_for(WAIT, |_| {
+            w.fake
+                .message(&card.id)
+                .filter(|m| m.content.contains("alice") && !m.edits.is_empty())
+        })
+        .await
+        .expect("the card names who claimed it");
+    assert_eq!(claimed.button_labels(), vec!["Claim", "Close"]);
+    let detail = w.ticket(&console, ticket).await;
+    assert_eq!(detail["status"], "assigned");
+    assert_eq!(detail["assignee"], "alice");
+    let dm = w.dm_of(&dana);
+    w.bot_line(&dm, "alice").await;
+
+    // An agent's thread reply reaches the DM, signed.
+    w.fake
+        .post(&thread, &alice, "Hi Dana, I'm looking at your order now.")
+        .await;
+    let relayed = w.bot_line(&dm, "looking at your order").await;
+    assert!(relayed.content.contains("alice"), "{}", relayed.content);
+
+    // A note stays with the agents.
+    w.fake
+        .post(&thread, &alice, "!note SECRET vip customer")
+        .await;
+    // A non-agent's thread text is not relayed either.
+    w.fake.post(&thread, &mallory, "psst from mallory").await;
+    // The customer's next DM reaches the thread, and @everyone in it can ping nobody.
+    w.fake.dm(&dana, "thanks! @everyone look").await;
+    let line = w.bot_line(&thread, "@everyone look").await;
+    assert_pings_nobody(&line);
+    w.never_says(&dm, "SECRET").await;
+    w.never_says(&dm, "mallory").await;
+    let detail = w.ticket(&console, ticket).await;
+    let transcript = detail["transcript"].as_array().unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|m| m["from"] == "note" && m["text"] == "SECRET vip customer"),
+        "the console shows the note as a note: {transcript:?}"
+    );
+    assert!(
+        !transcript
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("mallory")),
+        "{transcript:?}"
+    );
+
+    // Close from the thread: thanks and the 1–5 rating buttons in the DM.
+    w.fake.post(&thread, &alice, "!close solved").await;
+    let closing = w.bot_line(&dm, "Thank you").await;
+    assert_eq!(
+        closing.button_labels(),
+        vec!["1", "2", "3", "4", "5"],
+        "{}",
+        closing.content
+    );
+    let detail = w.ticket(&console, ticket).await;
+    assert_eq!(detail["status"], "resolved");
+    w.fake
+        .wait_for(WAIT, |_| {
+            w.fake.message(&card.id).filter(|m| m.buttons().is_empty())
+        })
+        .await
+        .expect("a closed card loses its buttons");
+
+    // The customer presses 4: acknowledged, stored as the ticket's rating.
+    let press = w.fake.click_label(&closing.id, "4", &dana).await;
+    let answers = w
+        .fake
+        .wait_interaction_response(&press, WAIT)
+        .await
+        .expect("the press is answered");
+    assert!(answers[0].elapsed < Duration::from_secs(3), "{answers:?}");
+    w.bot_line(&dm, "rating").await;
+    assert_eq!(w.ticket(&console, ticket).await["csat"], 4);
+
+    // Everything the bot sent carries empty allowed_mentions.
+    for m in w.fake.bot_messages() {
+        assert_pings_nobody(&m);
+    }
+    assert!(
+        w.fake.unexpected_requests().is_empty(),
+        "{}",
+        w.fake.summary()
+    );
+}
+
+async fn duplicate_message_create_is_handled_once(db: Db) {
+    let w = start(db).await;
+    let dana = FakeUser::customer("dana");
+    let id = w.fake.dm(&dana, "where is my order?").await;
+    let dm = w.dm_of(&dana);
+    w.bot_messages(&dm, 1).await;
+    assert!(w.fake.redeliver(&id).await);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(w.fake.bot_messages_in(&dm).len(), 1, "answered once");
+}
+
+async fn closed_dms_become_a_note_for_agents(db: Db) {
+    let w = start(db).await;
+    let console = w.app.add_agent("carol").await;
+    let dana = FakeUser::customer("dana");
+    let alice = FakeUser::agent("alice");
+    let (status, card) = w.escalate(&dana).await;
+    let ticket = ticket_number(&status);
+    let thread = w.thread_of(&card).await;
+    w.fake.click_label(&card.id, "Claim", &alice).await;
+    let dm = w.dm_of(&dana);
+    w.bot_line(&dm, "alice").await;
+
+    w.fake.close_dms(&dana.id).await;
+    w.fake.post(&thread, &alice, "Are you still there?").await;
+    // The agents hear of it in the thread, and the console shows a note.
+    w.bot_line(&thread, "50007").await;
+    let detail = w.ticket(&console, ticket).await;
+    let transcript = detail["transcript"].as_array().unwrap();
+    assert!(
+        transcript
+            .iter()
+            .any(|m| m["from"] == "note"
+                && m["text"].as_str().unwrap_or("").contains("direct messages")),
+        "{transcript:?}"
+    );
+    // Tried once, not for ever.
+    let before = w
+        .fake
+        .requests_to("POST", &format!("/channels/{dm}/messages"))
+        .len();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = w
+        .fake
+        .requests_to("POST", &format!("/channels/{dm}/messages"))
+        .len();
+    assert_eq!(before, after, "a closed DM is not retried");
+    // The flow goes on: the agent can still work the ticket.
+    w.fake.post(&thread, &alice, "!close unreachable").await;
+    w.fake
+        .wait_for(WAIT, |_| {
+            w.fake.message(&card.id).filter(|m| m.buttons().is_empty())
+        })
+        .await
+        .expect("the ticket still closes");
+    assert_eq!(w.ticket(&console, ticket).await["status"], "resolved");
+}
+
+async fn console_agent_works_a_discord_ticket(db: Db) {
+    let w = start(db).await;
+    let carol = w.app.add_agent("carol").await;
+    let dana = FakeUser::customer("dana");
+    let (status, card) = w.escalate(&dana).await;
+    let ticket = ticket_number(&status);
+    let thread = w.thread_of(&card).await;
+    let detail = w.ticket(&carol, ticket).await;
+    assert_eq!(detail["channel"], "discord");
+
+    let (code, body) = w
+        .app
+        .agent_post(&carol, &format!("/api/tickets/{ticket}/claim"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    w.fake
+        .wait_for(WAIT, |_| {
+            w.fake
+                .message(&card.id)
+                .filter(|m| m.content.contains("carol"))
+        })
+        .await
+        .expect("the card shows the console claim");
+    let (code, body) = w
+        .app
+        .agent_post(
+            &carol,
+            &format!("/api/tickets/{ticket}/messages"),
+            json!({"text": "Hello from the console"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    let dm = w.dm_of(&dana);
+    w.bot_line(&dm, "Hello from the console").await;
+    w.bot_line(&thread, "Hello from the console").await;
+}
