@@ -27,6 +27,11 @@ on_both_databases!(
     duplicate_message_create_is_handled_once,
     closed_dms_become_a_note_for_agents,
     console_agent_works_a_discord_ticket,
+    rate_limited_dm_is_retried_and_delivered_once,
+    long_reply_is_split_and_sent_once_despite_a_429_on_its_second_piece,
+    support_channel_message_is_answered_in_a_thread_from_it,
+    lost_session_loses_no_message,
+    dropped_connection_loses_no_message,
 );
 
 /// The fake and the app, with Discord as customer channel and desk.
@@ -468,4 +473,221 @@ async fn console_agent_works_a_discord_ticket(db: Db) {
     let dm = w.dm_of(&dana);
     w.bot_line(&dm, "Hello from the console").await;
     w.bot_line(&thread, "Hello from the console").await;
+}
+
+async fn rate_limited_dm_is_retried_and_delivered_once(db: Db) {
+    let w = start(db).await;
+    let dana = FakeUser::customer("dana");
+    // The first message the bot sends (its answer in the new DM) is rate limited.
+    w.fake
+        .rate_limit_next("POST", "/channels/*/messages", 0.05, 1)
+        .await;
+    w.fake.dm(&dana, "where is my order?").await;
+    let dm = w.dm_of(&dana);
+    let posts = format!("/channels/{dm}/messages");
+    let tries = w.fake.wait_requests("POST", &posts, 1, WAIT).await.unwrap();
+    assert_eq!(tries[0].status, 429);
+    // The outbox backs off on the app's clock.
+    w.app.clock.advance(Duration::from_secs(1));
+    let sent = w.bot_messages(&dm, 1).await;
+    assert!(
+        sent[0]
+            .content
+            .contains("https://shop.example.com/account/orders"),
+        "{}",
+        sent[0].content
+    );
+    w.app.clock.advance(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.fake.bot_messages_in(&dm).len(),
+        1,
+        "delivered exactly once"
+    );
+    let statuses: Vec<u16> = w
+        .fake
+        .requests_to("POST", &posts)
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![429, 200]);
+}
+
+/// Words and lines, 2,700 characters, each word numbered so a lost or repeated one shows.
+fn long_text() -> String {
+    let mut text = String::new();
+    let mut n = 0;
+    while text.chars().count() < 2_700 {
+        n += 1;
+        text.push_str(&format!("word{n}"));
+        text.push(if n % 12 == 0 { '\n' } else { ' ' });
+    }
+    let mut text: String = text.chars().take(2_699).collect();
+    text.push('!');
+    text
+}
+
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+async fn long_reply_is_split_and_sent_once_despite_a_429_on_its_second_piece(db: Db) {
+    let w = start(db).await;
+    let dana = FakeUser::customer("dana");
+    let alice = FakeUser::agent("alice");
+    let (_, card) = w.escalate(&dana).await;
+    let thread = w.thread_of(&card).await;
+    w.fake.click_label(&card.id, "Claim", &alice).await;
+    let dm = w.dm_of(&dana);
+    w.bot_line(&dm, "has joined").await;
+    let before = w.fake.bot_messages_in(&dm).len();
+
+    // The first piece goes through, the second is rate limited once.
+    w.fake
+        .fail_after(
+            "POST",
+            &format!("/channels/{dm}/messages"),
+            1,
+            429,
+            json!({"message": "You are being rate limited.", "retry_after": 0.05, "global": false}),
+            1,
+        )
+        .await;
+    let text = long_text();
+    assert_eq!(text.chars().count(), 2_700);
+    w.fake.post(&thread, &alice, &text).await;
+    w.fake
+        .wait_for(WAIT, |f| {
+            f.requests_to("POST", &format!("/channels/{dm}/messages"))
+                .iter()
+                .any(|r| r.status == 429)
+                .then_some(())
+        })
+        .await
+        .expect("the second piece was rate limited");
+    w.app.clock.advance(Duration::from_secs(1));
+    let sent = w.bot_messages(&dm, before + 2).await;
+    w.app.clock.advance(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pieces: Vec<String> = w.fake.bot_messages_in(&dm)[before..]
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(pieces.len(), 2, "two DMs, none repeated: {pieces:#?}");
+    assert!(pieces.iter().all(|p| p.chars().count() <= 2_000));
+    let joined = pieces.join("\n");
+    assert_eq!(
+        words(&joined)[1..],
+        words(&text)[..],
+        "every word once, in order (after the agent's name)"
+    );
+    assert!(sent[before].content.starts_with("**alice:**"));
+}
+
+async fn support_channel_message_is_answered_in_a_thread_from_it(db: Db) {
+    let w = start(db).await;
+    let erin = FakeUser::non_agent("erin");
+    let question = w
+        .fake
+        .post(SUPPORT_CHANNEL_ID, &erin, "where is my order?")
+        .await;
+    let thread = w
+        .fake
+        .wait_for(WAIT, |f| f.thread_of(&question))
+        .await
+        .expect("a thread made from the customer's message");
+    assert_eq!(thread.parent_id.as_deref(), Some(SUPPORT_CHANNEL_ID));
+    let answer = &w.bot_messages(&thread.id, 1).await[0];
+    assert!(
+        answer
+            .content
+            .contains("https://shop.example.com/account/orders"),
+        "{}",
+        answer.content
+    );
+    assert!(
+        w.fake.bot_messages_in(SUPPORT_CHANNEL_ID).is_empty(),
+        "nothing posted in the channel itself"
+    );
+    // The conversation goes on in the thread.
+    w.fake
+        .post(&thread.id, &erin, "how much does shipping cost")
+        .await;
+    let next = &w.bot_messages(&thread.id, 2).await[1];
+    assert!(next.content.contains("EUR"), "{}", next.content);
+    assert_eq!(w.fake.threads().len(), 1, "one thread per conversation");
+    // Someone chatting elsewhere in the guild is not a customer.
+    w.fake
+        .post(
+            common::fake_discord::GENERAL_CHANNEL_ID,
+            &erin,
+            "where is my order?",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(w
+        .fake
+        .bot_messages_in(common::fake_discord::GENERAL_CHANNEL_ID)
+        .is_empty());
+    assert_eq!(w.fake.threads().len(), 1);
+}
+
+/// While the bot is away, a known customer writes and an agent replies in a ticket thread;
+/// after it is back, both are handled, once.
+async fn away_and_back(w: &World, go_away: impl std::future::Future<Output = ()>, back: u32) {
+    let dana = FakeUser::customer("dana");
+    let fred = FakeUser::customer("fred");
+    let alice = FakeUser::agent("alice");
+    w.fake.dm(&dana, "hello").await;
+    let dm = w.dm_of(&dana);
+    w.bot_messages(&dm, 1).await;
+    // Fred's ticket: nobody has written in its thread yet.
+    let (_, card) = w.escalate(&fred).await;
+    let thread = w.thread_of(&card).await;
+    let fred_dm = w.dm_of(&fred);
+
+    go_away.await;
+    assert!(!w.fake.is_connected());
+    w.fake.dm(&dana, "where is my order?").await;
+    w.fake.post(&thread, &alice, "Hi Fred, alice here.").await;
+
+    w.fake
+        .wait_for(Duration::from_secs(30), |f| {
+            (f.ready_count() + f.resumed_count() > back && f.is_connected()).then_some(())
+        })
+        .await
+        .expect("the bot is back");
+    let answer = w
+        .bot_line(&dm, "https://shop.example.com/account/orders")
+        .await;
+    assert!(
+        !answer.content.contains("automated assistant"),
+        "not a first reply: {}",
+        answer.content
+    );
+    w.bot_line(&fred_dm, "alice here").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        w.fake.bot_messages_in(&dm).len(),
+        2,
+        "each message answered once"
+    );
+    let relayed = w
+        .fake
+        .bot_messages_in(&fred_dm)
+        .into_iter()
+        .filter(|m| m.content.contains("alice here"))
+        .count();
+    assert_eq!(relayed, 1);
+}
+
+async fn lost_session_loses_no_message(db: Db) {
+    let w = start(db).await;
+    away_and_back(&w, w.fake.invalidate_session(), 1).await;
+    assert!(w.fake.identify_count() >= 2, "a fresh IDENTIFY");
+}
+
+async fn dropped_connection_loses_no_message(db: Db) {
+    let w = start(db).await;
+    away_and_back(&w, w.fake.drop_connection(), 1).await;
 }

@@ -356,6 +356,8 @@ pub(crate) struct Failure {
     body: Value,
     headers: Vec<(String, String)>,
     remaining: u32,
+    /// Matching requests to let through before failing.
+    skip: u32,
 }
 
 pub(crate) struct Interaction {
@@ -1232,6 +1234,21 @@ impl FakeDiscord {
         body: Value,
         times: u32,
     ) {
+        self.fail_after(method, path_pattern, 0, status, body, times)
+            .await;
+    }
+
+    /// `fail_next`, after letting `skip` matching requests through (e.g. the second piece of a
+    /// split message fails, the first succeeds).
+    pub async fn fail_after(
+        &self,
+        method: &str,
+        path_pattern: &str,
+        skip: u32,
+        status: u16,
+        body: Value,
+        times: u32,
+    ) {
         let mut headers = Vec::new();
         if status == 429 {
             let retry = body["retry_after"].as_f64().unwrap_or(1.0);
@@ -1263,6 +1280,7 @@ impl FakeDiscord {
             body,
             headers,
             remaining: times,
+            skip,
         });
     }
 
