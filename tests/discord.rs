@@ -32,6 +32,7 @@ on_both_databases!(
     support_channel_message_is_answered_in_a_thread_from_it,
     lost_session_loses_no_message,
     dropped_connection_loses_no_message,
+    support_channel_message_written_while_away_is_answered,
 );
 
 /// The fake and the app, with Discord as customer channel and desk.
@@ -223,9 +224,14 @@ async fn faq_is_answered_in_a_dm(db: Db) {
         reply.content
     );
     assert_pings_nobody(reply);
+    // Another bot is not a customer.
+    let robot = FakeUser::other_bot("robot");
+    w.fake.dm(&robot, "where is my order?").await;
     // Its own message came back as MESSAGE_CREATE: it is not answered.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.fake.bot_messages_in(&dm).len(), 1);
+    let robot_dm = w.dm_of(&robot);
+    assert!(w.fake.bot_messages_in(&robot_dm).is_empty());
     assert!(
         w.fake.unexpected_requests().is_empty(),
         "{}",
@@ -312,6 +318,7 @@ async fn escalation_card_thread_relay_note_claim_close_rating(db: Db) {
         .await;
     let relayed = w.bot_line(&dm, "looking at your order").await;
     assert!(relayed.content.contains("alice"), "{}", relayed.content);
+    let dm_count = w.fake.bot_messages_in(&dm).len();
 
     // A note stays with the agents.
     w.fake
@@ -323,6 +330,20 @@ async fn escalation_card_thread_relay_note_claim_close_rating(db: Db) {
     w.fake.dm(&dana, "thanks! @everyone look").await;
     let line = w.bot_line(&thread, "@everyone look").await;
     assert_pings_nobody(&line);
+    // Attachments reach the thread as links.
+    w.fake
+        .dm_with_attachments(&dana, "photo of the box", &["https://cdn.example/box.png"])
+        .await;
+    w.bot_line(&thread, "https://cdn.example/box.png").await;
+    // Nothing more reached the customer: no note, no non-agent's text, and the bot stays
+    // silent while a person has the conversation.
+    w.never_says(&dm, "SECRET").await;
+    assert_eq!(
+        w.fake.bot_messages_in(&dm).len(),
+        dm_count,
+        "{:#?}",
+        w.fake.bot_messages_in(&dm)
+    );
     w.never_says(&dm, "SECRET").await;
     w.never_says(&dm, "mallory").await;
     let detail = w.ticket(&console, ticket).await;
@@ -690,4 +711,47 @@ async fn lost_session_loses_no_message(db: Db) {
 async fn dropped_connection_loses_no_message(db: Db) {
     let w = start(db).await;
     away_and_back(&w, w.fake.drop_connection(), 1).await;
+}
+
+async fn support_channel_message_written_while_away_is_answered(db: Db) {
+    let w = start(db).await;
+    let erin = FakeUser::non_agent("erin");
+    w.fake.drop_connection().await;
+    let question = w
+        .fake
+        .post(SUPPORT_CHANNEL_ID, &erin, "where is my order?")
+        .await;
+    let thread = w
+        .fake
+        .wait_for(Duration::from_secs(30), |f| f.thread_of(&question))
+        .await
+        .expect("read after the reconnect, answered in a thread from it");
+    let answer = &w.bot_messages(&thread.id, 1).await[0];
+    assert!(
+        answer.content.contains("/account/orders"),
+        "{}",
+        answer.content
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.fake.bot_messages_in(&thread.id).len(), 1);
+}
+
+/// With `[discord]` off (the default) no Discord adapter runs; on, one serves customers, the
+/// desk and the gateway.
+#[test]
+fn discord_runs_only_when_enabled() {
+    let config = test_config();
+    assert!(!config.discord.enabled);
+    let platforms = frontline::channels::configured(&config).unwrap();
+    assert!(platforms.adapters.is_empty() && platforms.channels.is_empty());
+    assert!(platforms.desks.is_empty());
+
+    let mut config = test_config();
+    config.discord.enabled = true;
+    config.discord.token = Secret::new(TOKEN);
+    let platforms = frontline::channels::configured(&config).unwrap();
+    let names: Vec<&str> = platforms.adapters.iter().map(|a| a.name()).collect();
+    assert_eq!(names, vec!["discord"]);
+    assert_eq!(platforms.channels[0].name(), "discord");
+    assert_eq!(platforms.desks[0].name(), "discord");
 }

@@ -41,11 +41,26 @@ pub enum Place {
 pub struct Handler {
     discord: Arc<Discord>,
     inbox: Arc<dyn Inbox>,
+    /// A message id from the time of the first READY: a support channel without any stored
+    /// conversation is read from there after a reconnect (what came before is not ours).
+    first_ready: std::sync::OnceLock<u64>,
+}
+
+/// Discord's epoch, 2015-01-01, in Unix milliseconds.
+const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
+
+/// The smallest snowflake of a moment: messages after it were written at or after it.
+fn snowflake_at(unix_ms: i64) -> u64 {
+    ((unix_ms - DISCORD_EPOCH_MS).max(0) as u64) << 22
 }
 
 impl Handler {
     pub fn new(discord: Arc<Discord>, inbox: Arc<dyn Inbox>) -> Self {
-        Self { discord, inbox }
+        Self {
+            discord,
+            inbox,
+            first_ready: std::sync::OnceLock::new(),
+        }
     }
 
     async fn place(&self, http: &Http, channel: ChannelId) -> Option<Place> {
@@ -279,6 +294,12 @@ impl Handler {
                 let newest = support.entry(parent).or_default();
                 *newest = (*newest).max(key);
             }
+        }
+        let since_first_ready = *self
+            .first_ready
+            .get_or_init(|| snowflake_at(chrono::Utc::now().timestamp_millis()));
+        for &channel in &self.discord.settings.support_channels {
+            support.entry(channel).or_insert(since_first_ready);
         }
         for (channel, after) in channels.iter().chain(support.iter()) {
             self.catch_up(http, ChannelId::new(*channel), *after).await;

@@ -399,3 +399,63 @@ impl Adapter for Discord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The release binary talks to `https://discord.com` and `wss://gateway.discord.gg`: an
+    /// `https://` base must get as far as connecting (rustls is built in), not fail as a scheme
+    /// the HTTP client cannot speak.
+    #[tokio::test]
+    async fn an_https_api_base_fails_to_connect_not_as_an_unsupported_scheme() {
+        use tokio::io::AsyncReadExt;
+        // A TCP server that reads the first bytes and hangs up: the client's TLS handshake fails.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first_byte = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1];
+            socket.read_exact(&mut buf).await.map(|_| buf[0]).ok()
+        });
+        let http = http_client("token", Some(&format!("https://127.0.0.1:{port}")));
+        let err = http.get_gateway().await.expect_err("no TLS server there");
+        match &err {
+            serenity::Error::Http(serenity::http::HttpError::Request(e)) => {
+                assert!(e.is_connect(), "a connection error: {e:?}");
+                assert!(!e.is_builder(), "{e:?}");
+            }
+            other => panic!("expected a request error, got {other:?}"),
+        }
+        // 0x16: a TLS handshake record, the ClientHello.
+        assert_eq!(
+            first_byte.await.unwrap(),
+            Some(0x16),
+            "the client spoke TLS"
+        );
+        assert!(matches!(
+            render::delivery_error(&err),
+            DeliveryError::Transient { .. }
+        ));
+    }
+
+    #[test]
+    fn ids_in_the_config_must_be_digits() {
+        let mut config = DiscordConfig {
+            token: crate::config::Secret::new("t"),
+            staff_channel_id: "#staff".into(),
+            ..DiscordConfig::default()
+        };
+        assert!(matches!(
+            Discord::new(&config),
+            Err(SetupError::BadId {
+                key: "staff_channel_id",
+                ..
+            })
+        ));
+        config.staff_channel_id = "600000000000000004".into();
+        assert!(Discord::new(&config).is_ok());
+        config.token = crate::config::Secret::default();
+        assert!(matches!(Discord::new(&config), Err(SetupError::NoToken)));
+    }
+}
