@@ -41,9 +41,9 @@ pub enum Place {
 pub struct Handler {
     discord: Arc<Discord>,
     inbox: Arc<dyn Inbox>,
-    /// A message id from the time of the first READY: a support channel without any stored
+    /// A message id from the time the connection started: a support channel without any stored
     /// conversation is read from there after a reconnect (what came before is not ours).
-    first_ready: std::sync::OnceLock<u64>,
+    connected_since: u64,
 }
 
 /// Discord's epoch, 2015-01-01, in Unix milliseconds.
@@ -59,7 +59,7 @@ impl Handler {
         Self {
             discord,
             inbox,
-            first_ready: std::sync::OnceLock::new(),
+            connected_since: snowflake_at(chrono::Utc::now().timestamp_millis()),
         }
     }
 
@@ -295,11 +295,8 @@ impl Handler {
                 *newest = (*newest).max(key);
             }
         }
-        let since_first_ready = *self
-            .first_ready
-            .get_or_init(|| snowflake_at(chrono::Utc::now().timestamp_millis()));
         for &channel in &self.discord.settings.support_channels {
-            support.entry(channel).or_insert(since_first_ready);
+            support.entry(channel).or_insert(self.connected_since);
         }
         for (channel, after) in channels.iter().chain(support.iter()) {
             self.catch_up(http, ChannelId::new(*channel), *after).await;

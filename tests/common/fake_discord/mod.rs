@@ -398,6 +398,8 @@ pub(crate) struct State {
     pub resumed_count: u32,
     pub connections: u32,
     pub dispatches: Vec<Dispatch>,
+    /// While set, new messages are stored but not dispatched (see `FakeDiscord::hold_messages`).
+    pub hold_messages: bool,
 }
 
 pub(crate) struct Inner {
@@ -486,6 +488,7 @@ impl State {
             resumed_count: 0,
             connections: 0,
             dispatches: Vec::new(),
+            hold_messages: false,
         };
         st.add_user(&FakeUser::bot_user());
         for (id, name) in [
@@ -753,6 +756,9 @@ impl State {
 
     /// MESSAGE_CREATE / MESSAGE_UPDATE for a stored message, honouring the session's intents.
     pub fn dispatch_message(&mut self, t: &str, id: u64) -> bool {
+        if self.hold_messages {
+            return false;
+        }
         let Some(m) = self.messages.get(&id) else {
             return false;
         };
@@ -1215,6 +1221,13 @@ impl FakeDiscord {
                 .tx
                 .send(Ctl::Text(json!({"op": 7, "d": null}).to_string()));
         }
+    }
+
+    /// While `hold` is true, messages (`dm`, `post`, `redeliver`) are stored but never
+    /// dispatched, whatever the connection does: with `drop_connection`, what is written in
+    /// between is surely written while the bot is away, even if it reconnects at once.
+    pub fn hold_messages(&self, hold: bool) {
+        self.lock().hold_messages = hold;
     }
 
     /// What to do with the next RESUMEs.
