@@ -151,6 +151,20 @@ impl World {
             .unwrap_or_else(|e| panic!("no bot message with {needle:?} in {channel}: {e}"))
     }
 
+    /// Waits until the app has stored where a ticket's card is (once the platform accepted it).
+    async fn card_stored(&self, ticket: i64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut tx = self.app.app.services.store.read().await.unwrap();
+            if tx.card(ticket, "discord").await.unwrap().is_some() {
+                return;
+            }
+            drop(tx);
+            assert!(tokio::time::Instant::now() < deadline, "card of #{ticket} not stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A console agent's view of a ticket.
     async fn ticket(&self, token: &str, id: i64) -> Value {
         let (code, detail) = self
@@ -663,8 +677,9 @@ async fn away_and_back(w: &World, go_away: impl std::future::Future<Output = ()>
     let dm = w.dm_of(&dana);
     w.bot_messages(&dm, 1).await;
     // Fred's ticket: nobody has written in its thread yet.
-    let (_, card) = w.escalate(&fred).await;
+    let (status, card) = w.escalate(&fred).await;
     let thread = w.thread_of(&card).await;
+    w.card_stored(ticket_number(&status)).await;
     let fred_dm = w.dm_of(&fred);
 
     w.fake.hold_messages(true);
