@@ -238,12 +238,24 @@ async fn faq_is_answered_in_a_dm(db: Db) {
         reply.content
     );
     assert_pings_nobody(reply);
+    // Quick replies are buttons; pressing one asks it, acknowledged in time.
+    assert_eq!(reply.button_labels(), vec!["Delivery times", "Talk to a person"]);
+    let press = w.fake.click_label(&reply.id, "Delivery times", &dana).await;
+    let answers = w
+        .fake
+        .wait_interaction_response(&press, WAIT)
+        .await
+        .expect("the press is answered");
+    assert!(answers[0].elapsed < Duration::from_secs(3), "{answers:?}");
+    assert_eq!(answers[0].status, 204, "{answers:?}");
+    let second = &w.bot_messages(&dm, 2).await[1];
+    assert!(second.content.contains("standard delivery"), "{}", second.content);
     // Another bot is not a customer.
     let robot = FakeUser::other_bot("robot");
     w.fake.dm(&robot, "where is my order?").await;
     // Its own message came back as MESSAGE_CREATE: it is not answered.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(w.fake.bot_messages_in(&dm).len(), 1);
+    assert_eq!(w.fake.bot_messages_in(&dm).len(), 2);
     let robot_dm = w.dm_of(&robot);
     assert!(w.fake.bot_messages_in(&robot_dm).is_empty());
     assert!(
