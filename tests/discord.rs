@@ -211,6 +211,22 @@ impl World {
     }
 }
 
+/// `text` is `template` rendered: every literal part of it appears, in order.
+fn assert_follows_template(text: &str, template: &str) {
+    let mut rest = text;
+    for (i, part) in template.split("{{").enumerate() {
+        let literal = if i == 0 {
+            part
+        } else {
+            part.split_once("}}").map_or(part, |(_, l)| l)
+        };
+        let at = rest
+            .find(literal)
+            .unwrap_or_else(|| panic!("{literal:?} missing from {text:?}"));
+        rest = &rest[at + literal.len()..];
+    }
+}
+
 /// What serenity sends for `CreateAllowedMentions::new()`: `{"parse": [], "users": [],
 /// "roles": []}`: no @everyone/@here, no user or role mention can ping. Edits and interaction
 /// responses must carry it too (Discord applies its defaults to a body without it).
@@ -304,10 +320,8 @@ async fn escalation_card_thread_relay_note_claim_close_rating(db: Db) {
     // Escalation: the spine's status message, word for word, in the DM.
     let (status, card) = w.escalate(&dana).await;
     let ticket = ticket_number(&status);
-    assert!(
-        status.contains("A person takes over from here and I'll step back"),
-        "{status}"
-    );
+    assert_follows_template(&status, &test_config().templates.escalated);
+    assert!(status.contains(&format!("ticket #{ticket}.")), "{status}");
     assert!(status.contains("number 1 in the queue"), "{status}");
     assert!(status.contains("expected wait"), "{status}");
 
