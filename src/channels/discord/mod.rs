@@ -234,7 +234,9 @@ impl Discord {
             })?;
         let staff = ChannelId::new(staff);
         let open = !d.card.ticket.status.is_done();
-        let text = d.card.render(&|s| s.to_string());
+        // One message, as `edit_card` keeps it: a card split in two would have its buttons and
+        // thread on the second piece, and edits would put the first piece's text there.
+        let text = split(&d.card.render(&|s| s.to_string()), render::MAX_CONTENT).remove(0);
         let key = SentKey {
             outbox_id: d.outbox_id,
             card: true,
