@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::core::error::Result;
-use crate::core::message::Inbound;
+use crate::core::message::{Inbound, Sender};
+use crate::core::ticket::TicketStatus;
 use crate::store::InboxCursor;
 
 /// What [`Inbox::receive`] did with an event.
@@ -23,7 +24,9 @@ pub trait Inbox: Send + Sync + 'static {
     /// returns `Ok` the event is safe: a crash before it is handled only delays it.
     async fn receive(&self, event: Inbound) -> Result<Received>;
     /// For each conversation key on `channel` active since `since`, the newest event stored:
-    /// where to resume reading after a reconnect.
+    /// where to resume reading after a reconnect. The thread of each ticket still being worked
+    /// on whose card is on `channel` (as a desk platform) is listed too, from its card, so an
+    /// agent's first line there is not lost either.
     async fn cursors(&self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>>;
 }
 
@@ -35,6 +38,23 @@ impl Inbox for crate::core::engine::Engine {
 
     async fn cursors(&self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>> {
         let mut tx = self.services().store.read().await?;
-        Ok(tx.inbox_cursors(channel, since).await?)
+        let mut cursors = tx.inbox_cursors(channel, since).await?;
+        let working = [TicketStatus::Open, TicketStatus::Assigned];
+        for summary in tx.list_tickets(&working).await? {
+            let Some(card) = tx.card(summary.ticket.id, channel).await? else {
+                continue;
+            };
+            if cursors.iter().all(|c| c.conversation_key != card.thread) {
+                cursors.push(InboxCursor {
+                    conversation_key: card.thread,
+                    reply_to: String::new(),
+                    sender: Sender::Agent,
+                    // Everything in a thread made from the card comes after the card.
+                    last_external_id: card.card,
+                    received_at: summary.ticket.created_at,
+                });
+            }
+        }
+        Ok(cursors)
     }
 }

@@ -198,7 +198,9 @@ impl Writer<'_> {
                 choices: Vec::new(),
                 ticket_id: Some(ticket_id),
                 event: Some(event),
-                created_at: line.at,
+                // Due now: a line's time can be the platform's (a Discord message's timestamp),
+                // which may be ahead of this clock and would hold the desk lane back.
+                created_at: self.services.now(),
             })
             .await?;
         self.queued = true;

@@ -41,11 +41,26 @@ pub enum Place {
 pub struct Handler {
     discord: Arc<Discord>,
     inbox: Arc<dyn Inbox>,
+    /// A message id from the time the connection started: a support channel without any stored
+    /// conversation is read from there after a reconnect (what came before is not ours).
+    connected_since: u64,
+}
+
+/// Discord's epoch, 2015-01-01, in Unix milliseconds.
+const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
+
+/// The smallest snowflake of a moment: messages after it were written at or after it.
+fn snowflake_at(unix_ms: i64) -> u64 {
+    ((unix_ms - DISCORD_EPOCH_MS).max(0) as u64) << 22
 }
 
 impl Handler {
     pub fn new(discord: Arc<Discord>, inbox: Arc<dyn Inbox>) -> Self {
-        Self { discord, inbox }
+        Self {
+            discord,
+            inbox,
+            connected_since: snowflake_at(chrono::Utc::now().timestamp_millis()),
+        }
     }
 
     async fn place(&self, http: &Http, channel: ChannelId) -> Option<Place> {
@@ -279,6 +294,9 @@ impl Handler {
                 let newest = support.entry(parent).or_default();
                 *newest = (*newest).max(key);
             }
+        }
+        for &channel in &self.discord.settings.support_channels {
+            support.entry(channel).or_insert(self.connected_since);
         }
         for (channel, after) in channels.iter().chain(support.iter()) {
             self.catch_up(http, ChannelId::new(*channel), *after).await;

@@ -96,6 +96,17 @@ pub struct Discord {
     made_threads: Mutex<std::collections::HashSet<u64>>,
     /// What each channel seen is (a DM, or a guild channel and its parent), looked up once.
     places: Mutex<HashMap<u64, events::Place>>,
+    /// Messages already accepted for an outbox row still being worked on: the pieces of a split
+    /// text, a ticket's card. When a later piece (or the card's thread) fails and the row is
+    /// retried, only what is missing is sent, so nothing reaches Discord twice.
+    sent: Mutex<HashMap<SentKey, Vec<MessageId>>>,
+}
+
+/// An outbox row and which of its messages: the text, or a ticket's card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SentKey {
+    outbox_id: i64,
+    card: bool,
 }
 
 /// A Discord REST client that never pings: every message defaults to no allowed mentions. Off
@@ -124,30 +135,54 @@ impl Discord {
             api_base,
             made_threads: Mutex::default(),
             places: Mutex::default(),
+            sent: Mutex::default(),
         })
     }
 
     /// Sends `text` (split to Discord's limit) to a channel, the buttons on the last piece;
-    /// returns the last message's id.
+    /// returns the last message's id. With a `key`, pieces a failed earlier attempt already sent
+    /// are skipped.
     async fn send(
         &self,
         channel: ChannelId,
         text: &str,
         rows: Vec<serenity::all::CreateActionRow>,
+        key: Option<SentKey>,
     ) -> Result<MessageId, serenity::Error> {
         let pieces = split(text, render::MAX_CONTENT);
         let last = pieces.len() - 1;
+        let done = key
+            .and_then(|k| self.sent.lock().unwrap().get(&k).cloned())
+            .unwrap_or_default();
         let mut id = None;
         for (i, piece) in pieces.into_iter().enumerate() {
+            if let Some(sent) = done.get(i) {
+                id = Some(*sent);
+                continue;
+            }
             let mut message = CreateMessage::new()
                 .content(piece)
                 .allowed_mentions(CreateAllowedMentions::new());
             if i == last && !rows.is_empty() {
                 message = message.components(rows.clone());
             }
-            id = Some(channel.send_message(&self.http, message).await?.id);
+            let sent = channel.send_message(&self.http, message).await?.id;
+            if let Some(k) = key {
+                self.sent.lock().unwrap().entry(k).or_default().push(sent);
+            }
+            id = Some(sent);
         }
         Ok(id.expect("split returns at least one piece"))
+    }
+
+    /// Forgets what was sent for a row once its outcome is final (delivered or given up).
+    fn settle<T>(&self, outbox_id: i64, result: &Result<T, DeliveryError>) {
+        if !matches!(result, Err(DeliveryError::Transient { .. })) {
+            let mut sent = self.sent.lock().unwrap();
+            for card in [false, true] {
+                sent.remove(&SentKey { outbox_id, card });
+            }
+        }
     }
 
     /// The channel to post to for a conversation's `reply_to`: a DM or thread id as is, or
@@ -199,9 +234,15 @@ impl Discord {
             })?;
         let staff = ChannelId::new(staff);
         let open = !d.card.ticket.status.is_done();
-        let text = d.card.render(&|s| s.to_string());
+        // One message, as `edit_card` keeps it: a card split in two would have its buttons and
+        // thread on the second piece, and edits would put the first piece's text there.
+        let text = split(&d.card.render(&|s| s.to_string()), render::MAX_CONTENT).remove(0);
+        let key = SentKey {
+            outbox_id: d.outbox_id,
+            card: true,
+        };
         let card = self
-            .send(staff, &text, render::card_rows(open))
+            .send(staff, &text, render::card_rows(open), Some(key))
             .await
             .map_err(|e| render::delivery_error(&e))?;
         let thread = match staff
@@ -254,15 +295,9 @@ impl CustomerChannel for Discord {
     }
 
     async fn deliver(&self, d: &Delivery) -> Result<Delivered, DeliveryError> {
-        let channel = self.reply_channel(&d.recipient).await?;
-        let text = render::customer_text(d.author, d.author_name.as_deref(), &d.text);
-        let id = self
-            .send(channel, &text, render::choice_rows(&d.choices))
-            .await
-            .map_err(|e| render::delivery_error(&e))?;
-        Ok(Delivered {
-            message_ref: Some(id.to_string()),
-        })
+        let result = self.deliver_once(d).await;
+        self.settle(d.outbox_id, &result);
+        result
     }
 }
 
@@ -273,6 +308,30 @@ impl AgentDesk for Discord {
     }
 
     async fn publish(&self, d: &DeskDelivery) -> Result<Option<CardRef>, DeliveryError> {
+        let result = self.publish_once(d).await;
+        self.settle(d.outbox_id, &result);
+        result
+    }
+}
+
+impl Discord {
+    async fn deliver_once(&self, d: &Delivery) -> Result<Delivered, DeliveryError> {
+        let channel = self.reply_channel(&d.recipient).await?;
+        let text = render::customer_text(d.author, d.author_name.as_deref(), &d.text);
+        let key = SentKey {
+            outbox_id: d.outbox_id,
+            card: false,
+        };
+        let id = self
+            .send(channel, &text, render::choice_rows(&d.choices), Some(key))
+            .await
+            .map_err(|e| render::delivery_error(&e))?;
+        Ok(Delivered {
+            message_ref: Some(id.to_string()),
+        })
+    }
+
+    async fn publish_once(&self, d: &DeskDelivery) -> Result<Option<CardRef>, DeliveryError> {
         let (card, new) = match &d.card_ref {
             Some(card) => (card.clone(), None),
             None => {
@@ -289,7 +348,13 @@ impl AgentDesk for Discord {
         if let (Some(line), Ok(thread)) = (line, card.thread.parse::<u64>()) {
             // A card made just now already shows this event; a later retry must not post the
             // card again, so it is returned even if the thread line fails (it is retried then).
-            let sent = self.send(ChannelId::new(thread), &line, Vec::new()).await;
+            let key = SentKey {
+                outbox_id: d.outbox_id,
+                card: false,
+            };
+            let sent = self
+                .send(ChannelId::new(thread), &line, Vec::new(), Some(key))
+                .await;
             if let Err(e) = sent {
                 if new.is_none() {
                     return Err(render::delivery_error(&e));
@@ -334,5 +399,65 @@ impl Adapter for Discord {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The release binary talks to `https://discord.com` and `wss://gateway.discord.gg`: an
+    /// `https://` base must get as far as connecting (rustls is built in), not fail as a scheme
+    /// the HTTP client cannot speak.
+    #[tokio::test]
+    async fn an_https_api_base_fails_to_connect_not_as_an_unsupported_scheme() {
+        use tokio::io::AsyncReadExt;
+        // A TCP server that reads the first bytes and hangs up: the client's TLS handshake fails.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first_byte = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1];
+            socket.read_exact(&mut buf).await.map(|_| buf[0]).ok()
+        });
+        let http = http_client("token", Some(&format!("https://127.0.0.1:{port}")));
+        let err = http.get_gateway().await.expect_err("no TLS server there");
+        match &err {
+            serenity::Error::Http(serenity::http::HttpError::Request(e)) => {
+                assert!(e.is_connect(), "a connection error: {e:?}");
+                assert!(!e.is_builder(), "{e:?}");
+            }
+            other => panic!("expected a request error, got {other:?}"),
+        }
+        // 0x16: a TLS handshake record, the ClientHello.
+        assert_eq!(
+            first_byte.await.unwrap(),
+            Some(0x16),
+            "the client spoke TLS"
+        );
+        assert!(matches!(
+            render::delivery_error(&err),
+            DeliveryError::Transient { .. }
+        ));
+    }
+
+    #[test]
+    fn ids_in_the_config_must_be_digits() {
+        let mut config = DiscordConfig {
+            token: crate::config::Secret::new("t"),
+            staff_channel_id: "#staff".into(),
+            ..DiscordConfig::default()
+        };
+        assert!(matches!(
+            Discord::new(&config),
+            Err(SetupError::BadId {
+                key: "staff_channel_id",
+                ..
+            })
+        ));
+        config.staff_channel_id = "600000000000000004".into();
+        assert!(Discord::new(&config).is_ok());
+        config.token = crate::config::Secret::default();
+        assert!(matches!(Discord::new(&config), Err(SetupError::NoToken)));
     }
 }

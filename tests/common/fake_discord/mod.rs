@@ -356,6 +356,8 @@ pub(crate) struct Failure {
     body: Value,
     headers: Vec<(String, String)>,
     remaining: u32,
+    /// Matching requests to let through before failing.
+    skip: u32,
 }
 
 pub(crate) struct Interaction {
@@ -396,6 +398,8 @@ pub(crate) struct State {
     pub resumed_count: u32,
     pub connections: u32,
     pub dispatches: Vec<Dispatch>,
+    /// While set, new messages are stored but not dispatched (see `FakeDiscord::hold_messages`).
+    pub hold_messages: bool,
 }
 
 pub(crate) struct Inner {
@@ -484,6 +488,7 @@ impl State {
             resumed_count: 0,
             connections: 0,
             dispatches: Vec::new(),
+            hold_messages: false,
         };
         st.add_user(&FakeUser::bot_user());
         for (id, name) in [
@@ -751,6 +756,9 @@ impl State {
 
     /// MESSAGE_CREATE / MESSAGE_UPDATE for a stored message, honouring the session's intents.
     pub fn dispatch_message(&mut self, t: &str, id: u64) -> bool {
+        if self.hold_messages {
+            return false;
+        }
         let Some(m) = self.messages.get(&id) else {
             return false;
         };
@@ -1215,6 +1223,13 @@ impl FakeDiscord {
         }
     }
 
+    /// While `hold` is true, messages (`dm`, `post`, `redeliver`) are stored but never
+    /// dispatched, whatever the connection does: with `drop_connection`, what is written in
+    /// between is surely written while the bot is away, even if it reconnects at once.
+    pub fn hold_messages(&self, hold: bool) {
+        self.lock().hold_messages = hold;
+    }
+
     /// What to do with the next RESUMEs.
     pub fn set_resume(&self, mode: ResumeMode) {
         self.lock().options.resume = mode;
@@ -1228,6 +1243,21 @@ impl FakeDiscord {
         &self,
         method: &str,
         path_pattern: &str,
+        status: u16,
+        body: Value,
+        times: u32,
+    ) {
+        self.fail_after(method, path_pattern, 0, status, body, times)
+            .await;
+    }
+
+    /// `fail_next`, after letting `skip` matching requests through (e.g. the second piece of a
+    /// split message fails, the first succeeds).
+    pub async fn fail_after(
+        &self,
+        method: &str,
+        path_pattern: &str,
+        skip: u32,
         status: u16,
         body: Value,
         times: u32,
@@ -1263,6 +1293,7 @@ impl FakeDiscord {
             body,
             headers,
             remaining: times,
+            skip,
         });
     }
 

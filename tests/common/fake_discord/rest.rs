@@ -177,9 +177,21 @@ fn route(
         return unhandled();
     };
     // Injected failures come first, whatever the route.
-    if let Some(f) = st.failures.iter_mut().find(|f| {
-        f.remaining > 0 && method_matches(&f.method, method) && path_matches(&f.pattern, path)
-    }) {
+    // A failure with `skip` left lets that many matching requests through first.
+    let mut injected = None;
+    for f in st.failures.iter_mut() {
+        if f.remaining == 0 || !method_matches(&f.method, method) || !path_matches(&f.pattern, path)
+        {
+            continue;
+        }
+        if f.skip > 0 {
+            f.skip -= 1;
+            continue;
+        }
+        injected = Some(f);
+        break;
+    }
+    if let Some(f) = injected {
         f.remaining -= 1;
         return Reply {
             status: f.status,
