@@ -10,7 +10,9 @@ use std::time::Duration;
 use super::check::check_dir;
 use super::crossval::cross_validate;
 use super::error::IntentsError;
-use super::eval::{evaluate, fmt_ratio, peak_rss_kb, read_labelled_csv, EvalReport, OUT_OF_SCOPE};
+use super::eval::{
+    align_labels, evaluate, fmt_ratio, peak_rss_kb, read_labelled_csv, EvalReport, OUT_OF_SCOPE,
+};
 use super::import;
 use super::matcher::{TrainStats, TrainedMatcher};
 use super::report::{write_report, write_tradeoff};
@@ -283,7 +285,7 @@ fn run_eval(
     let mut confused = None;
     let (report, outcomes, stats) = match &args.source {
         Source::Cases(path) => {
-            let cases = read_labelled_csv(path)?;
+            let mut cases = read_labelled_csv(path)?;
             if cases.is_empty() {
                 // Every figure would be 0.0 of nothing: fail like `import` does on the same file.
                 return Err(IntentsError::input(
@@ -295,6 +297,15 @@ fn run_eval(
             spinner.set_message(format!("training on {} examples", set.example_count()));
             let mut matcher = TrainedMatcher::train(&set, settings);
             spinner.finish_and_clear();
+            let changed = align_labels(&mut cases, &|l| {
+                crate::core::matcher::Matcher::intent(&matcher, l).is_some()
+            });
+            if let Some((old, new)) = changed.first() {
+                eprintln!(
+                    "note: {} case label(s) scored as the intent id import makes of them (e.g. {old} as {new})",
+                    changed.len()
+                );
+            }
             note_unknown_labels(&matcher, &cases);
             let bar = if cases.len() >= 1000 {
                 indicatif::ProgressBar::new(cases.len() as u64)

@@ -87,6 +87,24 @@ pub fn read_labelled_csv(path: &Path) -> Result<Vec<Case>, IntentsError> {
     Ok(cases)
 }
 
+/// Case labels that name no intent but whose imported id does (`import` turns
+/// `Refund_not_showing_up` into `refund_not_showing_up`) are relabelled with that id, so a set
+/// imported from the same data is scored on it fairly. Returns the labels changed (old, new).
+pub fn align_labels(cases: &mut [Case], is_intent: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+    let mut changed: BTreeMap<String, String> = BTreeMap::new();
+    for case in cases.iter_mut() {
+        if case.intent == OUT_OF_SCOPE || is_intent(&case.intent) {
+            continue;
+        }
+        let id = super::import::sanitize_id(&case.intent);
+        if id != case.intent && is_intent(&id) {
+            changed.insert(case.intent.clone(), id.clone());
+            case.intent = id;
+        }
+    }
+    changed.into_iter().collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Confusion {
     pub intent: String,

@@ -102,6 +102,7 @@ impl LinearModel {
         }
         let epochs = p.epochs.min(p.max_steps.div_ceil(rows.len()).max(3)).max(1);
         let mut avg: Option<(Vec<f32>, Vec<f32>, f32)> = None;
+
         let mut rng = Rng::new(p.seed);
         let mut z = vec![0.0f32; classes];
         let mut dense = vec![0.0f32; classes];
@@ -180,6 +181,7 @@ impl LinearModel {
                 }
                 *k += 1.0;
             }
+            tracing::debug!(epoch, loss, rows = rows.len(), "sgd pass");
             // Early stopping: another pass is not worth it once the loss barely moves.
             if epoch > 1 && prev_loss - loss < 0.01 * prev_loss {
                 break;
