@@ -61,9 +61,10 @@ impl App {
             intents::load_dir_with(&config.intents.dir, &config.known_vars(), &config.matcher)?;
         let store = crate::store::open(&config.database.url).await?;
         let settings = config.matcher.clone();
-        let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))
+        let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::build(&set, &settings))
             .await
-            .map_err(|e| AppError::Config(format!("training the matcher failed: {e}")))?;
+            .map_err(|e| AppError::Config(format!("training the matcher failed: {e}")))?
+            .map_err(|e| AppError::Config(e.to_string()))?;
         Ok(Self::from_parts(
             config,
             store,

@@ -295,7 +295,7 @@ fn run_eval(
                 ));
             }
             spinner.set_message(format!("training on {} examples", set.example_count()));
-            let mut matcher = TrainedMatcher::train(&set, settings);
+            let mut matcher = TrainedMatcher::build(&set, settings)?;
             spinner.finish_and_clear();
             let changed = align_labels(&mut cases, &|l| {
                 crate::core::matcher::Matcher::intent(&matcher, l).is_some()
@@ -337,7 +337,7 @@ fn run_eval(
                 "cross-validating: {k} trainings on {} examples",
                 set.example_count()
             ));
-            let cv = cross_validate(&set, settings, k);
+            let cv = cross_validate(&set, settings, k)?;
             spinner.finish_and_clear();
             confused = Some(cv.confused);
             (cv.report, cv.outcomes, cv.last_stats)
@@ -429,6 +429,7 @@ fn note_unknown_labels(matcher: &TrainedMatcher, cases: &[super::eval::Case]) {
 
 fn print_text(report: &EvalReport, stats: &TrainStats, show_threshold: bool) {
     let r = |x: Option<f64>| fmt_ratio(x, 4);
+    println!("mode                       {}", report.mode);
     println!("cases                      {}", report.cases);
     println!("top1_accuracy              {}", r(report.top1_accuracy));
     println!("in_scope_accuracy          {}", r(report.in_scope_accuracy));

@@ -51,7 +51,11 @@ fn assign(lens: &[usize], k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
 }
 
 /// Runs K-fold cross-validation of `set` (K in 2..=20, and at most the number of examples).
-pub fn cross_validate(set: &IntentSet, settings: &MatcherSettings, k: usize) -> CvResult {
+pub fn cross_validate(
+    set: &IntentSet,
+    settings: &MatcherSettings,
+    k: usize,
+) -> Result<CvResult, super::semantic::SemanticError> {
     let mut lens: Vec<usize> = set.intents.iter().map(|i| i.examples.len()).collect();
     lens.push(set.out_of_scope.len());
     let mut rng = Rng::new(settings.seed ^ 0xC0FF);
@@ -95,7 +99,7 @@ pub fn cross_validate(set: &IntentSet, settings: &MatcherSettings, k: usize) -> 
             }
         }
         train.out_of_scope = kept;
-        let matcher = TrainedMatcher::train(&train, settings);
+        let matcher = TrainedMatcher::build(&train, settings)?;
         train_ms += matcher.stats().train_ms;
         let (o, t) = classify_all(&matcher, &cases, &|_| {});
         outcomes.extend(o);
@@ -111,12 +115,12 @@ pub fn cross_validate(set: &IntentSet, settings: &MatcherSettings, k: usize) -> 
         train_ms / k as f64,
     );
     let confused = confused_pairs(&outcomes, 10);
-    CvResult {
+    Ok(CvResult {
         report,
         outcomes,
         confused,
         last_stats: matcher.stats().clone(),
-    }
+    })
 }
 
 /// The `n` intent pairs whose in-scope cases' top candidate was the other intent most often.

@@ -83,6 +83,8 @@ impl fmt::Display for LoadError {
 pub enum IntentsError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Semantic(#[from] super::semantic::SemanticError),
     /// A problem in an input file other than intent files (CSV cases, Rasa data), with its line.
     #[error("{0}")]
     Input(Problem),

@@ -138,6 +138,8 @@ pub struct IntentScore {
 /// 0.0 there would read as a failure that never happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
+    /// `[matcher] mode` of the matcher scored: lexical, semantic or ensemble.
+    pub mode: String,
     pub cases: usize,
     /// In-scope cases answered with the right intent (clarify and unknown count as not answered).
     pub in_scope_accuracy: Option<f64>,
@@ -373,6 +375,7 @@ pub fn summarize(
             .filter(|o| !o.oos() && o.answered.is_some())
             .count();
     EvalReport {
+        mode: stats.mode.to_string(),
         cases: outcomes.len(),
         in_scope_accuracy: ratio(right, in_scope),
         oos_recall: ratio(oos_unanswered, oos),

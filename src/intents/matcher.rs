@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -23,6 +24,7 @@ use super::features::{extract, FeatureConfig, SparseVec, Vocabulary};
 use super::holdout::held_out_scores;
 use super::model::{LinearModel, TrainParams};
 use super::normalize::normalize_into;
+use super::semantic::{embedder_for, Mode, SemanticError, TextEmbedder};
 use super::settings::MatcherSettings;
 use super::standin::STAND_INS;
 use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher, Verdict};
@@ -30,6 +32,8 @@ use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher, Verdi
 /// Figures from training, for `eval` and logs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainStats {
+    /// What the classifier looked at (`[matcher] mode`).
+    pub mode: Mode,
     pub intents: usize,
     pub examples: usize,
     pub negatives: usize,
@@ -70,6 +74,32 @@ pub struct TrainedMatcher {
     max_candidates: usize,
     max_chars: usize,
     stats: TrainStats,
+    /// Sentence-embedding features (semantic and ensemble modes).
+    dense: Option<Dense>,
+}
+
+/// Embedding features appended after the lexical ones, in one linear model: calibration,
+/// patterns and the answer decision stay the same in every mode.
+struct Dense {
+    embedder: Arc<dyn TextEmbedder>,
+    /// Index of the first embedding feature (the lexical vocabulary's size).
+    offset: u32,
+    weight: f32,
+    /// Keep the lexical features too (ensemble) or only the embedding (semantic).
+    lexical: bool,
+}
+
+impl Dense {
+    fn append(&self, x: &mut SparseVec, v: &[f32]) {
+        if !self.lexical {
+            x.clear();
+        }
+        x.extend(
+            v.iter()
+                .enumerate()
+                .map(|(j, &e)| (self.offset + j as u32, e * self.weight)),
+        );
+    }
 }
 
 impl std::fmt::Debug for TrainedMatcher {
@@ -175,8 +205,30 @@ fn dissimilar(examples: &[SparseVec], candidates: &[SparseVec], max_sim: f32) ->
 }
 
 impl TrainedMatcher {
-    /// Trains the model and calibrates its threshold on held-out folds of the examples.
+    /// Trains the matcher `[matcher] mode` asks for, loading the embedding model if needed
+    /// (once per process). Fails, rather than falling back to another mode, when the model
+    /// cannot be loaded or this build lacks the `semantic` feature.
+    pub fn build(set: &IntentSet, settings: &MatcherSettings) -> Result<TrainedMatcher, SemanticError> {
+        let embedder = embedder_for(settings)?;
+        Self::train_with(set, settings, embedder)
+    }
+
+    /// Trains a lexical matcher (whatever `mode` says) and calibrates its threshold on
+    /// held-out folds of the examples.
     pub fn train(set: &IntentSet, settings: &MatcherSettings) -> TrainedMatcher {
+        let lexical = MatcherSettings {
+            mode: Mode::Lexical,
+            ..settings.clone()
+        };
+        Self::train_with(set, &lexical, None).expect("lexical training needs no model")
+    }
+
+    /// Trains with `embedder` supplying sentence embeddings in semantic and ensemble modes.
+    pub fn train_with(
+        set: &IntentSet,
+        settings: &MatcherSettings,
+        embedder: Option<Arc<dyn TextEmbedder>>,
+    ) -> Result<TrainedMatcher, SemanticError> {
         let started = Instant::now();
         let s = settings.sanitized();
         let cfg = feature_config(&s);
@@ -185,31 +237,41 @@ impl TrainedMatcher {
         // Features of every example, then of the negatives (written, then stand-ins).
         let mut docs: Vec<Vec<u64>> = Vec::with_capacity(set.example_count());
         let mut ys: Vec<u32> = Vec::with_capacity(set.example_count());
+        // The text of each row, for the embedding model.
+        let mut texts: Vec<&str> = Vec::with_capacity(set.example_count());
         let (mut norm, mut bounds) = (String::new(), Vec::new());
+        let max_chars = s.max_message_chars;
         let mut add = |text: &str, y: usize, docs: &mut Vec<Vec<u64>>, ys: &mut Vec<u32>| {
-            normalize_into(text, s.max_message_chars, &mut norm);
+            normalize_into(text, max_chars, &mut norm);
             if norm.is_empty() {
-                return;
+                return false;
             }
             let mut h = Vec::new();
             extract(&norm, cfg, &mut bounds, &mut h);
             docs.push(h);
             ys.push(y as u32);
+            true
         };
         for (i, intent) in set.intents.iter().enumerate() {
             for ex in &intent.examples {
-                add(&ex.value, i, &mut docs, &mut ys);
+                if add(&ex.value, i, &mut docs, &mut ys) {
+                    texts.push(&ex.value);
+                }
             }
         }
         let n_in = docs.len();
         for neg in &set.out_of_scope {
-            add(&neg.text, n_intents, &mut docs, &mut ys);
+            if add(&neg.text, n_intents, &mut docs, &mut ys) {
+                texts.push(&neg.text);
+            }
         }
         let n_written = docs.len() - n_in;
         let use_stand_ins = set.out_of_scope.len() < MIN_NEGATIVES && n_intents > 0;
         if use_stand_ins {
             for text in STAND_INS {
-                add(text, n_intents, &mut docs, &mut ys);
+                if add(text, n_intents, &mut docs, &mut ys) {
+                    texts.push(text);
+                }
             }
         }
         // The vocabulary comes from the training examples only: stand-ins are unseen text.
@@ -230,19 +292,48 @@ impl TrainedMatcher {
         // so there the stand-ins become its reject class (and are held out like written
         // negatives).
         let mut stand_in_xs: Vec<SparseVec> = Vec::new();
+        let mut stand_in_texts: Vec<&str> = Vec::new();
         let mut stand_ins = 0;
         if use_stand_ins {
             let first = n_in + n_written;
             let keep = dissimilar(&xs[..n_in], &xs[first..], STAND_IN_MAX_SIMILARITY);
             stand_ins = keep.len();
             stand_in_xs = keep.iter().map(|&i| xs[first + i].clone()).collect();
+            stand_in_texts = keep.iter().map(|&i| texts[first + i]).collect();
             xs.truncate(first);
             ys.truncate(first);
+            texts.truncate(first);
             if n_intents == 1 {
                 xs.append(&mut stand_in_xs);
+                texts.append(&mut stand_in_texts);
                 ys.resize(xs.len(), n_intents as u32);
             }
         }
+        // Embeddings go after the lexical features (or replace them in semantic mode).
+        let mut features = vocab.len();
+        let dense = match embedder {
+            Some(embedder) if s.mode.uses_embeddings() => {
+                let dense = Dense {
+                    offset: vocab.len() as u32,
+                    weight: s.embedding_weight,
+                    lexical: s.mode.uses_lexical(),
+                    embedder,
+                };
+                let all: Vec<&str> = texts
+                    .iter()
+                    .chain(&stand_in_texts)
+                    .map(|t| head(t, max_chars))
+                    .collect();
+                let vectors = dense.embedder.embed(&all)?;
+                for (x, v) in xs.iter_mut().chain(stand_in_xs.iter_mut()).zip(&vectors) {
+                    dense.append(x, v);
+                }
+                features += dense.embedder.dim();
+                Some(dense)
+            }
+            _ => None,
+        };
+        let embedded_ms = started.elapsed().as_secs_f64() * 1000.0;
         let has_reject = xs.len() > n_in;
         let classes = n_intents + usize::from(has_reject);
         let featurized_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -262,14 +353,14 @@ impl TrainedMatcher {
             &stand_in_xs,
             n_intents,
             classes,
-            vocab.len(),
+            features,
             &s,
             params,
         );
         let calibration = calibrate_or_identity(&held, &s);
         let calibrated_ms = started.elapsed().as_secs_f64() * 1000.0;
         let all: Vec<usize> = (0..xs.len()).collect();
-        let model = LinearModel::train(&xs, &ys, &all, vocab.len(), classes, params);
+        let model = LinearModel::train(&xs, &ys, &all, features, classes, params);
 
         // Patterns were validated by `check`; one that still fails to build is skipped (and
         // logged). If the combined set fails its size limit, the patterns are matched one by one.
@@ -329,16 +420,18 @@ impl TrainedMatcher {
             .collect();
         tracing::debug!(
             featurized_ms,
+            embedded_ms,
             calibrated_ms,
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             "matcher trained"
         );
         let stats = TrainStats {
+            mode: if dense.is_some() { s.mode } else { Mode::Lexical },
             intents: n_intents,
             examples: xs.len(),
             negatives: set.out_of_scope.len(),
             stand_ins,
-            features: vocab.len(),
+            features,
             weight_bytes: model.weight_bytes(),
             train_ms: started.elapsed().as_secs_f64() * 1000.0,
             raw_threshold: calibration.raw_threshold,
@@ -348,7 +441,7 @@ impl TrainedMatcher {
             target_precision: s.target_precision,
             expected_oos_share: s.expected_oos_share,
         };
-        TrainedMatcher {
+        Ok(TrainedMatcher {
             held,
             min_threshold: s.min_threshold,
             overrides: set
@@ -367,7 +460,8 @@ impl TrainedMatcher {
             max_candidates: s.max_candidates,
             max_chars: s.max_message_chars,
             stats,
-        }
+            dense,
+        })
     }
 
     pub fn stats(&self) -> &TrainStats {
@@ -413,6 +507,14 @@ impl TrainedMatcher {
     }
 }
 
+/// The first `max_chars` characters of `text` (what is classified).
+fn head(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
 /// Keeps the `k` best (index, prob) pairs, best first, without allocating beyond `top`.
 fn top_k(probs: &[f32], k: usize, top: &mut [(usize, f32); 20]) -> usize {
     let mut n = 0usize;
@@ -450,6 +552,16 @@ impl Matcher for TrainedMatcher {
             extract(&sc.norm, self.cfg, &mut sc.bounds, &mut sc.hashes);
             self.vocab
                 .vectorize(&mut sc.hashes, self.cfg.word_weight, &mut sc.x);
+            if let Some(dense) = &self.dense {
+                match dense.embedder.embed_one(head(text, self.max_chars)) {
+                    Ok(v) => dense.append(&mut sc.x, &v),
+                    Err(e) => {
+                        // Not a silent fallback: the message is handed to a person.
+                        tracing::error!("embedding a message failed: {e}");
+                        return 0;
+                    }
+                }
+            }
             sc.probs.resize(self.model.classes(), 0.0);
             self.model.probabilities(&sc.x, &mut sc.probs);
             top_k(&sc.probs[..n_intents], k, &mut top)

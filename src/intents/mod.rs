@@ -15,6 +15,7 @@
 //! - [`import`]: CSV and Rasa NLU to intent files.
 //! - [`watch`]: hot reload into a [`crate::core::matcher::MatcherHandle`].
 //! - [`cli`]: `frontline intents check | import | eval`.
+//! - [`semantic`]: `[matcher] mode`, sentence embeddings (feature `semantic`) and their cache.
 //! - [`settings`]: `[matcher]` config; [`error`]: typed errors.
 
 pub mod calibrate;
@@ -31,6 +32,7 @@ pub mod matcher;
 pub mod model;
 pub mod normalize;
 pub mod report;
+pub mod semantic;
 pub mod settings;
 pub mod standin;
 pub mod sweep;

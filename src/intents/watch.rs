@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::check::load_dir_with;
-use super::error::LoadError;
+use super::error::{LoadError, Problem};
 use super::matcher::{TrainStats, TrainedMatcher};
 use super::settings::MatcherSettings;
 use crate::core::matcher::MatcherHandle;
@@ -48,7 +48,10 @@ pub fn reload_once(
     handle: &MatcherHandle,
 ) -> Result<ReloadOutcome, LoadError> {
     let set = load_dir_with(dir, known_vars, settings)?;
-    let matcher = TrainedMatcher::train(&set, settings);
+    // A model that stops loading or embedding keeps the matcher in service, like a bad file.
+    let matcher = TrainedMatcher::build(&set, settings).map_err(|e| LoadError {
+        problems: vec![Problem::error(&settings.model_dir, 0, e.to_string())],
+    })?;
     let stats = matcher.stats().clone();
     handle.replace(Arc::new(matcher));
     Ok(ReloadOutcome { stats })
