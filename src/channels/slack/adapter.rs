@@ -51,9 +51,15 @@ const RECOVERY_DAYS: i64 = 14;
 pub enum SetupError {
     #[error("{} is not set", crate::config::SLACK_BOT_TOKEN_VAR)]
     NoBotToken,
-    #[error("slack.mode = \"socket\", but {} is not set", crate::config::SLACK_APP_TOKEN_VAR)]
+    #[error(
+        "slack.mode = \"socket\", but {} is not set",
+        crate::config::SLACK_APP_TOKEN_VAR
+    )]
     NoAppToken,
-    #[error("slack.mode = \"events\", but {} is not set", crate::config::SLACK_SIGNING_SECRET_VAR)]
+    #[error(
+        "slack.mode = \"events\", but {} is not set",
+        crate::config::SLACK_SIGNING_SECRET_VAR
+    )]
     NoSigningSecret,
     #[error(transparent)]
     Client(#[from] SlackError),
@@ -85,7 +91,11 @@ impl Slack {
     pub fn new(config: &SlackConfig, clock: Arc<dyn Clock>) -> Result<Self, SetupError> {
         let bot_token = config.bot_token.expose().ok_or(SetupError::NoBotToken)?;
         let app_token = config.app_token.expose().unwrap_or_default().to_string();
-        let signing_secret = config.signing_secret.expose().unwrap_or_default().to_string();
+        let signing_secret = config
+            .signing_secret
+            .expose()
+            .unwrap_or_default()
+            .to_string();
         match config.mode {
             SlackMode::Socket if app_token.is_empty() => return Err(SetupError::NoAppToken),
             SlackMode::Events if signing_secret.is_empty() => {
@@ -109,7 +119,11 @@ impl Slack {
                         .filter_map(|c| non_empty(c))
                         .collect(),
                 },
-                agent_ids: config.agent_ids.iter().filter_map(|a| non_empty(a)).collect(),
+                agent_ids: config
+                    .agent_ids
+                    .iter()
+                    .filter_map(|a| non_empty(a))
+                    .collect(),
                 agent_group: non_empty(&config.agent_group),
                 group_members: RwLock::default(),
                 identity: tokio::sync::Mutex::new(None),
@@ -571,7 +585,6 @@ impl Adapter for Slack {
     }
 
     fn routes(&self) -> Option<axum::Router> {
-        (self.shared.mode == SlackMode::Events)
-            .then(|| super::webhook::routes(self.shared.clone()))
+        (self.shared.mode == SlackMode::Events).then(|| super::webhook::routes(self.shared.clone()))
     }
 }

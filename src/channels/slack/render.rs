@@ -66,7 +66,9 @@ pub enum Route {
         reply_to: String,
     },
     /// A line in a ticket card's thread; relayed only when its author is an agent.
-    StaffThread { card: String },
+    StaffThread {
+        card: String,
+    },
     Ignored(&'static str),
 }
 
@@ -107,7 +109,10 @@ pub enum PressRoute {
         text: String,
     },
     /// Claim or Close on a ticket card: the matching `!` command, if the presser is an agent.
-    Card { card: String, command: &'static str },
+    Card {
+        card: String,
+        command: &'static str,
+    },
     Ignored(&'static str),
 }
 
@@ -265,8 +270,14 @@ mod tests {
         assert_eq!(parse_address(""), None);
         assert_eq!(parse_address("C1:"), None);
         assert_eq!(parse_address("thread:1:2"), None);
-        assert_eq!(ts_of_external_id("D1:1700000000.000100"), Some("1700000000.000100"));
-        assert_eq!(ts_of_external_id("claim:1700000001.5"), Some("1700000001.5"));
+        assert_eq!(
+            ts_of_external_id("D1:1700000000.000100"),
+            Some("1700000000.000100")
+        );
+        assert_eq!(
+            ts_of_external_id("claim:1700000001.5"),
+            Some("1700000001.5")
+        );
         assert_eq!(ts_of_external_id("web-123"), None);
     }
 
@@ -360,15 +371,22 @@ mod tests {
 
     #[test]
     fn our_bold_becomes_slacks_and_what_people_wrote_is_escaped_as_typed() {
-        let line = desk_line(&DeskEvent::CustomerLine, Some("**Dana**"), "<!channel> **now**")
-            .unwrap();
+        let line = desk_line(
+            &DeskEvent::CustomerLine,
+            Some("**Dana**"),
+            "<!channel> **now**",
+        )
+        .unwrap();
         assert_eq!(line.as_str(), "***Dana**:* &lt;!channel&gt; **now**");
         assert!(desk_line(&DeskEvent::Opened, None, "x").is_none());
         assert_eq!(
             customer_text(Author::Agent, Some("<@U1>"), "a & b").as_str(),
             "*&lt;@U1&gt;:* a &amp; b"
         );
-        assert_eq!(customer_text(Author::Bot, None, "<b>").as_str(), "&lt;b&gt;");
+        assert_eq!(
+            customer_text(Author::Bot, None, "<b>").as_str(),
+            "&lt;b&gt;"
+        );
     }
 
     #[test]

@@ -235,7 +235,10 @@ mod tests {
         let pieces = split(&text, 26);
         assert_eq!(
             pieces,
-            vec![format!("{}\n{}", "a".repeat(10), "b".repeat(10)), "c".repeat(10)]
+            vec![
+                format!("{}\n{}", "a".repeat(10), "b".repeat(10)),
+                "c".repeat(10)
+            ]
         );
     }
 

@@ -96,7 +96,9 @@ where
         work(s, inbox).await;
     });
     if tokio::time::timeout(ANSWER_WITHIN, task).await.is_err() {
-        tracing::warn!("slack: answered an event before it was handled; it goes on in the background");
+        tracing::warn!(
+            "slack: answered an event before it was handled; it goes on in the background"
+        );
     }
     StatusCode::OK.into_response()
 }
