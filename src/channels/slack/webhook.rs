@@ -33,16 +33,16 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn verified(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn verified(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), StatusCode> {
     signature::verify_request(&s.signing_secret, headers, body, s.clock.now_ms()).map_err(|e| {
         tracing::warn!(error = %e, "slack: request refused");
-        StatusCode::UNAUTHORIZED.into_response()
+        StatusCode::UNAUTHORIZED
     })
 }
 
 async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = verified(&s, &headers, &body) {
-        return refused;
+        return refused.into_response();
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -65,7 +65,7 @@ async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
 
 async fn interactivity(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = verified(&s, &headers, &body) {
-        return refused;
+        return refused.into_response();
     }
     let Some(payload) = interactivity_form_payload(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
