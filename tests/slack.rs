@@ -702,3 +702,21 @@ fn the_manifest_asks_for_what_the_adapter_uses() {
         "DMs to the app"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_frontlines_limit_is_refused_with_a_word_to_its_writer() {
+    let rig = start(Db::sqlite(), SlackMode::Socket).await;
+    let (_, card) = rig.escalate("I want to talk to a real person").await;
+    let dm = rig.fake.dm_channel(CUSTOMER);
+    rig.fake
+        .channel_message(STAFF, AGENT, &"x".repeat(4001), Some(&card.ts));
+    let told = rig.fake.wait_for_calls("chat.postEphemeral", 1, WAIT).await;
+    assert_eq!(told[0].params["user"], AGENT);
+    assert_eq!(told[0].params["thread_ts"], card.ts.as_str());
+    assert!(
+        told[0].params["text"].as_str().unwrap().contains("4000"),
+        "{:?}",
+        told[0].params
+    );
+    assert_eq!(rig.count_saying(&dm, "xxxx"), 0);
+}

@@ -36,6 +36,7 @@ use crate::channels::{
 use crate::clock::Clock;
 use crate::config::{SlackConfig, SlackMode};
 use crate::core::desk_event::CardRef;
+use crate::core::error::CoreError;
 use crate::core::inbox::Inbox;
 use crate::core::message::{Inbound, Sender};
 
@@ -196,19 +197,39 @@ impl Shared {
         }
     }
 
-    async fn hand_over(&self, inbox: &Arc<dyn Inbox>, inbound: Inbound) {
+    /// Hands an event to the inbox; returns why it was refused when that is the writer's to
+    /// hear (text too long, say), not ours.
+    async fn hand_over(&self, inbox: &Arc<dyn Inbox>, inbound: Inbound) -> Option<String> {
         let id = inbound.external_id.clone();
         match inbox.receive(inbound).await {
             Ok(r) if r.duplicate => tracing::debug!(event = %id, "slack: already received"),
             Ok(_) => {}
+            Err(CoreError::Invalid(why)) => {
+                tracing::info!(event = %id, why, "slack: event refused");
+                return Some(why);
+            }
             Err(e) => tracing::error!(event = %id, error = %e, "slack: could not store an event"),
+        }
+        None
+    }
+
+    /// Tells the writer of a refused message why, so nothing disappears without a word.
+    async fn tell_refused(&self, m: &IncomingMessage, why: &str) {
+        let text = Mrkdwn::escaped(&format!("frontline did not take this message: {why}."));
+        let thread = m.thread_ts.as_deref();
+        if let Err(e) = self
+            .api
+            .post_ephemeral(&m.channel, &m.user, &text, thread)
+            .await
+        {
+            tracing::warn!(error = %e, "slack: could not explain a refused message");
         }
     }
 
     /// Whatever an inbound payload means: a message, button presses, a group change.
     pub(super) async fn on_parsed(&self, inbox: &Arc<dyn Inbox>, parsed: Parsed) {
         match parsed {
-            Parsed::Message(m) => self.on_message(inbox, m).await,
+            Parsed::Message(m) => self.on_message(inbox, m, true).await,
             Parsed::Buttons(presses) => {
                 for p in presses {
                     self.on_press(inbox, p).await;
@@ -236,7 +257,9 @@ impl Shared {
         self.on_parsed(inbox, parsed).await;
     }
 
-    async fn on_message(&self, inbox: &Arc<dyn Inbox>, m: IncomingMessage) {
+    /// `live`: as it happened (not read back after a reconnect, when a refusal was explained
+    /// already).
+    async fn on_message(&self, inbox: &Arc<dyn Inbox>, m: IncomingMessage, live: bool) {
         let text = m.text.trim();
         if text.is_empty() {
             return;
@@ -270,7 +293,11 @@ impl Shared {
             received_at: self.clock.now_ms(),
             sender,
         };
-        self.hand_over(inbox, inbound).await;
+        if let Some(why) = self.hand_over(inbox, inbound).await {
+            if live {
+                self.tell_refused(&m, &why).await;
+            }
+        }
     }
 
     async fn on_press(&self, inbox: &Arc<dyn Inbox>, p: ButtonPress) {
@@ -311,7 +338,7 @@ impl Shared {
             received_at: self.clock.now_ms(),
             sender,
         };
-        self.hand_over(inbox, inbound).await;
+        let _ = self.hand_over(inbox, inbound).await;
     }
 
     /// Catches up after a (re)connect: every DM, help-channel conversation and ticket thread
@@ -367,7 +394,7 @@ impl Shared {
             "slack: caught up"
         );
         for m in recovered.messages {
-            self.on_message(inbox, m).await;
+            self.on_message(inbox, m, false).await;
         }
     }
 
