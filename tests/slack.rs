@@ -42,6 +42,16 @@ struct Rig {
 }
 
 async fn start(db: Db, mode: SlackMode) -> Rig {
+    start_with(db, mode, |_, _| {}).await
+}
+
+/// Starts the app with the Slack adapter against a new fake; `more` may add to the config and
+/// the platforms (another adapter, say).
+async fn start_with(
+    db: Db,
+    mode: SlackMode,
+    more: impl FnOnce(&mut frontline::config::Config, &mut Platforms),
+) -> Rig {
     let fake = FakeSlack::start().await;
     fake.add_user(CUSTOMER, "Dana");
     fake.add_user(AGENT, "Alice");
@@ -71,6 +81,7 @@ async fn start(db: Db, mode: SlackMode) -> Rig {
         });
     let mut platforms = Platforms::default();
     platforms.add(Arc::new(adapter));
+    more(&mut config, &mut platforms);
     let options = Options {
         config,
         platforms,
@@ -719,4 +730,55 @@ async fn a_message_over_frontlines_limit_is_refused_with_a_word_to_its_writer() 
         told[0].params
     );
     assert_eq!(rig.count_saying(&dm, "xxxx"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_customer_is_served_from_the_slack_staff_channel() {
+    use common::fake_discord::{self, FakeDiscord, FakeUser};
+    let discord = FakeDiscord::start().await;
+    let rig = start_with(Db::sqlite(), SlackMode::Socket, |config, platforms| {
+        config.discord.enabled = true;
+        config.discord.token = Secret::new(fake_discord::TOKEN);
+        config.discord.api_base = discord.api_base();
+        let adapter = frontline::channels::discord::Discord::new(&config.discord).unwrap();
+        platforms.add(Arc::new(adapter));
+    })
+    .await;
+    discord.wait_ready(1).await.unwrap();
+
+    let dora = FakeUser::customer("Dora");
+    discord.dm(&dora, "I want to talk to a real person").await;
+    let dm = discord
+        .wait_for(WAIT, |f| {
+            let dm = f.dm_channel_of(&dora.id)?;
+            f.bot_messages_in(&dm)
+                .iter()
+                .find(|m| m.content.contains("ticket #"))
+                .map(|m| (dm.clone(), ticket_number(&m.content)))
+        })
+        .await
+        .unwrap();
+    let (dm, ticket) = dm;
+    let card = rig
+        .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
+        .await;
+    assert!(shown(&card).contains("via discord"), "{card:?}");
+
+    rig.fake
+        .channel_message(STAFF, AGENT, "Hi Dora, Alice here on Slack", Some(&card.ts));
+    discord
+        .wait_for(WAIT, |f| {
+            f.bot_messages_in(&dm)
+                .into_iter()
+                .find(|m| m.content.contains("Hi Dora, Alice here on Slack"))
+        })
+        .await
+        .unwrap();
+    // The Discord adapter dates messages by Discord's timestamps (the wall clock here), and
+    // the line's desk event is due from then: bring the app's clock up to it.
+    rig.app
+        .clock
+        .set(chrono::Utc::now().timestamp_millis() + 60_000);
+    discord.dm(&dora, "thanks Alice").await;
+    rig.bot_says(STAFF, Some(&card.ts), "thanks Alice").await;
 }
