@@ -782,3 +782,38 @@ async fn a_discord_customer_is_served_from_the_slack_staff_channel() {
     discord.dm(&dora, "thanks Alice").await;
     rig.bot_says(STAFF, Some(&card.ts), "thanks Alice").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_first_reply_written_while_disconnected_is_recovered() {
+    let rig = start(Db::sqlite(), SlackMode::Socket).await;
+    let (_, card) = rig.escalate("I want to talk to a real person").await;
+    let dm = rig.fake.dm_channel(CUSTOMER);
+    // No agent has written in this thread yet, so nothing stored points at it.
+    rig.fake.fail_next(
+        "apps.connections.open",
+        FailKind::RateLimited {
+            retry_after_secs: 2,
+        },
+        1,
+    );
+    rig.fake.drop_socket();
+    let first = rig.fake.channel_message(
+        STAFF,
+        AGENT,
+        "sorry for the wait, looking now",
+        Some(&card.ts),
+    );
+    assert!(first.envelope_id.is_none());
+    rig.fake.wait_for_connections(2, WAIT).await;
+    rig.bot_says(&dm, None, "sorry for the wait, looking now")
+        .await;
+    // A thread whose last reply was already stored is not read again.
+    let replies = rig.fake.calls("conversations.replies").len();
+    rig.fake.disconnect();
+    rig.fake.wait_for_connections(3, WAIT).await;
+    rig.fake
+        .wait_for_calls("conversations.history", 3, WAIT)
+        .await;
+    assert_eq!(rig.count_saying(&dm, "sorry for the wait"), 1);
+    assert!(rig.fake.calls("conversations.replies").len() <= replies + 1);
+}

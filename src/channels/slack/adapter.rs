@@ -46,6 +46,8 @@ pub const SLACK: &str = "slack";
 pub const GROUP_REFRESH: Duration = Duration::from_secs(5 * 60);
 /// How far back recovery looks for conversations to catch up on.
 const RECOVERY_DAYS: i64 = 14;
+/// How many of the newest ticket cards recovery looks at for replies it has not stored.
+const RECOVERY_CARDS: u32 = 200;
 
 /// Why the adapter could not be set up from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +383,7 @@ impl Shared {
             thread_ts: None,
             last_seen_ts: Some(root),
         }));
+        self.watch_card_threads(&mut watches).await;
         if watches.is_empty() {
             return;
         }
@@ -395,6 +398,48 @@ impl Shared {
         );
         for m in recovered.messages {
             self.on_message(inbox, m, false).await;
+        }
+    }
+
+    /// Adds the open tickets' threads in the staff channel with replies newer than what was
+    /// stored from them, including threads no agent had written in yet (which have no cursor):
+    /// the newest cards, read with one `conversations.history` call, say when their last reply was.
+    async fn watch_card_threads(&self, watches: &mut Vec<Watch>) {
+        let Some(staff) = &self.places.staff_channel else {
+            return;
+        };
+        let cards = match self.api.latest(staff, RECOVERY_CARDS).await {
+            Ok(cards) => cards,
+            Err(e) => {
+                tracing::warn!(error = %e, "slack: could not read the staff channel's cards");
+                return;
+            }
+        };
+        for card in cards {
+            let has_replies = card.reply_count.unwrap_or(0) > 0 || card.latest_reply.is_some();
+            // Closed tickets' cards have no buttons; their threads have nothing to relay.
+            if !has_replies || !card.has_buttons() {
+                continue;
+            }
+            let known = watches
+                .iter()
+                .position(|w| &w.channel == staff && w.thread_ts.as_deref() == Some(&card.ts));
+            match known {
+                // Read from the cursor already, unless Slack says nothing came after it.
+                Some(i) => {
+                    let seen = watches[i].last_seen_ts.clone();
+                    if let (Some(latest), Some(seen)) = (&card.latest_reply, &seen) {
+                        if !compare_ts(latest, seen).is_gt() {
+                            watches.remove(i);
+                        }
+                    }
+                }
+                None => watches.push(Watch {
+                    channel: staff.clone(),
+                    thread_ts: Some(card.ts.clone()),
+                    last_seen_ts: None,
+                }),
+            }
         }
     }
 
