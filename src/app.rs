@@ -53,7 +53,8 @@ impl App {
     /// Opens the configured database (applying migrations), trains the matcher from the
     /// configured intents folder and sets up the platforms the configuration enables.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
-        let platforms = crate::channels::configured(&config).map_err(AppError::Config)?;
+        let platforms =
+            crate::channels::configured(&config, clock.clone()).map_err(AppError::Config)?;
         config
             .validate(crate::config::Features::of_this_build())
             .map_err(|e| AppError::Config(e.to_string()))?;

@@ -139,7 +139,11 @@ impl Platforms {
 }
 
 /// The platform adapters `config` enables (checked beforehand by `Config::validate`).
-pub fn configured(config: &crate::config::Config) -> Result<Platforms, String> {
+/// `clock` is the application's (Slack checks request signatures against it).
+pub fn configured(
+    config: &crate::config::Config,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Platforms, String> {
     #[allow(unused_mut)]
     let mut platforms = Platforms::default();
     #[cfg(feature = "discord")]
@@ -147,6 +151,11 @@ pub fn configured(config: &crate::config::Config) -> Result<Platforms, String> {
         let discord = discord::Discord::new(&config.discord).map_err(|e| e.to_string())?;
         platforms.add(Arc::new(discord));
     }
-    let _ = config;
+    #[cfg(feature = "slack")]
+    if config.slack.enabled {
+        let slack = slack::Slack::new(&config.slack, clock.clone()).map_err(|e| e.to_string())?;
+        platforms.add(Arc::new(slack));
+    }
+    let _ = (config, clock);
     Ok(platforms)
 }
