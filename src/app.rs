@@ -41,6 +41,10 @@ impl From<intents::LoadError> for AppError {
     }
 }
 
+fn config_metrics_enabled(services: &Services) -> bool {
+    services.config.metrics.enabled
+}
+
 pub struct App {
     pub services: Arc<Services>,
     pub engine: Engine,
@@ -88,6 +92,9 @@ impl App {
             MatcherHandle::new(matcher),
             Arc::new(config),
         ));
+        if config_metrics_enabled(&services) {
+            crate::metrics::recorder();
+        }
         platforms.channels.push(Arc::new(WebChannel));
         Self {
             engine: Engine::new(services.clone()),
@@ -98,13 +105,19 @@ impl App {
         }
     }
 
-    /// The web chat's and agent API's routes, and those platform adapters mount (webhooks).
+    /// The web chat's and agent API's routes, those platform adapters mount (webhooks), and the
+    /// operators' `/readyz` and (unless it has a listener of its own) `/metrics`.
     pub fn router(&self) -> axum::Router {
         let mut router = web::router(WebState {
             services: self.services.clone(),
             engine: self.engine.clone(),
             desk: self.desk.clone(),
-        });
+        })
+        .merge(crate::ops::readiness(self.services.clone()));
+        let metrics = &self.services.config.metrics;
+        if metrics.enabled && metrics.bind.is_empty() {
+            router = router.merge(crate::ops::metrics(self.services.clone()));
+        }
         for adapter in &self.adapters {
             if let Some(routes) = adapter.routes() {
                 router = router.merge(routes);
@@ -181,7 +194,22 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = self.spawn_workers(stop_rx);
+        let mut workers = self.spawn_workers(stop_rx.clone());
+        let metrics = &self.services.config.metrics;
+        if metrics.enabled && !metrics.bind.is_empty() {
+            let own = TcpListener::bind(&metrics.bind).await?;
+            tracing::info!(bind = %metrics.bind, "metrics on a listener of their own");
+            let router = crate::ops::metrics(self.services.clone());
+            let mut stop = stop_rx;
+            workers.push(tokio::spawn(async move {
+                let serve = axum::serve(own, router).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         let result = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -52,6 +52,8 @@ pub struct Config {
     pub desk: DeskConfig,
     pub discord: DiscordConfig,
     pub slack: SlackConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
     /// Values for `{{name}}` in answers and templates; nested tables give dotted names.
     pub vars: toml::Table,
 }
@@ -317,6 +319,51 @@ impl std::fmt::Debug for Secret {
             "(unset)"
         })
     }
+}
+
+/// A secret written in the config file (such as `[metrics] token`) reads as a string.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// `GET /metrics` for Prometheus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Empty: served on the main listener; or an address of its own (e.g. "127.0.0.1:9090").
+    pub bind: String,
+    /// If set, scrapes must send `Authorization: Bearer TOKEN`.
+    pub token: Secret,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: String::new(),
+            token: Secret::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain lines for people (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Environment variables the platform secrets are read from.

@@ -18,7 +18,8 @@
 //!   pages), `channels::discord` and `channels::slack` (each behind its cargo feature).
 //! - [`outbox`]: delivery of stored outbound messages and desk events with retry, backoff and
 //!   dead letters.
-//! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time.
+//! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time;
+//!   [`ops`]: readiness and the metrics [`metrics`] records, for operators.
 //!
 //! Data flows adapter → inbox (stored, deduplicated) → engine → outbox (stored in the same
 //! transaction) → dispatcher → adapter.
@@ -29,5 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod intents;
+pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod store;

@@ -364,7 +364,11 @@ impl Desk {
         let mut conv = conversation_of(w, ticket).await?;
         ticket.status = TicketStatus::Assigned;
         ticket.assignee = Some(agent.id);
-        ticket.claimed_at.get_or_insert(now);
+        if ticket.claimed_at.is_none() {
+            ticket.claimed_at = Some(now);
+            let waited = (now - ticket.created_at).max(0) as f64 / 1000.0;
+            metrics::histogram!(crate::metrics::TIME_TO_CLAIM_SECONDS).record(waited);
+        }
         w.tx.update_ticket(ticket).await?;
         conv.state = ConversationState::Assigned;
         conv.updated_at = now;

@@ -65,6 +65,8 @@ impl Engine {
                 duplicate: true,
             }),
             Recorded::New(id) => {
+                metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => inbound.channel.clone())
+                    .increment(1);
                 // Anything stored earlier and still unhandled goes first, to keep the order.
                 if let Err(e) = self.handle_pending().await {
                     tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
@@ -112,6 +114,7 @@ impl Engine {
     /// Handles one stored event exactly once: the "handled" mark is written first (which also
     /// locks the row against a second handler) and commits with its effects.
     async fn handle(&self, inbox_id: i64) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut w = self.services.write().await?;
         if !w
             .tx
@@ -128,6 +131,7 @@ impl Engine {
             Sender::Agent => self.desk.platform_line(&mut w, &item.inbound).await?,
         }
         w.commit().await?;
+        metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -213,8 +217,9 @@ impl Engine {
                 );
                 conv.misses = decision.misses;
                 conv.clarify = decision.clarify;
-                w.tx.set_line_outcome(customer_line.id, decision.action.outcome().as_str())
-                    .await?;
+                let outcome = decision.action.outcome().as_str();
+                w.tx.set_line_outcome(customer_line.id, outcome).await?;
+                metrics::counter!(crate::metrics::BOT_OUTCOMES, "outcome" => outcome).increment(1);
                 match decision.action {
                     BotAction::Answer { intent } => {
                         let (text, choices) =

@@ -163,6 +163,8 @@ pub trait OutboxStore: Send {
     /// Earliest `next_attempt_at` among the rows `due_outbox` could return next (the oldest
     /// pending row of each conversation), for the dispatcher's sleep.
     async fn next_outbox_due(&mut self) -> Result<Option<Millis>>;
+    /// How many rows wait for delivery, and when the oldest of them was written.
+    async fn outbox_backlog(&mut self) -> Result<(i64, Option<Millis>)>;
 }
 
 /// Timers kept in the database.
