@@ -254,6 +254,10 @@ fn eval_reports_every_key_and_scores_the_runtime_decision() {
         "oos_recall",
         "answer_precision",
         "escalation_rate",
+        "top1_accuracy",
+        "target_precision",
+        "expected_oos_share",
+        "weighted_answer_precision",
         "train_ms",
         "p50_us",
         "p99_us",
@@ -293,7 +297,9 @@ fn eval_reports_every_key_and_scores_the_runtime_decision() {
         execute(
             IntentsCommand::Eval {
                 intents: Some(PathBuf::from("tests/fixtures/intents/basic")),
-                cases: cases.clone(),
+                cases: Some(cases.clone()),
+                cv: None,
+                sweep: false,
                 json: true,
                 report: Some(report_dir.clone()),
                 min_accuracy: Some(min),
@@ -377,7 +383,9 @@ fn eval_with_a_header_only_cases_file_fails_with_no_cases() {
     let err = execute(
         IntentsCommand::Eval {
             intents: Some(PathBuf::from("tests/fixtures/intents/basic")),
-            cases: cases.clone(),
+            cases: Some(cases.clone()),
+            cv: None,
+            sweep: false,
             json: true,
             report: None,
             min_accuracy: None,
@@ -401,7 +409,9 @@ fn error_causes_are_printed_once() {
         execute(
             IntentsCommand::Eval {
                 intents: Some(intents),
-                cases,
+                cases: Some(cases),
+                cv: None,
+                sweep: false,
                 json: true,
                 report: None,
                 min_accuracy: None,
@@ -500,7 +510,9 @@ fn import_into_an_existing_folder_without_intent_files_is_fine() {
 fn eval_cmd(cases: &Path, report: Option<PathBuf>, min_accuracy: Option<f64>) -> IntentsCommand {
     IntentsCommand::Eval {
         intents: Some(PathBuf::from("tests/fixtures/intents/basic")),
-        cases: cases.to_path_buf(),
+        cases: Some(cases.to_path_buf()),
+        cv: None,
+        sweep: false,
         json: true,
         report,
         min_accuracy,

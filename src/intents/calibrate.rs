@@ -6,6 +6,8 @@
 //! we pick the lowest threshold whose answers reach the target precision, and fit an isotonic
 //! (monotone) map from raw probability to "chance an answer at this score is right".
 
+use super::settings::MatcherSettings;
+
 /// One held-out prediction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Held {
@@ -65,6 +67,20 @@ impl Calibration {
     }
 }
 
+/// Calibrates with the `[matcher]` settings; trusts raw probabilities when nothing was held out.
+pub fn calibrate_or_identity(held: &[Held], s: &MatcherSettings) -> Calibration {
+    if held.is_empty() {
+        Calibration::identity(s.min_threshold.max(0.5))
+    } else {
+        calibrate(
+            held,
+            s.target_precision,
+            s.expected_oos_share,
+            s.min_threshold,
+        )
+    }
+}
+
 /// Calibrates from held-out predictions.
 ///
 /// `oos_share` is the expected share of out-of-scope traffic; `min_threshold` a floor for the
@@ -80,7 +96,9 @@ pub fn calibrate(
     }
     let n_oos = held.iter().filter(|h| h.oos).count();
     let n_in = held.len() - n_oos;
-    let oos_weight = if n_oos > 0 && n_in > 0 && oos_share > 0.0 {
+    // Told there is no out-of-scope traffic, out-of-scope examples weigh nothing (they still
+    // train the reject class); otherwise they make up `oos_share` of the weight.
+    let oos_weight = if n_oos > 0 && n_in > 0 {
         (oos_share / (1.0 - oos_share)) * n_in as f32 / n_oos as f32
     } else {
         1.0
@@ -105,13 +123,16 @@ pub fn calibrate(
     let mut i = 0;
     while i < sorted.len() {
         let s = sorted[i].0;
+        let before = answered;
         while i < sorted.len() && sorted[i].0 == s {
             right += sorted[i].1 * sorted[i].2;
             answered += sorted[i].2;
             i += 1;
         }
         let precision = right / answered;
-        if precision >= target_precision {
+        // Scores that carry no weight (out of scope, told there is none) cannot move the
+        // threshold: it stays at the lowest score that counts.
+        if answered > before && precision >= target_precision {
             best = Some((s, precision, answered / total));
         }
     }
@@ -255,5 +276,84 @@ mod tests {
         assert!(cal.threshold >= 0.6 - 1e-3, "{cal:?}");
         let cal = calibrate(&held, 1.01, 0.0, 0.0);
         assert!(cal.raw_threshold > 0.99);
+    }
+
+    /// In-scope scores as in [`synthetic`], plus out-of-scope ones skewed low (score = u²).
+    fn with_oos(n_in: usize, n_oos: usize, seed: u64) -> Vec<Held> {
+        let mut rng = Rng::new(seed);
+        let mut u = || (rng.next_u64() % 1_000_000) as f32 / 1_000_000.0;
+        let mut held = Vec::with_capacity(n_in + n_oos);
+        for _ in 0..n_in {
+            let score = u();
+            held.push(Held {
+                score,
+                correct: u() < score,
+                oos: false,
+            });
+        }
+        for _ in 0..n_oos {
+            let v = u();
+            held.push(Held {
+                score: v * v,
+                correct: false,
+                oos: true,
+            });
+        }
+        held
+    }
+
+    #[test]
+    fn precision_on_a_fresh_split_lands_within_002_of_the_target() {
+        for target in [0.8, 0.88, 0.95] {
+            // No out-of-scope examples.
+            let cal = calibrate(&synthetic(20_000, 0), target, 0.0, 0.0);
+            let p = precision_at(&synthetic(20_000, 0), cal.raw_threshold, 1.0);
+            assert!((p - target).abs() <= 0.02, "target {target}: {p} {cal:?}");
+            if target > 0.9 {
+                // With 10% out of scope the synthetic model reaches 0.95 only on its last few
+                // dozen answers: too few to estimate precision within 0.02.
+                continue;
+            }
+            // 10% of the held-out examples out of scope, told the true share (10%).
+            let cal = calibrate(&with_oos(9_000, 1_000, 3), target, 0.1, 0.0);
+            let p = precision_at(&with_oos(9_000, 1_000, 4), cal.raw_threshold, 1.0);
+            assert!(
+                (p - target).abs() <= 0.02,
+                "target {target} with oos: {p} {cal:?}"
+            );
+            // Out-of-scope examples 10% of those held out stand for a 25% share of traffic.
+            let cal = calibrate(&with_oos(9_000, 1_000, 5), target, 0.25, 0.0);
+            let fresh = with_oos(7_500, 2_500, 6);
+            let p = precision_at(&fresh, cal.raw_threshold, 1.0);
+            assert!(
+                (p - target).abs() <= 0.02,
+                "target {target} reweighted: {p} {cal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn told_there_is_no_out_of_scope_traffic_oos_examples_weigh_nothing() {
+        let held = with_oos(10_000, 2_000, 8);
+        let only_in: Vec<Held> = held.iter().copied().filter(|h| !h.oos).collect();
+        let a = calibrate(&held, 0.9, 0.0, 0.0);
+        let b = calibrate(&only_in, 0.9, 0.0, 0.0);
+        assert_eq!(a.raw_threshold, b.raw_threshold);
+        assert!(calibrate(&held, 0.9, 0.3, 0.0).raw_threshold > a.raw_threshold);
+    }
+
+    #[test]
+    fn a_single_intent_that_is_always_right_is_answered_from_the_floor() {
+        // One intent, no out-of-scope examples: every held-out answer was right.
+        let held: Vec<Held> = (0..50)
+            .map(|i| Held {
+                score: 0.5 + i as f32 / 100.0,
+                correct: true,
+                oos: false,
+            })
+            .collect();
+        let cal = calibrate(&held, 0.9, 0.25, 0.05);
+        assert!(cal.raw_threshold <= 0.5, "{cal:?}");
+        assert!(cal.threshold >= 0.05);
     }
 }

@@ -8,12 +8,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::check::check_dir;
+use super::crossval::cross_validate;
 use super::error::IntentsError;
-use super::eval::{evaluate, fmt_ratio, peak_rss_kb, read_labelled_csv, OUT_OF_SCOPE};
+use super::eval::{
+    align_labels, evaluate, fmt_ratio, peak_rss_kb, read_labelled_csv, EvalReport, OUT_OF_SCOPE,
+};
 use super::import;
-use super::matcher::TrainedMatcher;
-use super::report::write_report;
+use super::matcher::{TrainStats, TrainedMatcher};
+use super::report::{write_report, write_tradeoff};
 use super::settings::MatcherSettings;
+use super::sweep::{sweep, SweepRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
@@ -54,8 +58,22 @@ pub enum IntentsCommand {
         #[arg(long, value_name = "DIR")]
         intents: Option<PathBuf>,
         /// CSV of cases with `text` and `intent` columns; label `out_of_scope` for questions the bot must not answer.
-        #[arg(long, value_name = "FILE.csv")]
-        cases: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE.csv",
+            required_unless_present = "cv",
+            conflicts_with = "cv"
+        )]
+        cases: Option<PathBuf>,
+        /// Instead of --cases: score the set by K-fold cross-validation on its own examples
+        /// (K from 2 to 20), and list the 10 intent pairs confused most.
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(2..=20))]
+        cv: Option<u16>,
+        /// Print the trade-off for target precisions 0.70 to 0.98 (step 0.02) from one
+        /// training: threshold, in-scope accuracy, out-of-scope recall, answer precision and
+        /// escalation rate for each (with --report, also tradeoff.svg).
+        #[arg(long, conflicts_with = "cv")]
+        sweep: bool,
         /// Print exactly one JSON object with the figures on stdout.
         #[arg(long)]
         json: bool,
@@ -117,6 +135,8 @@ pub fn execute(cmd: IntentsCommand, ctx: &CommandContext) -> Result<ExitCode, In
         IntentsCommand::Eval {
             intents,
             cases,
+            cv,
+            sweep,
             json,
             report,
             min_accuracy,
@@ -135,11 +155,40 @@ pub fn execute(cmd: IntentsCommand, ctx: &CommandContext) -> Result<ExitCode, In
             if let Some(s) = expected_oos_share {
                 settings.expected_oos_share = s;
             }
+            // Clap enforces these too; callers of the library get the same rules.
+            let source = match (cases, cv) {
+                (Some(_), Some(_)) => {
+                    return Err(IntentsError::Usage(
+                        "--cases and --cv: give one (--cv scores the set on its own examples)"
+                            .into(),
+                    ))
+                }
+                (None, None) => {
+                    return Err(IntentsError::Usage(
+                        "give --cases FILE.csv or --cv K".into(),
+                    ))
+                }
+                (Some(path), None) => Source::Cases(path),
+                (None, Some(k)) if (2..=20).contains(&k) => {
+                    if sweep {
+                        return Err(IntentsError::Usage(
+                            "--sweep needs --cases (it scores one training)".into(),
+                        ));
+                    }
+                    Source::CrossValidation(k as usize)
+                }
+                (None, Some(k)) => {
+                    return Err(IntentsError::Usage(format!(
+                        "--cv: {k} folds; give 2 to 20"
+                    )))
+                }
+            };
             let dir = intents.unwrap_or_else(|| ctx.default_dir.clone());
             run_eval(
                 EvalArgs {
                     dir,
-                    cases,
+                    source,
+                    sweep,
                     json,
                     report,
                     min_accuracy,
@@ -209,9 +258,16 @@ fn run_import(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `eval` scores the set on.
+enum Source {
+    Cases(PathBuf),
+    CrossValidation(usize),
+}
+
 struct EvalArgs {
     dir: PathBuf,
-    cases: PathBuf,
+    source: Source,
+    sweep: bool,
     json: bool,
     report: Option<PathBuf>,
     min_accuracy: Option<f64>,
@@ -223,106 +279,104 @@ fn run_eval(
     known_vars: &BTreeSet<String>,
 ) -> Result<ExitCode, IntentsError> {
     let set = super::check::load_dir_with(&args.dir, known_vars, settings)?;
-    let cases = read_labelled_csv(&args.cases)?;
-    if cases.is_empty() {
-        // Every figure would be 0.0 of nothing: fail like `import` does on the same file.
-        return Err(IntentsError::input(
-            &args.cases,
-            1,
-            "no cases: the file has a header but no rows of `text,intent`",
-        ));
-    }
-    let spinner = indicatif::ProgressBar::new_spinner()
-        .with_message(format!("training on {} examples", set.example_count()));
+    let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let matcher = TrainedMatcher::train(&set, settings);
-    spinner.finish_and_clear();
-    let unknown: BTreeSet<&str> = cases
-        .iter()
-        .map(|c| c.intent.as_str())
-        .filter(|&l| {
-            l != OUT_OF_SCOPE && crate::core::matcher::Matcher::intent(&matcher, l).is_none()
-        })
-        .collect();
-    if !unknown.is_empty() {
-        let list: Vec<&str> = unknown.iter().copied().take(10).collect();
-        eprintln!(
-            "note: {} case label(s) are not intents in the set (counted as misses): {}",
-            unknown.len(),
-            list.join(", ")
-        );
-    }
-    let bar = if cases.len() >= 1000 {
-        indicatif::ProgressBar::new(cases.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
+    let mut sweep_rows = None;
+    let mut confused = None;
+    let (report, outcomes, stats) = match &args.source {
+        Source::Cases(path) => {
+            let mut cases = read_labelled_csv(path)?;
+            if cases.is_empty() {
+                // Every figure would be 0.0 of nothing: fail like `import` does on the same file.
+                return Err(IntentsError::input(
+                    path,
+                    1,
+                    "no cases: the file has a header but no rows of `text,intent`",
+                ));
+            }
+            spinner.set_message(format!("training on {} examples", set.example_count()));
+            let mut matcher = TrainedMatcher::train(&set, settings);
+            spinner.finish_and_clear();
+            let changed = align_labels(&mut cases, &|l| {
+                crate::core::matcher::Matcher::intent(&matcher, l).is_some()
+            });
+            if let Some((old, new)) = changed.first() {
+                eprintln!(
+                    "note: {} case label(s) scored as the intent id import makes of them (e.g. {old} as {new})",
+                    changed.len()
+                );
+            }
+            note_unknown_labels(&matcher, &cases);
+            let bar = if cases.len() >= 1000 {
+                indicatif::ProgressBar::new(cases.len() as u64)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let (report, outcomes) = evaluate(&matcher, &cases, &|n| bar.set_position(n as u64));
+            bar.finish_and_clear();
+            let stats = matcher.stats().clone();
+            if args.sweep {
+                let share = matcher.stats().expected_oos_share;
+                sweep_rows = Some(sweep(&mut matcher, &cases, share));
+            }
+            (report, outcomes, stats)
+        }
+        Source::CrossValidation(k) => {
+            let k = *k;
+            if set.example_count() < k {
+                return Err(IntentsError::Usage(format!(
+                    "--cv {k}: the set has only {} example(s)",
+                    set.example_count()
+                )));
+            }
+            spinner.set_message(format!(
+                "cross-validating: {k} trainings on {} examples",
+                set.example_count()
+            ));
+            let cv = cross_validate(&set, settings, k);
+            spinner.finish_and_clear();
+            confused = Some(cv.confused);
+            (cv.report, cv.outcomes, cv.last_stats)
+        }
     };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let (report, outcomes) = evaluate(&matcher, &cases, &|n| bar.set_position(n as u64));
-    bar.finish_and_clear();
-    let stats = matcher.stats();
     if args.json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-    } else {
-        println!("cases               {}", report.cases);
-        let r = |x: Option<f64>| fmt_ratio(x, 4);
-        println!("in_scope_accuracy   {}", r(report.in_scope_accuracy));
-        println!("oos_recall          {}", r(report.oos_recall));
-        println!("answer_precision    {}", r(report.answer_precision));
-        println!("escalation_rate     {}", r(report.escalation_rate));
-        println!("train_ms            {:.0}", report.train_ms);
-        println!(
-            "p50_us / p99_us     {:.1} / {:.1}",
-            report.p50_us, report.p99_us
-        );
-        println!(
-            "threshold           {:.3} calibrated ({:.3} raw), held-out precision {:.3}",
-            stats.threshold, stats.raw_threshold, stats.expected_precision
-        );
-        let mut worst: Vec<_> = report
-            .per_intent
-            .iter()
-            .filter(|s| s.support > 0 && s.intent != OUT_OF_SCOPE)
-            .collect();
-        // With support, f1 is always defined.
-        worst.sort_by(|a, b| a.f1.unwrap_or(0.0).total_cmp(&b.f1.unwrap_or(0.0)));
-        if !worst.is_empty() {
-            println!("\nweakest intents (f1, recall, confused with):");
-            for s in worst.iter().take(10) {
-                let conf: Vec<String> = s
-                    .confused_with
-                    .iter()
-                    .map(|c| format!("{} ({})", c.intent, c.count))
-                    .collect();
-                println!(
-                    "  {:<28} {} {} {}",
-                    s.intent,
-                    fmt_ratio(s.f1, 3),
-                    fmt_ratio(s.recall, 3),
-                    conf.join(", ")
+        let mut json = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(obj) = json.as_object_mut() {
+            if let Some(rows) = &sweep_rows {
+                obj.insert(
+                    "sweep".into(),
+                    serde_json::to_value(rows).unwrap_or_default(),
+                );
+            }
+            if let Some(pairs) = &confused {
+                obj.insert(
+                    "confused_pairs".into(),
+                    serde_json::to_value(pairs).unwrap_or_default(),
                 );
             }
         }
-        if let Some(oos) = report
-            .per_intent
-            .iter()
-            .find(|s| s.intent == OUT_OF_SCOPE && !s.confused_with.is_empty())
-        {
-            let conf: Vec<String> = oos
-                .confused_with
-                .iter()
-                .map(|c| format!("{} ({})", c.intent, c.count))
-                .collect();
-            println!("\nout-of-scope cases answered as: {}", conf.join(", "));
+        println!("{json}");
+    } else {
+        print_text(&report, &stats, matches!(args.source, Source::Cases(_)));
+        if let Some(rows) = &sweep_rows {
+            print_sweep(rows);
+        }
+        if let Some(pairs) = &confused {
+            println!("\nintent pairs confused most (top candidate was the other intent):");
+            for p in pairs {
+                println!("  {:>5}  {} <-> {}", p.count, p.a, p.b);
+            }
         }
     }
     eprintln!(
-        "{} intents, {} examples, {} features, {:.1} MB weights; peak RSS {}",
+        "{} intents, {} examples ({} built-in stand-ins for unseen questions), {} features, {:.1} MB weights; peak RSS {}",
         stats.intents,
         stats.examples,
+        stats.stand_ins,
         stats.features,
         stats.weight_bytes as f64 / 1e6,
         peak_rss_kb().map_or("unknown".to_string(), |kb| format!(
@@ -331,7 +385,10 @@ fn run_eval(
         ))
     );
     if let Some(dir) = &args.report {
-        let written = write_report(dir, &report, &outcomes, stats.threshold)?;
+        let mut written = write_report(dir, &report, &outcomes, stats.threshold)?;
+        if let Some(rows) = &sweep_rows {
+            written.push(write_tradeoff(dir, rows)?);
+        }
         for p in written {
             eprintln!("wrote {}", p.display());
         }
@@ -350,6 +407,104 @@ fn run_eval(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn note_unknown_labels(matcher: &TrainedMatcher, cases: &[super::eval::Case]) {
+    let unknown: BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c.intent.as_str())
+        .filter(|&l| {
+            l != OUT_OF_SCOPE && crate::core::matcher::Matcher::intent(matcher, l).is_none()
+        })
+        .collect();
+    if !unknown.is_empty() {
+        let list: Vec<&str> = unknown.iter().copied().take(10).collect();
+        eprintln!(
+            "note: {} case label(s) are not intents in the set (counted as misses): {}",
+            unknown.len(),
+            list.join(", ")
+        );
+    }
+}
+
+fn print_text(report: &EvalReport, stats: &TrainStats, show_threshold: bool) {
+    let r = |x: Option<f64>| fmt_ratio(x, 4);
+    println!("cases                      {}", report.cases);
+    println!("top1_accuracy              {}", r(report.top1_accuracy));
+    println!("in_scope_accuracy          {}", r(report.in_scope_accuracy));
+    println!("oos_recall                 {}", r(report.oos_recall));
+    println!("answer_precision           {}", r(report.answer_precision));
+    println!(
+        "weighted_answer_precision  {} (out of scope reweighted to {:.3})",
+        r(report.weighted_answer_precision),
+        report.expected_oos_share
+    );
+    println!("target_precision           {:.3}", report.target_precision);
+    println!("escalation_rate            {}", r(report.escalation_rate));
+    println!("train_ms                   {:.0}", report.train_ms);
+    println!(
+        "p50_us / p99_us            {:.1} / {:.1}",
+        report.p50_us, report.p99_us
+    );
+    if show_threshold {
+        println!(
+            "threshold                  {:.3} calibrated ({:.3} raw), held-out precision {:.3}",
+            stats.threshold, stats.raw_threshold, stats.expected_precision
+        );
+    }
+    let mut worst: Vec<_> = report
+        .per_intent
+        .iter()
+        .filter(|s| s.support > 0 && s.intent != OUT_OF_SCOPE)
+        .collect();
+    // With support, f1 is always defined.
+    worst.sort_by(|a, b| a.f1.unwrap_or(0.0).total_cmp(&b.f1.unwrap_or(0.0)));
+    if !worst.is_empty() {
+        println!("\nweakest intents (f1, recall, confused with):");
+        for s in worst.iter().take(10) {
+            let conf: Vec<String> = s
+                .confused_with
+                .iter()
+                .map(|c| format!("{} ({})", c.intent, c.count))
+                .collect();
+            println!(
+                "  {:<28} {} {} {}",
+                s.intent,
+                fmt_ratio(s.f1, 3),
+                fmt_ratio(s.recall, 3),
+                conf.join(", ")
+            );
+        }
+    }
+    if let Some(oos) = report
+        .per_intent
+        .iter()
+        .find(|s| s.intent == OUT_OF_SCOPE && !s.confused_with.is_empty())
+    {
+        let conf: Vec<String> = oos
+            .confused_with
+            .iter()
+            .map(|c| format!("{} ({})", c.intent, c.count))
+            .collect();
+        println!("\nout-of-scope cases answered as: {}", conf.join(", "));
+    }
+}
+
+fn print_sweep(rows: &[SweepRow]) {
+    println!(
+        "\ntarget  threshold  in_scope_accuracy  oos_recall  answer_precision  escalation_rate"
+    );
+    for row in rows {
+        println!(
+            "{:<6.2}  {:>9.3}  {:>17}  {:>10}  {:>16}  {:>15}",
+            row.target,
+            row.threshold,
+            fmt_ratio(row.in_scope_accuracy, 4),
+            fmt_ratio(row.oos_recall, 4),
+            fmt_ratio(row.answer_precision, 4),
+            fmt_ratio(row.escalation_rate, 4)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::error::IntentsError;
-use super::matcher::TrainedMatcher;
-use crate::core::matcher::{Matcher, Verdict};
+use super::matcher::{TrainStats, TrainedMatcher};
+use crate::core::matcher::{IntentInfo, Matcher, Verdict};
 
 /// The label of cases that must not be answered.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -87,6 +87,24 @@ pub fn read_labelled_csv(path: &Path) -> Result<Vec<Case>, IntentsError> {
     Ok(cases)
 }
 
+/// Case labels that name no intent but whose imported id does (`import` turns
+/// `Refund_not_showing_up` into `refund_not_showing_up`) are relabelled with that id, so a set
+/// imported from the same data is scored on it fairly. Returns the labels changed (old, new).
+pub fn align_labels(cases: &mut [Case], is_intent: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+    let mut changed: BTreeMap<String, String> = BTreeMap::new();
+    for case in cases.iter_mut() {
+        if case.intent == OUT_OF_SCOPE || is_intent(&case.intent) {
+            continue;
+        }
+        let id = super::import::sanitize_id(&case.intent);
+        if id != case.intent && is_intent(&id) {
+            changed.insert(case.intent.clone(), id.clone());
+            case.intent = id;
+        }
+    }
+    changed.into_iter().collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Confusion {
     pub intent: String,
@@ -130,6 +148,17 @@ pub struct EvalReport {
     /// Share of all cases whose decision hands the message on: no intent recognised (not a
     /// clarifying question), or recognised an `escalate = true` intent.
     pub escalation_rate: Option<f64>,
+    /// In-scope cases whose top candidate is the right intent, whatever the threshold: what the
+    /// model knows before calibration decides what to answer.
+    pub top1_accuracy: Option<f64>,
+    /// The answer precision calibration aimed for (the sanitized setting used).
+    pub target_precision: f64,
+    /// The out-of-scope share of traffic calibration assumed (the sanitized setting used).
+    pub expected_oos_share: f64,
+    /// Answer precision with the out-of-scope cases reweighted to `expected_oos_share` of all
+    /// cases, as calibration assumes; equals `answer_precision` when there are no out-of-scope
+    /// (or no in-scope) cases to reweight.
+    pub weighted_answer_precision: Option<f64>,
     pub train_ms: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -143,6 +172,8 @@ pub struct Outcome {
     pub text: String,
     /// Calibrated score of the top candidate (0 when there is none).
     pub top_score: f32,
+    /// The top candidate, answered or not.
+    pub top_intent: Option<String>,
     pub answered: Option<String>,
     pub clarified: bool,
     pub expected: String,
@@ -177,6 +208,24 @@ pub fn evaluate(
     cases: &[Case],
     on_progress: &dyn Fn(usize),
 ) -> (EvalReport, Vec<Outcome>) {
+    let (outcomes, times) = classify_all(matcher, cases, on_progress);
+    let report = summarize(
+        &outcomes,
+        &times,
+        matcher.intents(),
+        matcher.stats(),
+        matcher.stats().train_ms,
+    );
+    (report, outcomes)
+}
+
+/// Runs every case through the run-time decision; returns the outcomes and the time each took
+/// (µs).
+pub fn classify_all(
+    matcher: &TrainedMatcher,
+    cases: &[Case],
+    on_progress: &dyn Fn(usize),
+) -> (Vec<Outcome>, Vec<f64>) {
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut times = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
@@ -191,6 +240,7 @@ pub fn evaluate(
         outcomes.push(Outcome {
             text: case.text.clone(),
             top_score: c.candidates.first().map_or(0.0, |c| c.score),
+            top_intent: c.candidates.first().map(|c| c.intent.clone()),
             answered,
             clarified,
             expected: case.intent.clone(),
@@ -200,6 +250,19 @@ pub fn evaluate(
         }
     }
     on_progress(cases.len());
+    (outcomes, times)
+}
+
+/// Scores outcomes of the run-time decision. `intents` are the set's intents (each gets a
+/// `per_intent` row; `escalate` ones count as hand-offs), `stats` the training's figures.
+pub fn summarize(
+    outcomes: &[Outcome],
+    times: &[f64],
+    intents: &[IntentInfo],
+    stats: &TrainStats,
+    train_ms: f64,
+) -> EvalReport {
+    let mut times = times.to_vec();
     times.sort_by(f64::total_cmp);
     let pct = |q: f64| {
         if times.is_empty() {
@@ -208,6 +271,10 @@ pub fn evaluate(
             times[((times.len() - 1) as f64 * q).round() as usize]
         }
     };
+    let escalates: HashMap<&str, bool> = intents
+        .iter()
+        .map(|i| (i.id.as_str(), i.escalate))
+        .collect();
 
     let in_scope = outcomes.iter().filter(|o| !o.oos()).count();
     let oos = outcomes.len() - in_scope;
@@ -221,16 +288,16 @@ pub fn evaluate(
         .iter()
         .filter(|o| match &o.answered {
             None => !o.clarified,
-            Some(id) => matcher.intent(id).is_some_and(|i| i.escalate),
+            Some(id) => escalates.get(id.as_str()).copied().unwrap_or(false),
         })
         .count();
 
     // Per intent: every intent in the set or in the cases, except out_of_scope.
     let mut names: BTreeMap<&str, ()> = BTreeMap::new();
-    for info in matcher.intents() {
+    for info in intents {
         names.insert(&info.id, ());
     }
-    for o in &outcomes {
+    for o in outcomes {
         if !o.oos() {
             names.insert(&o.expected, ());
         }
@@ -239,7 +306,7 @@ pub fn evaluate(
     let mut predicted: HashMap<&str, usize> = HashMap::new();
     let mut hits: HashMap<&str, usize> = HashMap::new();
     let mut confused: HashMap<&str, BTreeMap<&str, usize>> = HashMap::new();
-    for o in &outcomes {
+    for o in outcomes {
         if !o.oos() {
             *support.entry(&o.expected).or_default() += 1;
         }
@@ -296,18 +363,61 @@ pub fn evaluate(
             }
         })
         .collect();
-    let report = EvalReport {
+    let top1 = outcomes
+        .iter()
+        .filter(|o| !o.oos() && o.top_intent.as_deref() == Some(o.expected.as_str()))
+        .count();
+    let oos_answered = answers
+        - outcomes
+            .iter()
+            .filter(|o| !o.oos() && o.answered.is_some())
+            .count();
+    EvalReport {
         cases: outcomes.len(),
         in_scope_accuracy: ratio(right, in_scope),
         oos_recall: ratio(oos_unanswered, oos),
         answer_precision: ratio(right, answers),
         escalation_rate: ratio(escalated, outcomes.len()),
-        train_ms: matcher.stats().train_ms,
+        top1_accuracy: ratio(top1, in_scope),
+        target_precision: round4(stats.target_precision),
+        expected_oos_share: round4(stats.expected_oos_share),
+        weighted_answer_precision: weighted_precision(
+            right,
+            answers - oos_answered,
+            oos_answered,
+            in_scope,
+            oos,
+            stats.expected_oos_share as f64,
+        ),
+        train_ms,
         p50_us: pct(0.5),
         p99_us: pct(0.99),
         per_intent,
+    }
+}
+
+/// An f32 setting as the f64 a reader expects (0.88, not 0.8799999952316284).
+fn round4(x: f32) -> f64 {
+    (x as f64 * 1e4).round() / 1e4
+}
+
+/// Precision of answers when out-of-scope cases make up `share` of traffic: each answered
+/// out-of-scope case counts `share / (1 - share) × in_scope / oos` times.
+pub fn weighted_precision(
+    right: usize,
+    answered_in: usize,
+    answered_oos: usize,
+    in_scope: usize,
+    oos: usize,
+    share: f64,
+) -> Option<f64> {
+    let w = if oos > 0 && in_scope > 0 {
+        share / (1.0 - share).max(1e-9) * in_scope as f64 / oos as f64
+    } else {
+        1.0
     };
-    (report, outcomes)
+    let answered = answered_in as f64 + w * answered_oos as f64;
+    (answered > 0.0).then(|| right as f64 / answered)
 }
 
 /// Peak resident memory of this process in kB (Linux `VmHWM`), if known.

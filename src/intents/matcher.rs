@@ -17,12 +17,14 @@ use std::time::Instant;
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use super::calibrate::{calibrate, Calibration, Held};
+use super::calibrate::{calibrate_or_identity, Calibration, Held};
 use super::check::IntentSet;
 use super::features::{extract, FeatureConfig, SparseVec, Vocabulary};
-use super::model::{LinearModel, Rng, TrainParams};
+use super::holdout::held_out_scores;
+use super::model::{LinearModel, TrainParams};
 use super::normalize::normalize_into;
 use super::settings::MatcherSettings;
+use super::standin::STAND_INS;
 use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher, Verdict};
 
 /// Figures from training, for `eval` and logs.
@@ -31,6 +33,9 @@ pub struct TrainStats {
     pub intents: usize,
     pub examples: usize,
     pub negatives: usize,
+    /// Built-in stand-ins for unseen questions used as negatives (0 when the set has enough
+    /// out-of-scope examples of its own).
+    pub stand_ins: usize,
     pub features: usize,
     pub weight_bytes: usize,
     pub train_ms: f64,
@@ -42,6 +47,10 @@ pub struct TrainStats {
     pub expected_precision: f32,
     /// Held-out share of messages answered at that threshold.
     pub expected_answer_rate: f32,
+    /// The answer precision calibration aimed for (sanitized setting).
+    pub target_precision: f32,
+    /// The out-of-scope share of traffic calibration assumed (sanitized setting).
+    pub expected_oos_share: f32,
 }
 
 pub struct TrainedMatcher {
@@ -52,6 +61,9 @@ pub struct TrainedMatcher {
     vocab: Vocabulary,
     model: LinearModel,
     calibration: Calibration,
+    /// Held-out scores calibration chose from, kept so `eval --sweep` can re-aim it.
+    held: Vec<Held>,
+    min_threshold: f32,
     patterns: Patterns,
     cfg: FeatureConfig,
     margin: f32,
@@ -121,16 +133,13 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Below this many written out-of-scope examples, calibration also simulates unseen questions
-/// by leaving intents out of its held-out folds.
+/// Below this many written out-of-scope examples, calibration also scores the built-in
+/// stand-ins ([`STAND_INS`]) as unseen questions.
 const MIN_NEGATIVES: usize = 20;
 
-/// Calibration splits a set into folds again (up to [`MAX_REPEATS`] times) until it has about
-/// this many held-out scores to choose the threshold from.
-const CALIBRATION_POINTS: usize = 3_000;
-const MAX_REPEATS: usize = 5;
-/// Fewest calibration folds for a set under [`CALIBRATION_POINTS`] examples.
-const SMALL_SET_FOLDS: usize = 5;
+/// A stand-in this similar (cosine of feature vectors) to one of the set's own examples is a
+/// question the set covers, not an unseen one: it is left out.
+const STAND_IN_MAX_SIMILARITY: f32 = 0.5;
 
 fn feature_config(s: &MatcherSettings) -> FeatureConfig {
     FeatureConfig {
@@ -141,6 +150,30 @@ fn feature_config(s: &MatcherSettings) -> FeatureConfig {
     }
 }
 
+/// Indices of `candidates` whose best cosine with any of `examples` stays below `max_sim`.
+fn dissimilar(examples: &[SparseVec], candidates: &[SparseVec], max_sim: f32) -> Vec<usize> {
+    let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+    for (i, x) in examples.iter().enumerate() {
+        for &(f, v) in x {
+            postings.entry(f).or_default().push((i as u32, v));
+        }
+    }
+    let mut dots = vec![0.0f32; examples.len()];
+    let mut kept = Vec::new();
+    for (c, x) in candidates.iter().enumerate() {
+        dots.iter_mut().for_each(|d| *d = 0.0);
+        for &(f, v) in x {
+            for &(i, w) in postings.get(&f).map_or(&[][..], Vec::as_slice) {
+                dots[i as usize] += v * w;
+            }
+        }
+        if dots.iter().all(|&d| d < max_sim) {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
 impl TrainedMatcher {
     /// Trains the model and calibrates its threshold on held-out folds of the examples.
     pub fn train(set: &IntentSet, settings: &MatcherSettings) -> TrainedMatcher {
@@ -148,10 +181,8 @@ impl TrainedMatcher {
         let s = settings.sanitized();
         let cfg = feature_config(&s);
         let n_intents = set.intents.len();
-        let has_reject = !set.out_of_scope.is_empty();
-        let classes = n_intents + usize::from(has_reject);
 
-        // Features of every example.
+        // Features of every example, then of the negatives (written, then stand-ins).
         let mut docs: Vec<Vec<u64>> = Vec::with_capacity(set.example_count());
         let mut ys: Vec<u32> = Vec::with_capacity(set.example_count());
         let (mut norm, mut bounds) = (String::new(), Vec::new());
@@ -170,11 +201,26 @@ impl TrainedMatcher {
                 add(&ex.value, i, &mut docs, &mut ys);
             }
         }
+        let n_in = docs.len();
         for neg in &set.out_of_scope {
             add(&neg.text, n_intents, &mut docs, &mut ys);
         }
-        let vocab = Vocabulary::build(&docs, s.min_df, s.max_features);
-        let xs: Vec<SparseVec> = docs
+        let n_written = docs.len() - n_in;
+        let use_stand_ins = set.out_of_scope.len() < MIN_NEGATIVES && n_intents > 0;
+        if use_stand_ins {
+            for text in STAND_INS {
+                add(text, n_intents, &mut docs, &mut ys);
+            }
+        }
+        // The vocabulary comes from the training examples only: stand-ins are unseen text
+        // (unless they train the reject class of a single intent, below).
+        let trained_docs = if n_intents == 1 {
+            docs.len()
+        } else {
+            n_in + n_written
+        };
+        let vocab = Vocabulary::build(&docs[..trained_docs], s.min_df, s.max_features);
+        let mut xs: Vec<SparseVec> = docs
             .iter_mut()
             .map(|h| {
                 let mut v = Vec::new();
@@ -183,80 +229,50 @@ impl TrainedMatcher {
             })
             .collect();
         drop(docs);
+        // Stand-ins never train the model: they are scored by every calibration model as the
+        // unseen questions they stand for (a reject class trained on them would learn their
+        // vocabulary, while real off-topic messages bring words nobody wrote down).
+        // The exception is a single intent: a softmax over one class gives 1.0 to everything,
+        // so there the stand-ins become its reject class (and are held out like written
+        // negatives).
+        let mut stand_in_xs: Vec<SparseVec> = Vec::new();
+        let mut stand_ins = 0;
+        if use_stand_ins {
+            let first = n_in + n_written;
+            let keep = dissimilar(&xs[..n_in], &xs[first..], STAND_IN_MAX_SIMILARITY);
+            stand_ins = keep.len();
+            stand_in_xs = keep.iter().map(|&i| xs[first + i].clone()).collect();
+            xs.truncate(first);
+            ys.truncate(first);
+            if n_intents == 1 {
+                xs.append(&mut stand_in_xs);
+                ys.resize(xs.len(), n_intents as u32);
+            }
+        }
+        let has_reject = xs.len() > n_in;
+        let classes = n_intents + usize::from(has_reject);
         let featurized_ms = started.elapsed().as_secs_f64() * 1000.0;
         let params = TrainParams {
             epochs: s.epochs,
+            max_steps: s.max_steps,
+            class_balance: s.class_balance,
+            average: s.average_weights,
             learning_rate: s.learning_rate,
             l2: s.l2,
             seed: s.seed,
         };
 
-        // Calibration on held-out folds, stratified by class. A small set is split several
-        // times over with different shuffles and all the held-out scores pooled: one split of a
-        // few hundred examples gives a threshold that moves a lot with each example added.
-        // With 3 folds an intent with a dozen examples is scored by models that saw only 8 of
-        // them, which makes held-out scores of a small set too pessimistic; small sets use at
-        // least 5 folds, which costs little at their size.
-        let k = if xs.len() < CALIBRATION_POINTS {
-            s.calibration_folds.max(SMALL_SET_FOLDS)
-        } else {
-            s.calibration_folds
-        };
-        let repeats = CALIBRATION_POINTS
-            .div_ceil(xs.len().max(1))
-            .clamp(1, MAX_REPEATS);
-        let mut rng = Rng::new(s.seed ^ 0xF01D);
-        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
-        for (r, &y) in ys.iter().enumerate() {
-            by_class[y as usize].push(r);
-        }
-        let mut fold = vec![0usize; xs.len()];
-        let mut held = Vec::with_capacity(xs.len() * repeats);
-        let mut probs = vec![0.0f32; classes];
-        // Without (enough) written negatives, some intents sit out one fold each: their held-out
-        // examples then stand in for out-of-scope questions, which the model has never seen.
-        let pseudo_oos = set.out_of_scope.len() < MIN_NEGATIVES && n_intents >= 4;
-        for repeat in 0..repeats {
-            let mut next = 0usize;
-            for rows in &mut by_class {
-                rng.shuffle(rows);
-                for &r in rows.iter() {
-                    fold[r] = next % k;
-                    next += 1;
-                }
-            }
-            let left_out = |intent: usize, f: usize| pseudo_oos && (intent + repeat) % (2 * k) == f;
-            if xs.len() < 2 * k || n_intents == 0 {
-                break;
-            }
-            for f in 0..k {
-                let train_rows: Vec<usize> = (0..xs.len())
-                    .filter(|&r| fold[r] != f && !left_out(ys[r] as usize, f))
-                    .collect();
-                let m = LinearModel::train(&xs, &ys, &train_rows, vocab.len(), classes, params);
-                for r in (0..xs.len()).filter(|&r| fold[r] == f) {
-                    m.probabilities(&xs[r], &mut probs);
-                    let (top, score) = top_in_scope(&probs[..n_intents]);
-                    let y = ys[r] as usize;
-                    let oos = y >= n_intents || left_out(y, f);
-                    held.push(Held {
-                        score,
-                        correct: !oos && top == y,
-                        oos,
-                    });
-                }
-            }
-        }
-        let calibration = if held.is_empty() {
-            Calibration::identity(s.min_threshold.max(0.5))
-        } else {
-            calibrate(
-                &held,
-                s.target_precision,
-                s.expected_oos_share,
-                s.min_threshold,
-            )
-        };
+        let held = held_out_scores(
+            &xs,
+            &ys,
+            &stand_in_xs,
+            n_intents,
+            classes,
+            vocab.len(),
+            &s,
+            params,
+        );
+        let calibration = calibrate_or_identity(&held, &s);
         let calibrated_ms = started.elapsed().as_secs_f64() * 1000.0;
         let all: Vec<usize> = (0..xs.len()).collect();
         let model = LinearModel::train(&xs, &ys, &all, vocab.len(), classes, params);
@@ -327,6 +343,7 @@ impl TrainedMatcher {
             intents: n_intents,
             examples: xs.len(),
             negatives: set.out_of_scope.len(),
+            stand_ins,
             features: vocab.len(),
             weight_bytes: model.weight_bytes(),
             train_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -334,8 +351,12 @@ impl TrainedMatcher {
             threshold: calibration.threshold,
             expected_precision: calibration.expected_precision,
             expected_answer_rate: calibration.expected_answer_rate,
+            target_precision: s.target_precision,
+            expected_oos_share: s.expected_oos_share,
         };
         TrainedMatcher {
+            held,
+            min_threshold: s.min_threshold,
             overrides: set
                 .intents
                 .iter()
@@ -359,6 +380,26 @@ impl TrainedMatcher {
         &self.stats
     }
 
+    /// Calibrates again from the same held-out scores for another target precision (and
+    /// out-of-scope share), without training again: what `eval --sweep` shows.
+    pub fn recalibrate(&mut self, target_precision: f32, expected_oos_share: f32) {
+        let s = MatcherSettings {
+            target_precision,
+            expected_oos_share,
+            min_threshold: self.min_threshold,
+            ..Default::default()
+        }
+        .sanitized();
+        self.calibration = calibrate_or_identity(&self.held, &s);
+        let st = &mut self.stats;
+        st.raw_threshold = self.calibration.raw_threshold;
+        st.threshold = self.calibration.threshold;
+        st.expected_precision = self.calibration.expected_precision;
+        st.expected_answer_rate = self.calibration.expected_answer_rate;
+        st.target_precision = s.target_precision;
+        st.expected_oos_share = s.expected_oos_share;
+    }
+
     pub fn intents(&self) -> &[IntentInfo] {
         &self.infos
     }
@@ -376,17 +417,6 @@ impl TrainedMatcher {
             score: self.calibration.map(raw),
         }
     }
-}
-
-/// Index and probability of the best in-scope class.
-fn top_in_scope(probs: &[f32]) -> (usize, f32) {
-    let mut best = (0, f32::NEG_INFINITY);
-    for (i, &p) in probs.iter().enumerate() {
-        if p > best.1 {
-            best = (i, p);
-        }
-    }
-    best
 }
 
 /// Keeps the `k` best (index, prob) pairs, best first, without allocating beyond `top`.
@@ -745,5 +775,50 @@ mod tests {
         let mut top = [(0, 0.0); 20];
         let n = top_k(&[0.1, 0.5, 0.2, 0.9, 0.3], 3, &mut top);
         assert_eq!(&top[..n], &[(3, 0.9), (1, 0.5), (4, 0.3)]);
+    }
+
+    #[test]
+    fn a_single_intent_without_negatives_answers_its_questions_only() {
+        let mut set = shop();
+        set.intents.truncate(1);
+        set.out_of_scope.clear();
+        let m = TrainedMatcher::train(&set, &settings());
+        assert!(m.stats().stand_ins > 100, "{:?}", m.stats());
+        assert_eq!(
+            m.classify("where is my parcel").verdict,
+            Verdict::Answer {
+                intent: "order_status".into()
+            }
+        );
+        for text in ["tell me a joke please", "recommend a film for tonight"] {
+            assert_eq!(m.classify(text).verdict, Verdict::Unknown, "{text}");
+        }
+    }
+
+    #[test]
+    fn stand_ins_close_to_the_sets_own_examples_are_left_out() {
+        let mut set = shop();
+        set.out_of_scope.clear();
+        let base = TrainedMatcher::train(&set, &settings()).stats().stand_ins;
+        set.intents[2].examples.push(Located {
+            value: "do i need an umbrella today".into(),
+            line: 1,
+        });
+        let m = TrainedMatcher::train(&set, &settings());
+        assert_eq!(m.stats().stand_ins, base - 1);
+        // With enough written negatives, no stand-ins.
+        let mut set = shop();
+        let extra: Vec<Negative> = (0..MIN_NEGATIVES)
+            .map(|i| Negative {
+                text: format!("unrelated question number {i}"),
+                file: "t.toml".into(),
+                line: 1,
+            })
+            .collect();
+        set.out_of_scope.extend(extra);
+        assert_eq!(
+            TrainedMatcher::train(&set, &settings()).stats().stand_ins,
+            0
+        );
     }
 }

@@ -6,9 +6,12 @@
 //! - [`check`]: validation of a folder into an [`IntentSet`]; [`load_dir`].
 //! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams).
 //! - [`model`]: multinomial logistic regression trained by SGD.
-//! - [`calibrate`]: answer threshold from held-out folds for a target precision.
+//! - [`holdout`]: held-out scores from stratified folds; [`standin`]: built-in unseen questions
+//!   for sets with few out-of-scope examples.
+//! - [`calibrate`]: answer threshold from held-out scores for a target precision.
 //! - [`matcher`]: [`TrainedMatcher`], the decision answer / clarify / unknown.
 //! - [`eval`], [`report`]: scoring a labelled CSV of cases; SVG histogram and tables.
+//! - [`sweep`]: `eval --sweep`, the precision trade-off from one training; [`crossval`]: `eval --cv K`.
 //! - [`import`]: CSV and Rasa NLU to intent files.
 //! - [`watch`]: hot reload into a [`crate::core::matcher::MatcherHandle`].
 //! - [`cli`]: `frontline intents check | import | eval`.
@@ -17,16 +20,20 @@
 pub mod calibrate;
 pub mod check;
 pub mod cli;
+pub mod crossval;
 pub mod error;
 pub mod eval;
 pub mod features;
 pub mod file;
+pub mod holdout;
 pub mod import;
 pub mod matcher;
 pub mod model;
 pub mod normalize;
 pub mod report;
 pub mod settings;
+pub mod standin;
+pub mod sweep;
 pub mod watch;
 
 pub use check::{check_dir, load_dir, load_dir_with, CheckReport, IntentSet, Negative};

@@ -9,7 +9,17 @@ use super::features::SparseVec;
 /// Training knobs for [`LinearModel::train`].
 #[derive(Debug, Clone, Copy)]
 pub struct TrainParams {
+    /// Upper bound on passes over the rows.
     pub epochs: usize,
+    /// Upper bound on SGD steps (rows × passes), at least 3 passes: small sets get the many
+    /// passes they need, large ones stay within the training-time budget.
+    pub max_steps: usize,
+    /// Weight each row by the inverse frequency of its class, so big intents do not crowd out
+    /// small ones.
+    pub class_balance: bool,
+    /// Average the weights over the passes after the first (tail averaging): steadier weights
+    /// and better generalisation for the same number of passes.
+    pub average: bool,
     pub learning_rate: f32,
     pub l2: f32,
     pub seed: u64,
@@ -76,6 +86,23 @@ impl LinearModel {
             return model;
         }
         let mut order: Vec<usize> = rows.to_vec();
+        // Per-class step weights: inverse class frequency, normalised to mean 1 over rows.
+        let mut class_w = vec![1.0f32; classes];
+        if p.class_balance {
+            let mut count = vec![0usize; classes];
+            for &r in rows {
+                count[ys[r] as usize] += 1;
+            }
+            let present = count.iter().filter(|&&c| c > 0).count().max(1);
+            for (w, &c) in class_w.iter_mut().zip(&count) {
+                if c > 0 {
+                    *w = (rows.len() as f32 / (present as f32 * c as f32)).clamp(0.2, 5.0);
+                }
+            }
+        }
+        let epochs = p.epochs.min(p.max_steps.div_ceil(rows.len()).max(3)).max(1);
+        let mut avg: Option<(Vec<f32>, Vec<f32>, f32)> = None;
+
         let mut rng = Rng::new(p.seed);
         let mut z = vec![0.0f32; classes];
         let mut dense = vec![0.0f32; classes];
@@ -85,7 +112,7 @@ impl LinearModel {
         let mut prev_loss = f64::INFINITY;
         let mut step = 0usize;
         let n = rows.len() as f32;
-        for epoch in 0..p.epochs {
+        for epoch in 0..epochs {
             rng.shuffle(&mut order);
             let mut loss = 0.0f64;
             for &r in &order {
@@ -94,6 +121,7 @@ impl LinearModel {
                 step += 1;
                 let x = &xs[r];
                 let y = ys[r] as usize;
+                let lr = lr * class_w[y];
                 model.raw_scores(x, scale, &mut z);
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
@@ -141,6 +169,19 @@ impl LinearModel {
                 }
             }
             loss /= n as f64;
+            if p.average && epoch > 0 {
+                let (aw, ab, k) = avg.get_or_insert_with(|| {
+                    (vec![0.0; model.w.len()], vec![0.0; model.b.len()], 0.0)
+                });
+                for (a, w) in aw.iter_mut().zip(&model.w) {
+                    *a += scale * w;
+                }
+                for (a, b) in ab.iter_mut().zip(&model.b) {
+                    *a += b;
+                }
+                *k += 1.0;
+            }
+            tracing::debug!(epoch, loss, rows = rows.len(), "sgd pass");
             // Early stopping: another pass is not worth it once the loss barely moves.
             if epoch > 1 && prev_loss - loss < 0.01 * prev_loss {
                 break;
@@ -148,6 +189,12 @@ impl LinearModel {
             prev_loss = loss;
         }
         model.rescale(scale);
+        if let Some((aw, ab, k)) = avg {
+            if k > 1.0 {
+                model.w = aw.into_iter().map(|a| a / k).collect();
+                model.b = ab.into_iter().map(|a| a / k).collect();
+            }
+        }
         model
     }
 
@@ -209,6 +256,9 @@ mod tests {
         let ys = [0, 0, 1, 1];
         let params = TrainParams {
             epochs: 30,
+            max_steps: 1_000,
+            class_balance: false,
+            average: false,
             learning_rate: 0.5,
             l2: 1e-6,
             seed: 1,

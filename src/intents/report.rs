@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::IntentsError;
 use super::eval::{fmt_ratio, EvalReport, IntentScore, Outcome};
+use super::sweep::SweepRow;
 
 const BINS: usize = 20;
 
@@ -222,6 +223,85 @@ pub fn histogram_svg(outcomes: &[Outcome], threshold: f32) -> String {
         let y = h - 8.0;
         let x = left + k as f64 * 220.0;
         let _ = writeln!(s, "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{y}\">{label}</text>", y - 9.0, colours[k], x + 14.0);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+/// Writes `tradeoff.svg` (from `eval --sweep`) into `dir`; returns its path.
+pub fn write_tradeoff(dir: &Path, rows: &[SweepRow]) -> Result<PathBuf, IntentsError> {
+    std::fs::create_dir_all(dir).map_err(|e| IntentsError::io(dir, e))?;
+    let path = dir.join("tradeoff.svg");
+    std::fs::write(&path, tradeoff_svg(rows)).map_err(|e| IntentsError::io(&path, e))?;
+    Ok(path)
+}
+
+/// Line chart of what each target precision costs: in-scope accuracy, out-of-scope recall,
+/// answer precision and escalation rate against the target (x from 0.70 to 0.98).
+pub fn tradeoff_svg(rows: &[SweepRow]) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 400.0, 50.0, 60.0, 40.0, 20.0);
+    let plot_w = w - left - right;
+    let plot_h = h - bottom - top;
+    let (x0, x1) = (0.70, 0.98);
+    let px = |t: f64| left + (t - x0) / (x1 - x0) * plot_w;
+    let py = |v: f64| top + (1.0 - v.clamp(0.0, 1.0)) * plot_h;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"18\" font-size=\"14\">What each target precision costs (one training, calibration re-aimed)</text>\n"
+    );
+    for i in 0..=10 {
+        let v = i as f64 / 10.0;
+        let _ = writeln!(
+            s,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v:.1}</text>",
+            left + plot_w,
+            left - 6.0,
+            py(v) + 4.0,
+            y = py(v)
+        );
+    }
+    for row in rows {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.2}</text>",
+            px(row.target),
+            h - bottom + 16.0,
+            row.target
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">target precision</text>",
+        left + plot_w / 2.0,
+        h - bottom + 32.0
+    );
+    type Get = fn(&SweepRow) -> Option<f64>;
+    let series: [(&str, &str, Get); 4] = [
+        ("in-scope accuracy", "#2e7d32", |r| r.in_scope_accuracy),
+        ("out-of-scope recall", "#c62828", |r| r.oos_recall),
+        ("answer precision", "#1565c0", |r| r.answer_precision),
+        ("escalation rate", "#f9a825", |r| r.escalation_rate),
+    ];
+    for (k, (label, colour, get)) in series.iter().enumerate() {
+        let points: Vec<String> = rows
+            .iter()
+            .filter_map(|r| get(r).map(|v| format!("{:.1},{:.1}", px(r.target), py(v))))
+            .collect();
+        if !points.is_empty() {
+            let _ = writeln!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"><title>{label}</title></polyline>",
+                points.join(" ")
+            );
+        }
+        let x = left + k as f64 * 165.0;
+        let y = h - 10.0;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{y}\">{label}</text>",
+            y - 9.0,
+            x + 14.0
+        );
     }
     s.push_str("</svg>\n");
     s

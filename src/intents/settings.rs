@@ -33,6 +33,13 @@ pub struct MatcherSettings {
     pub word_bigrams: bool,
     /// Upper bound on training passes; training stops earlier once the loss stops improving.
     pub epochs: usize,
+    /// Upper bound on SGD steps (examples × passes; at least 3 passes): small sets get many
+    /// passes, large ones keep training fast.
+    pub max_steps: usize,
+    /// Weight examples by the inverse size of their intent.
+    pub class_balance: bool,
+    /// Average the weights over the training passes after the first.
+    pub average_weights: bool,
     /// Initial SGD step size.
     pub learning_rate: f32,
     /// L2 regularisation strength.
@@ -64,6 +71,9 @@ impl Default for MatcherSettings {
             word_weight: 1.0,
             word_bigrams: true,
             epochs: 5,
+            max_steps: 1_000_000,
+            class_balance: false,
+            average_weights: false,
             learning_rate: 4.0,
             l2: 1e-6,
             seed: 42,
@@ -90,6 +100,7 @@ impl MatcherSettings {
         s.char_ngram_max = s.char_ngram_max.clamp(s.char_ngram_min, 8);
         s.word_weight = clamp_or(s.word_weight, 0.0, 100.0, 1.0);
         s.epochs = s.epochs.clamp(1, 200);
+        s.max_steps = s.max_steps.max(1);
         s.learning_rate = clamp_or(s.learning_rate, 1e-4, 100.0, 4.0);
         s.l2 = clamp_or(s.l2, 0.0, 1.0, 1e-6);
         s.max_candidates = s.max_candidates.clamp(1, 20);
