@@ -132,6 +132,10 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             csat: None,
+            priority: Default::default(),
+            tags: Vec::new(),
+            breached_at: None,
+            closed_by: None,
         }
     }
 

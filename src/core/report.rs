@@ -344,6 +344,10 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             csat,
+            priority: Default::default(),
+            tags: Vec::new(),
+            breached_at: None,
+            closed_by: None,
         }
     }
 

@@ -16,6 +16,9 @@ pub(in crate::store) const TICKETS_OPENED: &str = concat!(
     " FROM tickets WHERE created_at >= $1 AND created_at < $2 ORDER BY id"
 );
 
+pub(in crate::store) const INBOX_DEAD_LETTERS: &str =
+    "SELECT COUNT(*) FROM inbox WHERE dead_at IS NOT NULL AND dead_at >= $1 AND dead_at < $2";
+
 /// Implements [`ReportStore`](crate::store::ReportStore) for a transaction type of `sql::impl_tx!`.
 macro_rules! impl_report {
     ($tx:ident) => {
@@ -28,6 +31,14 @@ macro_rules! impl_report {
                     .execute(&mut *self.0)
                     .await?;
                 Ok(())
+            }
+
+            async fn inbox_dead_letters(&mut self, from: Millis, to: Millis) -> Result<i64> {
+                Ok(sqlx::query_scalar(sql::INBOX_DEAD_LETTERS)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(&mut *self.0)
+                    .await?)
             }
 
             async fn outcome_counts(
