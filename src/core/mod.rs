@@ -19,5 +19,6 @@ pub mod message;
 pub mod policy;
 pub mod report;
 pub mod services;
+pub mod snippet;
 pub mod template;
 pub mod ticket;

@@ -29,21 +29,28 @@ const ANGRY_WORDS: &[&str] = &[
 /// True when a message shows frustration: angry words, mostly capitals, or a repeat of one of the
 /// customer's previous messages.
 pub fn looks_frustrated(text: &str, previous_customer_texts: &[String]) -> bool {
+    frustration_signal(text, previous_customer_texts).is_some()
+}
+
+/// Which sign of frustration a message shows, as agents read it on the ticket: an angry word
+/// (named), writing in capitals, or repeating an earlier message.
+pub fn frustration_signal(text: &str, previous_customer_texts: &[String]) -> Option<String> {
     let lower = text.to_lowercase();
-    if ANGRY_WORDS.iter().any(|w| contains_word(&lower, w)) {
-        return true;
+    if let Some(word) = ANGRY_WORDS.iter().find(|w| contains_word(&lower, w)) {
+        return Some(format!("angry words (\"{word}\")"));
     }
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.len() >= 10 {
         let upper = letters.iter().filter(|c| c.is_uppercase()).count();
         if upper * 10 >= letters.len() * 8 {
-            return true;
+            return Some("writing in capitals".into());
         }
     }
     let norm = normalize(text);
-    !norm.is_empty()
+    let repeated = !norm.is_empty()
         && norm.len() > 3
-        && previous_customer_texts.iter().any(|p| normalize(p) == norm)
+        && previous_customer_texts.iter().any(|p| normalize(p) == norm);
+    repeated.then(|| "repeated an earlier message".into())
 }
 
 fn contains_word(haystack: &str, word: &str) -> bool {
@@ -357,6 +364,23 @@ mod tests {
             "where is my order",
             &["where is my refund".to_string()]
         ));
+    }
+
+    #[test]
+    fn the_frustration_signal_says_what_fired() {
+        assert_eq!(
+            frustration_signal("this is useless", &[]).as_deref(),
+            Some("angry words (\"useless\")")
+        );
+        assert_eq!(
+            frustration_signal("WHERE IS MY PARCEL", &[]).as_deref(),
+            Some("writing in capitals")
+        );
+        assert_eq!(
+            frustration_signal("where is my parcel", &["Where is my parcel?".into()]).as_deref(),
+            Some("repeated an earlier message")
+        );
+        assert_eq!(frustration_signal("where is my parcel", &[]), None);
     }
 
     #[test]
