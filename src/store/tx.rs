@@ -206,6 +206,12 @@ pub trait ReportStore: Send {
     ) -> Result<Vec<NotUnderstood>>;
     /// Tickets opened in the window, oldest first.
     async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>>;
+    /// Customer messages the bot handled per UTC day (days since the epoch) and outcome.
+    async fn outcomes_by_day(
+        &mut self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(i64, String, i64)>>;
     /// Inbound events that became dead letters in the window.
     async fn inbox_dead_letters(&mut self, from: Millis, to: Millis) -> Result<i64>;
 }

@@ -56,6 +56,7 @@ fn ticket_json(summary: &TicketSummary, config: &Config, now: i64) -> Value {
     );
     json!({
         "id": t.id,
+        "conversation_id": t.conversation_id,
         "status": t.status.as_str(),
         "subject": t.subject,
         "customer": summary.customer_name,
