@@ -13,6 +13,7 @@ pub mod desk;
 pub mod desk_event;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod inbox;
 pub mod matcher;
 pub mod message;

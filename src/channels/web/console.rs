@@ -85,19 +85,9 @@ fn previous_json(t: &Ticket) -> Value {
         "status": t.status.as_str(),
         "subject": t.subject,
         "created_at": rfc3339(t.created_at),
-        "outcome": outcome(t),
+        "outcome": crate::core::export::outcome(t),
         "csat": t.csat,
     })
-}
-
-/// How a ticket ended, in words.
-pub(crate) fn outcome(t: &Ticket) -> &'static str {
-    match (t.status.is_done(), t.closed_by.as_deref()) {
-        (false, _) => "still open",
-        (true, Some("admin")) => "closed by an admin",
-        (true, Some("followup")) => "closed: the customer did not reply",
-        (true, _) => "resolved by an agent",
-    }
 }
 
 #[derive(Deserialize)]
