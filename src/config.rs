@@ -359,6 +359,7 @@ pub struct Templates {
     pub queue_update: String,
     pub blocked: String,
     pub followup: String,
+    pub welcome_back: String,
 }
 
 impl Default for Templates {
@@ -377,6 +378,7 @@ impl Default for Templates {
             related: "You can also ask about: {{options}}.".into(),
             queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
             blocked: "We're unable to continue this conversation here. Please contact us at {{support.email}} if you need anything.".into(),
+            welcome_back: "Welcome back, {{customer.name}}!".into(),
             followup: "Just checking in on ticket #{{ticket}}: did our last reply help? Reply here if you still need anything; otherwise we'll close the ticket in a while.".into(),
         }
     }

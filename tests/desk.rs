@@ -21,6 +21,7 @@ on_both_databases!(
     blocked_customer_gets_one_notice,
     thread_commands_act_like_the_api,
     frustration_opens_a_high_priority_ticket_naming_the_signal,
+    a_returning_customer_is_greeted_by_name_with_earlier_tickets_in_context,
 );
 
 /// A customer who asked for a person, and their ticket's number.
@@ -603,6 +604,46 @@ async fn frustration_opens_a_high_priority_ticket_naming_the_signal(db: Db) {
         reason.contains("useless"),
         "the ticket says which signal fired: {reason}"
     );
+}
+
+async fn a_returning_customer_is_greeted_by_name_with_earlier_tickets_in_context(db: Db) {
+    let app = TestApp::start(db).await;
+    let alice = app.add_agent("alice").await;
+    let (mut s, first) = escalated(&app, "Dana").await;
+    let opening = app.messages(&s, 0).await;
+    assert!(
+        !opening
+            .iter()
+            .any(|m| m["text"].as_str().unwrap().contains("Welcome back")),
+        "a first-time customer is not welcomed back"
+    );
+    claim(&app, &alice, first).await;
+    post(
+        &app,
+        &alice,
+        format!("/api/tickets/{first}/close"),
+        json!({}),
+    )
+    .await;
+    app.say(&s, "4").await;
+    // Past the reopen window: the next message starts a new conversation.
+    app.clock
+        .advance(std::time::Duration::from_secs(3 * 86_400));
+    app.say(&s, "I want to talk to a person").await;
+    let text = loop {
+        let m = app.next_from(&mut s, "bot").await;
+        let text = m["text"].as_str().unwrap().to_string();
+        if text.contains("ticket #") {
+            break text;
+        }
+    };
+    assert!(text.starts_with("Welcome back, Dana!"), "{text}");
+    let second = ticket_number(&text);
+    assert_ne!(second, first);
+    let context = &detail(&app, &alice, second).await["context"]["previous_tickets"];
+    assert_eq!(context[0]["id"], first, "{context}");
+    assert_eq!(context[0]["outcome"], "resolved by an agent");
+    assert_eq!(context[0]["csat"], 4);
 }
 
 fn rand_name() -> String {

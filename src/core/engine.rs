@@ -644,15 +644,41 @@ impl Engine {
             text
         } else {
             conv.disclosed = true;
-            format!(
-                "{}\n\n{text}",
-                self.template(&self.services.config.templates.disclosure, &[])
-            )
+            let disclosure = self.template(&self.services.config.templates.disclosure, &[]);
+            match self.returning_name(w, conv).await? {
+                Some(name) => {
+                    let welcome = self.template(
+                        &self.services.config.templates.welcome_back,
+                        &[("customer.name", name)],
+                    );
+                    format!("{welcome} {disclosure}\n\n{text}")
+                }
+                None => format!("{disclosure}\n\n{text}"),
+            }
         };
         Ok(
             w.say_with_choices(conv, Author::Bot, None, text, choices, now)
                 .await?,
         )
+    }
+
+    /// The name of a customer who had a conversation before this one, to greet them by it.
+    async fn returning_name(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &Conversation,
+    ) -> Result<Option<String>> {
+        if w.tx
+            .earlier_conversations(conv.customer_id, conv.id)
+            .await?
+            == 0
+        {
+            return Ok(None);
+        }
+        let customer = w.tx.customer(conv.customer_id).await?;
+        Ok(customer
+            .and_then(|c| c.display_name)
+            .filter(|n| !n.trim().is_empty()))
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any, listed in

@@ -75,6 +75,8 @@ pub trait ConversationStore: Send {
         key: &str,
     ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
+    /// How many conversations the customer had before conversation `before`.
+    async fn earlier_conversations(&mut self, customer_id: i64, before: i64) -> Result<i64>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.
     async fn create_conversation(&mut self, conversation: &Conversation) -> Result<i64>;
     /// Writes every field of `conversation` by id.
