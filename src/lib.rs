@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`core`]: platform- and database-free logic: messages, the conversation state machine
-//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]), customer-care
+//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]: actions, service
+//!   levels and follow-ups, with its `!` command parser [`core::command`], snippets
+//!   [`core::snippet`] and ticket export [`core::export`]), customer-care
 //!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, and the
 //!   figures admins read ([`core::report`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.
