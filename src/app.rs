@@ -31,6 +31,8 @@ pub enum AppError {
     Intents(intents::LoadError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("invalid snippet: {0}")]
+    Snippets(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -64,6 +66,9 @@ impl App {
             .map_err(|e| AppError::Config(e.to_string()))?;
         let set =
             intents::load_dir_with(&config.intents.dir, &config.known_vars(), &config.matcher)?;
+        // Snippets are checked like intents: a broken one stops the start, naming FILE:LINE.
+        crate::core::snippet::load_dir(&config.desk.snippets_dir, &config.known_vars())
+            .map_err(|e| AppError::Snippets(e.to_string()))?;
         let store = crate::store::open(&config.database.url).await?;
         let settings = config.matcher.clone();
         let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::train(&set, &settings))

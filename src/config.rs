@@ -50,6 +50,9 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub templates: Templates,
     pub desk: DeskConfig,
+    pub sla: SlaConfig,
+    pub followup: FollowupConfig,
+    pub inbox: InboxConfig,
     pub discord: DiscordConfig,
     pub slack: SlackConfig,
     pub metrics: MetricsConfig,
@@ -192,6 +195,8 @@ pub struct SupportHours {
     /// Opening and closing time on those days, "HH:MM" local time.
     pub open: String,
     pub close: String,
+    /// Days off, "YYYY-MM-DD" in the team's local time: closed all day, whatever `days` says.
+    pub holidays: Vec<String>,
 }
 
 impl Default for SupportHours {
@@ -201,7 +206,93 @@ impl Default for SupportHours {
             days: Vec::new(),
             open: "09:00".into(),
             close: "17:00".into(),
+            holidays: Vec::new(),
         }
+    }
+}
+
+/// Service-level targets, counted in support hours.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// Minutes from a ticket's opening to the first agent reply, per priority (0 = no target).
+    pub first_reply_minutes: FirstReplyMinutes,
+    /// Share of a target (0..1) at which agents are reminded; they hear again at 100%, when the
+    /// target is missed (0 = no early reminder).
+    pub remind_at: f64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self {
+            first_reply_minutes: FirstReplyMinutes::default(),
+            remind_at: 0.75,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirstReplyMinutes {
+    pub low: i64,
+    pub normal: i64,
+    pub high: i64,
+    pub urgent: i64,
+}
+
+impl Default for FirstReplyMinutes {
+    fn default() -> Self {
+        Self {
+            low: 480,
+            normal: 60,
+            high: 30,
+            urgent: 15,
+        }
+    }
+}
+
+impl FirstReplyMinutes {
+    pub fn of(&self, priority: crate::core::ticket::Priority) -> i64 {
+        use crate::core::ticket::Priority;
+        match priority {
+            Priority::Low => self.low,
+            Priority::Normal => self.normal,
+            Priority::High => self.high,
+            Priority::Urgent => self.urgent,
+        }
+    }
+}
+
+/// Waiting on the customer after an agent's reply.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowupConfig {
+    /// Hours after the agent's last reply to remind a silent customer (0 = off).
+    pub remind_hours: i64,
+    /// Hours after the agent's last reply to close the ticket (0 = off).
+    pub close_hours: i64,
+}
+
+impl Default for FollowupConfig {
+    fn default() -> Self {
+        Self {
+            remind_hours: 24,
+            close_hours: 72,
+        }
+    }
+}
+
+/// Handling of stored inbound events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// Failed handling attempts before an event becomes a dead letter.
+    pub max_attempts: i32,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self { max_attempts: 5 }
     }
 }
 
@@ -268,6 +359,9 @@ pub struct Templates {
     pub agent_left: String,
     pub related: String,
     pub queue_update: String,
+    pub blocked: String,
+    pub followup: String,
+    pub welcome_back: String,
 }
 
 impl Default for Templates {
@@ -285,6 +379,9 @@ impl Default for Templates {
             agent_left: "{{agent}} is no longer available, so ticket #{{ticket}} is back in the queue: you are number {{position}}. The next person to pick it up sees this whole conversation, so there's no need to repeat anything.".into(),
             related: "You can also ask about: {{options}}.".into(),
             queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
+            blocked: "We're unable to continue this conversation here. Please contact us at {{support.email}} if you need anything.".into(),
+            welcome_back: "Welcome back, {{customer.name}}!".into(),
+            followup: "Just checking in on ticket #{{ticket}}: did our last reply help? Reply here if you still need anything; otherwise we'll close the ticket in a while.".into(),
         }
     }
 }
@@ -413,11 +510,23 @@ pub enum RelayMode {
     Explicit,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeskConfig {
     pub platform: DeskPlatform,
     pub relay: RelayMode,
+    /// Folder of canned answers, one `NAME.md` file each.
+    pub snippets_dir: PathBuf,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            platform: DeskPlatform::default(),
+            relay: RelayMode::default(),
+            snippets_dir: PathBuf::from("config/snippets"),
+        }
+    }
 }
 
 /// Discord's REST address; any other `api_base` means a test fake (no rate limiter, proxied).
@@ -634,6 +743,15 @@ impl Config {
         let mut problems = Vec::new();
         if let Err(e) = self.support_hours.validate() {
             problems.push(e);
+        }
+        if !(0.0..1.0).contains(&self.sla.remind_at) {
+            problems.push(format!(
+                "sla.remind_at: {} is not a share of the target below 1 (e.g. 0.75; 0 = off)",
+                self.sla.remind_at
+            ));
+        }
+        if self.inbox.max_attempts < 1 {
+            problems.push("inbox.max_attempts must be at least 1".into());
         }
         let discord = &self.discord;
         if discord.enabled {

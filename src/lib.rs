@@ -4,10 +4,11 @@
 //!
 //! # Layout
 //! - [`core`]: platform- and database-free logic: messages, the conversation state machine
-//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]) and what it tells
-//!   platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents type
-//!   ([`core::command`]), choices customers press ([`core::choice`]), customer-care policies
-//!   ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
+//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]: actions, service
+//!   levels and follow-ups, with snippets [`core::snippet`] and ticket export [`core::export`])
+//!   and what it tells platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents
+//!   type ([`core::command`]), choices customers press ([`core::choice`]), customer-care
+//!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
 //!   [`core::inbox::Inbox`] port adapters hand events to, and the figures admins read
 //!   ([`core::report`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.

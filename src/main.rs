@@ -12,10 +12,12 @@ use frontline::app::App;
 use frontline::clock::{rfc3339, Clock, SystemClock};
 use frontline::config::{redact_url, Config, LogFormat};
 use frontline::core::agent::{new_token, token_hash};
-use frontline::core::desk::Desk;
+use frontline::core::desk::{Desk, Filter, Queue};
+use frontline::core::export;
 use frontline::core::matcher::{MatcherHandle, NoIntents};
 use frontline::core::report;
 use frontline::core::services::Services;
+use frontline::core::ticket::normalize_tag;
 use frontline::intents::{self, CommandContext, IntentsCommand};
 use frontline::store::StoreError;
 
@@ -44,6 +46,9 @@ enum Command {
     /// Check, import and evaluate intent files.
     #[command(subcommand)]
     Intents(IntentsCommand),
+    /// List, read, export and close tickets.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
     /// How the bot and the team did: answers, hand-overs, time to claim and to first reply,
     /// ratings, and the questions the bot did not understand (material for new intents).
     Report {
@@ -71,6 +76,37 @@ enum AgentsCommand {
     List,
     /// Remove an agent; its token stops working at once.
     Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum TicketsCommand {
+    /// List tickets, most urgent first, then oldest.
+    List {
+        /// open, assigned, closed, or active (open and assigned; the default).
+        #[arg(long, default_value = "active")]
+        status: String,
+        /// Only tickets with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Print JSON instead of one line per ticket.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a ticket: its context and transcript, internal notes marked.
+    Show { id: i64 },
+    /// Print a ticket for archiving or handing on.
+    Export {
+        id: i64,
+        #[arg(long, value_parser = ["md", "json"], default_value = "md")]
+        format: String,
+    },
+    /// Close a ticket as an admin (recorded as closed by an admin, not an agent); the customer
+    /// is thanked and asked for a rating as usual.
+    Close {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[tokio::main]
@@ -127,6 +163,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Agents(cmd) => agents(cmd, &config).await?,
+        Command::Tickets(cmd) => tickets(cmd, &config).await?,
         Command::Report { days, top, json } => {
             let store = frontline::store::open(&config.database.url).await?;
             let (from, to) = report::last_days(SystemClock.now_ms(), days);
@@ -184,6 +221,80 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// The desk on the configured database, for commands that act like an agent or admin would.
+async fn desk(config: &Config) -> anyhow::Result<Desk> {
+    let store = frontline::store::open(&config.database.url).await?;
+    let services = Arc::new(Services::new(
+        store,
+        Arc::new(SystemClock),
+        MatcherHandle::new(Arc::new(NoIntents)),
+        Arc::new(config.clone()),
+    ));
+    Ok(Desk::new(services))
+}
+
+async fn tickets(cmd: TicketsCommand, config: &Config) -> anyhow::Result<()> {
+    let desk = desk(config).await?;
+    match cmd {
+        TicketsCommand::List { status, tag, json } => {
+            let queue = match status.as_str() {
+                "open" => Queue::Open,
+                "assigned" => Queue::Assigned,
+                "closed" => Queue::Closed,
+                "active" => Queue::Active,
+                other => bail!("unknown status '{other}': use open, assigned, closed or active"),
+            };
+            let tag = match tag {
+                Some(t) => Some(normalize_tag(&t).with_context(|| format!("'{t}' is not a tag"))?),
+                None => None,
+            };
+            let filter = Filter {
+                tag,
+                priority: None,
+            };
+            let tickets = desk.list_filtered(queue, &filter).await?;
+            if json {
+                let all: Vec<_> = tickets
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.ticket.id,
+                            "status": s.ticket.status.as_str(),
+                            "priority": s.ticket.priority.as_str(),
+                            "tags": s.ticket.tags,
+                            "assignee": s.assignee_name,
+                            "customer": s.customer_name,
+                            "subject": s.ticket.subject,
+                            "created_at": rfc3339(s.ticket.created_at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if tickets.is_empty() {
+                println!("no tickets");
+            } else {
+                for t in &tickets {
+                    println!("{}", export::list_line(t));
+                }
+            }
+        }
+        TicketsCommand::Show { id } => print!("{}", export::markdown(&desk.detail(id).await?)),
+        TicketsCommand::Export { id, format } => {
+            let detail = desk.detail(id).await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&export::json(&detail))?);
+            } else {
+                print!("{}", export::markdown(&detail));
+            }
+        }
+        TicketsCommand::Close { id, reason } => {
+            desk.admin_close(id, &reason).await?;
+            println!("closed ticket #{id}; the customer was thanked and asked for a rating");
+        }
+    }
+    Ok(())
 }
 
 async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {

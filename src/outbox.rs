@@ -132,6 +132,7 @@ impl Dispatcher {
         let card_ref = tx.card(ticket_id, &item.channel).await?;
         Ok(Some(DeskDelivery {
             outbox_id: item.id,
+            ping_agents: event.pings_agents(),
             event,
             author: item.author,
             author_name: item.author_name.clone(),

@@ -155,6 +155,30 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         "return document.getElementById('fields').textContent.includes('alice')",
     )
     .await;
+    // A new action: the agent makes the ticket urgent, and the queue row says so.
+    agent
+        .execute(
+            "document.getElementById('priority').value = 'urgent'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&agent, "#set-priority").await;
+    wait_for(
+        &agent,
+        "the urgent badge in the queue",
+        &format!(
+            "const b = document.querySelector(\"{row} .badge.prio-urgent\"); return b && b.textContent === 'urgent'"
+        ),
+    )
+    .await;
+    wait_for(
+        &agent,
+        "the priority in the ticket's fields",
+        "return document.getElementById('fields').textContent.includes('urgent')",
+    )
+    .await;
+
     fill(&agent, "#reply-text", "Hi, I'm on it").await;
     click(&agent, "#reply").await;
     let reply = wait_for(
@@ -241,6 +265,15 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         figures.contains("1 of 2 (50%)") && figures.contains("1 opened, 1 resolved"),
         "{figures}"
     );
+    // The figures are drawn as inline SVG charts: one 5-star rating among the bars.
+    let bars = wait_for(
+        &agent,
+        "the rating chart",
+        "const r = [...document.querySelectorAll('#chart-ratings svg rect')]; \
+         return r.length === 5 && r.map(e => e.getAttribute('height') > 0 ? 1 : 0).join('')",
+    )
+    .await;
+    assert_eq!(bars, json!("00001"));
 }
 
 /// Polls `script` (a function body) until it returns something truthy; returns that value.

@@ -76,6 +76,10 @@ pub struct DeskDelivery {
     pub card: Card,
     /// Where the card already is on this platform; `None` before it was posted.
     pub card_ref: Option<CardRef>,
+    /// The event is a service-level reminder: the adapter may mention the agent role (Discord)
+    /// or group (Slack) with it, and nobody else. False for everything else, which is posted
+    /// without any mention.
+    pub ping_agents: bool,
 }
 
 #[async_trait]

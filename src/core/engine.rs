@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::core::choice::{self, Choice};
 use crate::core::conversation::{Conversation, ConversationState};
 use crate::core::decide::{decide, BotAction, Turn};
-use crate::core::desk::Desk;
+use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
 use crate::core::matcher::{Classification, Matcher};
@@ -104,11 +104,71 @@ impl Engine {
                 match self.handle(item.id).await {
                     Ok(()) => handled += 1,
                     Err(e) => {
-                        tracing::error!(inbox_id = item.id, error = %e, "handling failed; will retry")
+                        if let Err(e2) = self.handling_failed(&item, &e.to_string()).await {
+                            tracing::error!(inbox_id = item.id, error = %e2, "recording the failed attempt failed");
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Counts a failed attempt at handling `item`; after `[inbox] max_attempts` it becomes a dead
+    /// letter: logged once, never tried again, and noted on its conversation's ticket if it has
+    /// one. The attempt is counted in a transaction of its own, as the failed one rolled back.
+    async fn handling_failed(&self, item: &InboxItem, error: &str) -> Result<()> {
+        let now = self.services.now();
+        let max = self.services.config.inbox.max_attempts;
+        let mut w = self.services.write().await?;
+        let attempts = w.tx.inbound_failed(item.id, error).await?;
+        if attempts < max {
+            w.commit().await?;
+            tracing::warn!(
+                inbox_id = item.id,
+                attempts,
+                max,
+                error,
+                "handling failed; will retry"
+            );
+            return Ok(());
+        }
+        if !w.tx.mark_inbound_dead(item.id, now).await? {
+            return Ok(());
+        }
+        tracing::error!(
+            inbox_id = item.id,
+            attempts,
+            error,
+            "handling failed for good: a dead letter"
+        );
+        let msg = &item.inbound;
+        // Only the ticket's agents are told; reading the conversation may be what fails, so a
+        // failure here still leaves the dead letter recorded.
+        let conv = match w
+            .tx
+            .latest_conversation(&msg.channel, &msg.conversation_key)
+            .await
+        {
+            Ok(conv) => conv,
+            Err(e) => {
+                tracing::warn!(inbox_id = item.id, error = %e, "dead letter not noted on a ticket");
+                w.commit().await?;
+                return Ok(());
+            }
+        };
+        if let Some((conv, ticket_id)) = conv.and_then(|c| c.ticket_id.map(|t| (c, t))) {
+            let preview: String = msg.text.chars().take(200).collect();
+            let note = format!(
+                "Could not handle this message after {attempts} attempts ({error}): \"{preview}\""
+            );
+            let line = w
+                .say(&conv, Author::Note, Some("frontline".into()), note, now)
+                .await?;
+            w.desk_event(ticket_id, DeskEvent::DeadLetter, &line)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(())
     }
 
     /// Handles one stored event exactly once: the "handled" mark is written first (which also
@@ -148,6 +208,9 @@ impl Engine {
             )
             .await?;
         let mut conv = self.current_conversation(w, msg, customer.id, now).await?;
+        if customer.blocked_at.is_some() {
+            return self.blocked(w, &mut conv, msg, now).await;
+        }
 
         let matcher = s.matcher.current();
         let classification = matcher.classify(&msg.text);
@@ -186,6 +249,7 @@ impl Engine {
             // The bot is silent; the agents' thread hears what the customer said.
             ConversationState::Escalated | ConversationState::Assigned => {
                 if let Some(ticket_id) = conv.ticket_id {
+                    desk_rules::customer_wrote(w, ticket_id).await?;
                     w.desk_event(ticket_id, DeskEvent::CustomerLine, &customer_line)
                         .await?;
                 }
@@ -256,7 +320,10 @@ impl Engine {
                     BotAction::Escalate(reason) => {
                         // The ticket's subject is what the customer first asked.
                         let subject = earlier.first().unwrap_or(&msg.text);
-                        self.escalate(w, &mut conv, subject, &classification, reason, now)
+                        let signal = (reason == EscalationReason::Frustration)
+                            .then(|| policy::frustration_signal(&msg.text, &earlier))
+                            .flatten();
+                        self.escalate(w, &mut conv, subject, &classification, reason, signal, now)
                             .await?;
                     }
                 }
@@ -264,6 +331,35 @@ impl Engine {
         }
         conv.updated_at = now;
         w.tx.update_conversation(&conv).await?;
+        Ok(())
+    }
+
+    /// A blocked customer's message: stored, answered once with the `blocked` notice, then
+    /// silence; no ticket is opened and nothing reaches the agents.
+    async fn blocked(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &mut Conversation,
+        msg: &Inbound,
+        now: Millis,
+    ) -> Result<()> {
+        w.tx.append_line(&NewLine {
+            conversation_id: conv.id,
+            author: Author::Customer,
+            author_name: msg.customer_name.clone(),
+            text: msg.text.clone(),
+            at: msg.received_at,
+            intent: None,
+            confidence: None,
+            choices: Vec::new(),
+        })
+        .await?;
+        if w.tx.notice_block(conv.customer_id, now).await? {
+            let text = self.template(&self.services.config.templates.blocked, &[]);
+            w.say(conv, Author::System, None, text, now).await?;
+        }
+        conv.updated_at = now;
+        w.tx.update_conversation(conv).await?;
         Ok(())
     }
 
@@ -439,7 +535,9 @@ impl Engine {
         Ok(true)
     }
 
-    /// Opens a ticket about `subject` and tells the customer plainly what happens next.
+    /// Opens a ticket about `subject` and tells the customer plainly what happens next. A
+    /// frustrated customer's ticket is high priority and names the `signal` that fired.
+    #[allow(clippy::too_many_arguments)]
     async fn escalate(
         &self,
         w: &mut Writer<'_>,
@@ -447,21 +545,31 @@ impl Engine {
         subject: &str,
         classification: &Classification,
         reason: EscalationReason,
+        signal: Option<String>,
         now: Millis,
     ) -> Result<()> {
         let s = &self.services;
         let subject: String = subject.chars().take(120).collect();
-        let ticket =
+        let described = match &signal {
+            Some(signal) => format!("{}: {signal}", reason.describe()),
+            None => reason.describe(),
+        };
+        let mut ticket =
             w.tx.create_ticket(&NewTicket {
                 conversation_id: conv.id,
                 customer_id: conv.customer_id,
                 channel: conv.channel.clone(),
                 subject,
-                reason: reason.describe(),
+                reason: described,
                 intents: classification.candidates.clone(),
                 created_at: now,
             })
             .await?;
+        if reason == EscalationReason::Frustration {
+            ticket.priority = crate::core::ticket::Priority::High;
+            w.tx.update_ticket(&ticket).await?;
+        }
+        desk_rules::schedule_sla(w, &s.config, &ticket).await?;
         conv.state = ConversationState::Escalated;
         conv.ticket_id = Some(ticket.id);
         conv.misses = 0;
@@ -541,15 +649,41 @@ impl Engine {
             text
         } else {
             conv.disclosed = true;
-            format!(
-                "{}\n\n{text}",
-                self.template(&self.services.config.templates.disclosure, &[])
-            )
+            let disclosure = self.template(&self.services.config.templates.disclosure, &[]);
+            match self.returning_name(w, conv).await? {
+                Some(name) => {
+                    let welcome = self.template(
+                        &self.services.config.templates.welcome_back,
+                        &[("customer.name", name)],
+                    );
+                    format!("{welcome} {disclosure}\n\n{text}")
+                }
+                None => format!("{disclosure}\n\n{text}"),
+            }
         };
         Ok(
             w.say_with_choices(conv, Author::Bot, None, text, choices, now)
                 .await?,
         )
+    }
+
+    /// The name of a customer who had a conversation before this one, to greet them by it.
+    async fn returning_name(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &Conversation,
+    ) -> Result<Option<String>> {
+        if w.tx
+            .earlier_conversations(conv.customer_id, conv.id)
+            .await?
+            == 0
+        {
+            return Ok(None);
+        }
+        let customer = w.tx.customer(conv.customer_id).await?;
+        Ok(customer
+            .and_then(|c| c.display_name)
+            .filter(|n| !n.trim().is_empty()))
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any, listed in
@@ -631,7 +765,11 @@ impl Engine {
                     }
                 }
                 QUEUE_UPDATE => self.queue_update(&mut w, &ticket, now).await?,
-                other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
+                other => {
+                    if !self.desk.fire(&mut w, other, ticket, now).await? {
+                        tracing::warn!(kind = other, "unknown timer kind; ignored");
+                    }
+                }
             }
         }
         w.commit().await?;

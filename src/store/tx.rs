@@ -35,6 +35,13 @@ pub trait CustomerStore: Send {
         now: Millis,
     ) -> Result<Customer>;
     async fn customer(&mut self, id: i64) -> Result<Option<Customer>>;
+    /// Blocks (keeping the first time) or unblocks the customer.
+    async fn set_blocked(&mut self, id: i64, blocked: bool, now: Millis) -> Result<()>;
+    /// Records that a blocked customer was told; false if they were told already (or are not
+    /// blocked), so the notice goes out once.
+    async fn notice_block(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// Blocked customers, longest blocked first.
+    async fn blocked_customers(&mut self) -> Result<Vec<Customer>>;
 }
 
 /// The inbox: every inbound event, stored and deduplicated before it is handled.
@@ -49,6 +56,10 @@ pub trait InboxStore: Send {
     /// Marks an unhandled event handled; false if it already was (another handler got there
     /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
     async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// Counts a failed handling attempt of an unhandled event; returns the attempts so far.
+    async fn inbound_failed(&mut self, id: i64, error: &str) -> Result<i32>;
+    /// Gives up on an unhandled event: a dead letter, never handled again.
+    async fn mark_inbound_dead(&mut self, id: i64, now: Millis) -> Result<bool>;
     /// For each conversation key on `channel` with an event received at or after `since`, the
     /// newest event stored for it.
     async fn inbox_cursors(&mut self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>>;
@@ -64,6 +75,8 @@ pub trait ConversationStore: Send {
         key: &str,
     ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
+    /// How many conversations the customer had before conversation `before`.
+    async fn earlier_conversations(&mut self, customer_id: i64, before: i64) -> Result<i64>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.
     async fn create_conversation(&mut self, conversation: &Conversation) -> Result<i64>;
     /// Writes every field of `conversation` by id.
@@ -197,6 +210,14 @@ pub trait ReportStore: Send {
     ) -> Result<Vec<NotUnderstood>>;
     /// Tickets opened in the window, oldest first.
     async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>>;
+    /// Customer messages the bot handled per UTC day (days since the epoch) and outcome.
+    async fn outcomes_by_day(
+        &mut self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(i64, String, i64)>>;
+    /// Inbound events that became dead letters in the window.
+    async fn inbox_dead_letters(&mut self, from: Millis, to: Millis) -> Result<i64>;
 }
 
 /// The traits whose methods a transaction offers.
