@@ -52,6 +52,8 @@ pub struct Config {
     pub desk: DeskConfig,
     pub discord: DiscordConfig,
     pub slack: SlackConfig,
+    pub web: WebConfig,
+    pub privacy: PrivacyConfig,
     /// Values for `{{name}}` in answers and templates; nested tables give dotted names.
     pub vars: toml::Table,
 }
@@ -62,6 +64,12 @@ pub struct HttpConfig {
     pub bind: String,
     /// The address customers and agents use, for the links logged at start; empty = from `bind`.
     pub public_url: String,
+    /// New chat sessions one client address may open per minute (0 = no limit).
+    pub sessions_per_minute_per_ip: u32,
+    /// Messages one chat session may send per minute (0 = no limit).
+    pub messages_per_minute_per_session: u32,
+    /// Peers (IP addresses) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -69,8 +77,52 @@ impl Default for HttpConfig {
         Self {
             bind: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            sessions_per_minute_per_ip: 30,
+            messages_per_minute_per_session: 20,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// The web chat on customers' own sites: who may embed it, and signed identity.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Origins (`https://shop.example.com`) whose pages may embed the chat in a frame.
+    pub allowed_origins: Vec<String>,
+    /// From `FRONTLINE_IDENTITY_SECRET`, never from the file: the key of the HMAC-SHA256 a
+    /// site signs its customers' ids with.
+    #[serde(skip)]
+    pub identity_secret: Secret,
+}
+
+/// What is kept of customers' data, and for how long.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// What is replaced in customers' lines before they are stored, logged or shown to agents.
+    pub redact: Vec<RedactKind>,
+    /// Days a finished conversation's text is kept (0 = for ever).
+    pub retention_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            redact: vec![RedactKind::Card],
+            retention_days: 0,
+        }
+    }
+}
+
+/// A kind of personal data found in customers' text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactKind {
+    /// Payment card numbers (13-19 digits passing the Luhn check).
+    Card,
+    Email,
+    Phone,
 }
 
 #[derive(Clone, Deserialize)]
@@ -324,6 +376,7 @@ pub const DISCORD_TOKEN_VAR: &str = "DISCORD_TOKEN";
 pub const SLACK_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const SLACK_APP_TOKEN_VAR: &str = "SLACK_APP_TOKEN";
 pub const SLACK_SIGNING_SECRET_VAR: &str = "SLACK_SIGNING_SECRET";
+pub const IDENTITY_SECRET_VAR: &str = "FRONTLINE_IDENTITY_SECRET";
 
 /// Where ticket cards and threads go; the web console sees every ticket whatever this is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -577,6 +630,7 @@ impl Config {
         config.slack.bot_token = secret(env, SLACK_BOT_TOKEN_VAR);
         config.slack.app_token = secret(env, SLACK_APP_TOKEN_VAR);
         config.slack.signing_secret = secret(env, SLACK_SIGNING_SECRET_VAR);
+        config.web.identity_secret = secret(env, IDENTITY_SECRET_VAR);
         Ok(config)
     }
 
@@ -837,6 +891,7 @@ fn unknown_key(key: &str, section: &KeyType) -> String {
         ("slack.bot_token", SLACK_BOT_TOKEN_VAR),
         ("slack.app_token", SLACK_APP_TOKEN_VAR),
         ("slack.signing_secret", SLACK_SIGNING_SECRET_VAR),
+        ("web.identity_secret", IDENTITY_SECRET_VAR),
     ];
     if let Some((_, var)) = secret.iter().find(|(k, _)| *k == key) {
         return format!("{key} is not a config key: set {var} instead");

@@ -1,0 +1,1 @@
+//! Customers' data rights: retention, export and erasure.
