@@ -134,6 +134,10 @@ impl App {
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
+            // Retention runs on a stored timer; the first one is planned here.
+            if let Err(e) = crate::core::privacy::schedule_retention(engine.services()).await {
+                tracing::error!(error = %e, "planning the retention timer failed");
+            }
             loop {
                 // Each pass runs as its own task, so a panic in one is logged, not the end of
                 // sweeps and timers for the life of the process.

@@ -666,6 +666,12 @@ impl Engine {
         if !w.tx.mark_timer_fired(timer.id, now).await? {
             return Ok(false);
         }
+        // The retention pass is about no ticket.
+        if timer.kind == crate::core::privacy::RETENTION {
+            crate::core::privacy::retention_pass(&mut w, &self.services, now).await?;
+            w.commit().await?;
+            return Ok(true);
+        }
         if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
             match timer.kind.as_str() {
                 CLOSE_TICKET => {

@@ -175,6 +175,20 @@ impl<S: Send + Sync> FromRequestParts<S> for TicketId {
     }
 }
 
+/// The `{id}` of a customer route; anything but a number names no customer: 404.
+pub struct CustomerId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for CustomerId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_id(parts, state).await?;
+        raw.parse()
+            .map(CustomerId)
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("customer {raw} not found")))
+    }
+}
+
 /// Query strings, with the same `{"error"}` shape on failure.
 pub struct Q<T>(pub T);
 

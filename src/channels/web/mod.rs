@@ -27,6 +27,7 @@ use crate::core::services::Services;
 pub mod api;
 mod chat;
 mod console;
+mod customers;
 mod report;
 
 use api::{ApiError, Json};
@@ -78,6 +79,11 @@ pub fn router(state: WebState) -> Router {
         .route("/api/tickets/{id}/messages", post(console::agent_message))
         .route("/api/tickets/{id}/close", post(console::close))
         .route("/api/report", get(report::report))
+        .route(
+            "/api/customers/{id}",
+            axum::routing::delete(customers::forget),
+        )
+        .route("/api/customers/{id}/export", get(customers::export))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
