@@ -185,7 +185,11 @@ impl App {
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers = self.spawn_workers(stop_rx);
-        let result = axum::serve(listener, self.router())
+        // The client's address feeds the web chat's per-address limits.
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);

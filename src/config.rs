@@ -69,7 +69,8 @@ pub struct HttpConfig {
     /// Messages one chat session may send per minute (0 = no limit).
     pub messages_per_minute_per_session: u32,
     /// Peers (IP addresses) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Text here (checked by [`Config::validate`]), read with [`HttpConfig::trusted_proxy_ips`].
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -81,6 +82,17 @@ impl Default for HttpConfig {
             messages_per_minute_per_session: 20,
             trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` as addresses; one that does not parse is left out (and reported by
+    /// [`Config::validate`]).
+    pub fn trusted_proxy_ips(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
     }
 }
 
@@ -318,6 +330,8 @@ pub struct Templates {
     pub agent_left: String,
     pub related: String,
     pub queue_update: String,
+    /// Shown when a customer known by signed identity opens the web chat.
+    pub welcome_back: String,
 }
 
 impl Default for Templates {
@@ -334,6 +348,7 @@ impl Default for Templates {
             reopened: "I've reopened ticket #{{ticket}} and let {{agent}} know; they'll reply here.".into(),
             agent_left: "{{agent}} is no longer available, so ticket #{{ticket}} is back in the queue: you are number {{position}}. The next person to pick it up sees this whole conversation, so there's no need to repeat anything.".into(),
             related: "You can also ask about: {{options}}.".into(),
+            welcome_back: "Welcome back, {{customer.name}}! How can we help today?".into(),
             queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
         }
     }
@@ -641,6 +656,27 @@ impl Config {
         let mut problems = Vec::new();
         if let Err(e) = self.support_hours.validate() {
             problems.push(e);
+        }
+        for proxy in &self.http.trusted_proxies {
+            if proxy.trim().parse::<std::net::IpAddr>().is_err() {
+                problems.push(format!(
+                    "http.trusted_proxies: '{proxy}' is not an IP address"
+                ));
+            }
+        }
+        // Each origin goes into a Content-Security-Policy header as it is: a scheme and a host
+        // (and port), nothing that could end or extend the directive.
+        for origin in &self.web.allowed_origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if !host.is_some_and(|h| {
+                !h.is_empty() && !h.contains(['/', ' ', ';', ',', '\'', '"', '\n'])
+            }) {
+                problems.push(format!(
+                    "web.allowed_origins: '{origin}' is not an origin like https://shop.example.com"
+                ));
+            }
         }
         let discord = &self.discord;
         if discord.enabled {

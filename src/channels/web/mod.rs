@@ -28,6 +28,8 @@ pub mod api;
 mod chat;
 mod console;
 mod customers;
+pub mod identity;
+pub mod limits;
 mod report;
 
 use api::{ApiError, Json};
@@ -56,6 +58,7 @@ pub struct WebState {
 }
 
 pub fn router(state: WebState) -> Router {
+    let limits = Arc::new(limits::Limits::new(&state.services.config.http));
     Router::new()
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
@@ -91,5 +94,6 @@ pub fn router(state: WebState) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::Extension(limits))
         .with_state(state)
 }
