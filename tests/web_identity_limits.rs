@@ -296,3 +296,61 @@ fn the_identity_secret_comes_from_its_variable_and_is_never_shown() {
     .to_string();
     assert!(err.contains("FRONTLINE_IDENTITY_SECRET"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_the_widget_carry_the_security_headers() {
+    let mut config = test_config();
+    config.web.allowed_origins = vec!["https://shop.example.com".into()];
+    let app = TestApp::start_with(
+        Db::sqlite(),
+        Options {
+            config,
+            ..Options::default()
+        },
+        ManualClock::new(START_MS),
+    )
+    .await;
+    let get = |path: &str| app.http.get(app.url(path)).send();
+
+    let widget = get("/widget.js").await.unwrap();
+    assert_eq!(widget.status(), 200);
+    assert_eq!(
+        widget.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(widget.headers()["x-content-type-options"], "nosniff");
+    assert!(widget
+        .text()
+        .await
+        .unwrap()
+        .contains("frontline-chat-frame"));
+
+    let chat = get("/chat").await.unwrap();
+    let h = chat.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'self';"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'self' https://shop.example.com"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(!h.contains_key("x-frame-options"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    // Every inline script of the page is allowed by its hash, and nothing else is.
+    let html = chat.text().await.unwrap();
+    assert!(html.contains("<script>"));
+
+    let agent = get("/agent").await.unwrap();
+    let h = agent.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.ends_with("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+
+    // The API's JSON too.
+    let api = get("/api/tickets").await.unwrap();
+    assert_eq!(api.status(), 401);
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use axum::response::{Html, Redirect};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
@@ -30,6 +30,7 @@ mod console;
 mod customers;
 pub mod identity;
 pub mod limits;
+pub mod pages;
 mod report;
 
 use api::{ApiError, Json};
@@ -59,17 +60,14 @@ pub struct WebState {
 
 pub fn router(state: WebState) -> Router {
     let limits = Arc::new(limits::Limits::new(&state.services.config.http));
+    let chat_page = pages::Page::chat(&state.services.config);
+    let agent_page = pages::Page::agent();
     Router::new()
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/chat",
-            get(|| async { Html(include_str!("../../../static/chat.html")) }),
-        )
-        .route(
-            "/agent",
-            get(|| async { Html(include_str!("../../../static/agent.html")) }),
-        )
+        .route("/chat", get(move || async move { chat_page }))
+        .route("/agent", get(move || async move { agent_page }))
+        .route("/widget.js", get(pages::widget))
         .route("/api/chat/sessions", post(chat::create_session))
         .route(
             "/api/chat/sessions/{id}/messages",
@@ -95,5 +93,6 @@ pub fn router(state: WebState) -> Router {
             )
         })
         .layer(axum::Extension(limits))
+        .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }
