@@ -498,6 +498,84 @@ async fn retention_removes_old_text_and_keeps_the_report(db: Db) {
     assert_eq!(app.messages(&fresh, 0).await.len(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_commands_list_export_and_forget() {
+    let db = Db::sqlite();
+    let Db::Sqlite(path) = db.clone() else {
+        unreachable!()
+    };
+    let url = format!("sqlite:{}", path.display());
+    let mut app = TestApp::start(db).await;
+    let mut s = app.new_session(Some("Cora Cli")).await;
+    app.say(&s, "where is my order?").await;
+    app.next_from(&mut s, "bot").await;
+    app.stop().await;
+    drop(app);
+
+    let dir = path.parent().unwrap().to_path_buf();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(args)
+            .current_dir(&dir)
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("runs frontline");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let list: Value = serde_json::from_str(&run(&["customers", "list", "--json"])).unwrap();
+    let cora = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["display_name"] == "Cora Cli")
+        .expect("listed")
+        .clone();
+    assert_eq!(cora["conversations"], 1);
+    let id = cora["id"].as_i64().unwrap().to_string();
+    assert!(run(&["customers", "list"]).contains("Cora Cli"));
+
+    let export: Value = serde_json::from_str(&run(&["customers", "export", &id])).unwrap();
+    assert_eq!(
+        export["tables"]["transcript_lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(export.to_string().contains("where is my order?"));
+
+    let out = run(&["customers", "forget", &id]);
+    assert!(out.contains(&format!("erased customer {id}")), "{out}");
+    assert!(!run(&["customers", "list"]).contains("Cora Cli"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["customers", "export", &id])
+        .current_dir(&dir)
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a forgotten customer cannot be exported"
+    );
+
+    // Admin agents.
+    let out = run(&["agents", "add", "root", "--admin"]);
+    assert!(out.contains("created admin agent 'root'"), "{out}");
+    run(&["agents", "add", "plain"]);
+    let store = frontline::store::open(&url).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let agents = tx.agents().await.unwrap();
+    for (name, admin) in [("root", true), ("plain", false)] {
+        let agent = agents.iter().find(|a| a.name == name).unwrap();
+        assert_eq!(tx.agent_is_admin(agent.id).await.unwrap(), admin, "{name}");
+    }
+}
+
 /// Waits for the background workers (timers run every 20 ms) to bring `sql`'s count to `want`.
 async fn wait_until(raw: &Raw, sql: &str, want: i64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
