@@ -144,6 +144,50 @@ async fn card_email_and_phone_never_reach_the_database_file_or_the_logs() {
     }
 }
 
+/// Wraps the shipped matcher and notes every text it is asked to classify.
+struct Recording {
+    inner: Arc<dyn frontline::core::matcher::Matcher>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl frontline::core::matcher::Matcher for Recording {
+    fn classify(&self, text: &str) -> frontline::core::matcher::Classification {
+        self.seen.lock().unwrap().push(text.to_string());
+        self.inner.classify(text)
+    }
+    fn intent(&self, id: &str) -> Option<&frontline::core::matcher::IntentInfo> {
+        self.inner.intent(id)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matcher_reads_the_original_while_the_transcript_keeps_the_redacted_line() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = TestApp::start_with(
+        Db::sqlite(),
+        Options {
+            matcher: Arc::new(Recording {
+                inner: common::shipped_matcher(),
+                seen: seen.clone(),
+            }),
+            ..Options::default()
+        },
+        ManualClock::new(START_MS),
+    )
+    .await;
+    let mut s = app.new_session(None).await;
+    app.say(&s, &format!("card {CARD} where is my order")).await;
+    app.next_from(&mut s, "bot").await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [format!("card {CARD} where is my order")]
+    );
+    assert_eq!(
+        app.messages(&s, 0).await[0]["text"],
+        "card [card ending 1111] where is my order"
+    );
+}
+
 on_both_databases!(
     export_holds_every_table_and_forget_leaves_nothing,
     retention_removes_old_text_and_keeps_the_report,
