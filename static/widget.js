@@ -61,6 +61,12 @@
       if (e.key === "Escape" && open) { toggle(false); button.focus(); }
     });
     window.addEventListener("resize", place);
+    // Escape pressed inside the chat (another document) arrives as a message from the frame.
+    window.addEventListener("message", function (e) {
+      if (e.origin === base && e.data && e.data.frontline === "close" && open) {
+        toggle(false); button.focus();
+      }
+    });
   }
 
   function toggle(show) {

@@ -178,7 +178,23 @@ async fn widget_journey(shop: String, client: Client) {
             .contains("shop.example.com/account/orders"),
         "{answer}"
     );
+    // Escape in the chat closes it, and the focus goes back to the button.
+    client
+        .find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .send_keys(&char::from(Key::Escape).to_string())
+        .await
+        .unwrap();
     client.enter_parent_frame().await.unwrap();
+    wait_for(
+        &client,
+        "the chat to close on Escape",
+        "const b = document.getElementById('frontline-chat-button'); \
+         return b.getAttribute('aria-expanded') === 'false' && document.activeElement === b && \
+                document.getElementById('frontline-chat-frame').style.display === 'none'",
+    )
+    .await;
 }
 
 async fn journey(base: String, agent_token: String, customer: Client, agent: Client) {
