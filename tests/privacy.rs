@@ -191,7 +191,42 @@ async fn the_matcher_reads_the_original_while_the_transcript_keeps_the_redacted_
 on_both_databases!(
     export_holds_every_table_and_forget_leaves_nothing,
     retention_removes_old_text_and_keeps_the_report,
+    no_table_holds_the_raw_card_number,
 );
+
+/// The same promise as the database-file test, asked of every table on either database.
+async fn no_table_holds_the_raw_card_number(db: Db) {
+    let app = TestApp::start(db.clone()).await;
+    let raw = Raw::open(&db).await;
+    let mut s = app.new_session(Some("Pat")).await;
+    app.say(
+        &s,
+        &format!("talk to a person, my card {CARD} was charged twice"),
+    )
+    .await;
+    let status = app.next_from(&mut s, "bot").await;
+    let ticket = ticket_number(status["text"].as_str().unwrap());
+    for (table, column) in [
+        ("inbox", "text"),
+        ("transcript_lines", "text"),
+        ("outbox", "text"),
+        ("tickets", "subject"),
+    ] {
+        assert_eq!(
+            raw.count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%1111 1111%'"
+            ))
+            .await,
+            0,
+            "{table}.{column} holds the card number"
+        );
+    }
+    assert_eq!(
+        raw.text(&format!("SELECT subject FROM tickets WHERE id = {ticket}"))
+            .await,
+        "talk to a person, my card [card ending 1111] was charged twice"
+    );
+}
 
 /// A raw look at the database the app uses, for checks that must not go through the app.
 enum Raw {
