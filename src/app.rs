@@ -153,6 +153,10 @@ impl App {
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
+            // Retention runs on a stored timer; the first one is planned here.
+            if let Err(e) = crate::core::privacy::schedule_retention(engine.services()).await {
+                tracing::error!(error = %e, "planning the retention timer failed");
+            }
             loop {
                 // Each pass runs as its own task, so a panic in one is logged, not the end of
                 // sweeps and timers for the life of the process.
@@ -215,7 +219,11 @@ impl App {
                 }
             }));
         }
-        let result = axum::serve(listener, self.router())
+        // The client's address feeds the web chat's per-address limits.
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);

@@ -57,6 +57,8 @@ pub struct Config {
     pub slack: SlackConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub web: WebConfig,
+    pub privacy: PrivacyConfig,
     /// Values for `{{name}}` in answers and templates; nested tables give dotted names.
     pub vars: toml::Table,
 }
@@ -67,6 +69,13 @@ pub struct HttpConfig {
     pub bind: String,
     /// The address customers and agents use, for the links logged at start; empty = from `bind`.
     pub public_url: String,
+    /// New chat sessions one client address may open per minute (0 = no limit).
+    pub sessions_per_minute_per_ip: u32,
+    /// Messages one chat session may send per minute (0 = no limit).
+    pub messages_per_minute_per_session: u32,
+    /// Peers (IP addresses) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    /// Text here (checked by [`Config::validate`]), read with [`HttpConfig::trusted_proxy_ips`].
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -74,8 +83,63 @@ impl Default for HttpConfig {
         Self {
             bind: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            sessions_per_minute_per_ip: 30,
+            messages_per_minute_per_session: 20,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` as addresses; one that does not parse is left out (and reported by
+    /// [`Config::validate`]).
+    pub fn trusted_proxy_ips(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
+    }
+}
+
+/// The web chat on customers' own sites: who may embed it, and signed identity.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Origins (`https://shop.example.com`) whose pages may embed the chat in a frame.
+    pub allowed_origins: Vec<String>,
+    /// From `FRONTLINE_IDENTITY_SECRET`, never from the file: the key of the HMAC-SHA256 a
+    /// site signs its customers' ids with.
+    #[serde(skip)]
+    pub identity_secret: Secret,
+}
+
+/// What is kept of customers' data, and for how long.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// What is replaced in customers' lines before they are stored, logged or shown to agents.
+    pub redact: Vec<RedactKind>,
+    /// Days a finished conversation's text is kept (0 = for ever).
+    pub retention_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            redact: vec![RedactKind::Card],
+            retention_days: 0,
+        }
+    }
+}
+
+/// A kind of personal data found in customers' text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactKind {
+    /// Payment card numbers (13-19 digits passing the Luhn check).
+    Card,
+    Email,
+    Phone,
 }
 
 #[derive(Clone, Deserialize)]
@@ -361,6 +425,7 @@ pub struct Templates {
     pub queue_update: String,
     pub blocked: String,
     pub followup: String,
+    /// Greets a returning customer whose name is known (first reply; signed-in web chat).
     pub welcome_back: String,
 }
 
@@ -468,6 +533,7 @@ pub const DISCORD_TOKEN_VAR: &str = "DISCORD_TOKEN";
 pub const SLACK_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const SLACK_APP_TOKEN_VAR: &str = "SLACK_APP_TOKEN";
 pub const SLACK_SIGNING_SECRET_VAR: &str = "SLACK_SIGNING_SECRET";
+pub const IDENTITY_SECRET_VAR: &str = "FRONTLINE_IDENTITY_SECRET";
 
 /// Where ticket cards and threads go; the web console sees every ticket whatever this is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -733,6 +799,7 @@ impl Config {
         config.slack.bot_token = secret(env, SLACK_BOT_TOKEN_VAR);
         config.slack.app_token = secret(env, SLACK_APP_TOKEN_VAR);
         config.slack.signing_secret = secret(env, SLACK_SIGNING_SECRET_VAR);
+        config.web.identity_secret = secret(env, IDENTITY_SECRET_VAR);
         Ok(config)
     }
 
@@ -752,6 +819,27 @@ impl Config {
         }
         if self.inbox.max_attempts < 1 {
             problems.push("inbox.max_attempts must be at least 1".into());
+        }
+        for proxy in &self.http.trusted_proxies {
+            if proxy.trim().parse::<std::net::IpAddr>().is_err() {
+                problems.push(format!(
+                    "http.trusted_proxies: '{proxy}' is not an IP address"
+                ));
+            }
+        }
+        // Each origin goes into a Content-Security-Policy header as it is: a scheme and a host
+        // (and port), nothing that could end or extend the directive.
+        for origin in &self.web.allowed_origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if !host.is_some_and(|h| {
+                !h.is_empty() && !h.contains(['/', ' ', ';', ',', '\'', '"', '\n'])
+            }) {
+                problems.push(format!(
+                    "web.allowed_origins: '{origin}' is not an origin like https://shop.example.com"
+                ));
+            }
         }
         let discord = &self.discord;
         if discord.enabled {
@@ -1002,6 +1090,7 @@ fn unknown_key(key: &str, section: &KeyType) -> String {
         ("slack.bot_token", SLACK_BOT_TOKEN_VAR),
         ("slack.app_token", SLACK_APP_TOKEN_VAR),
         ("slack.signing_secret", SLACK_SIGNING_SECRET_VAR),
+        ("web.identity_secret", IDENTITY_SECRET_VAR),
     ];
     if let Some((_, var)) = secret.iter().find(|(k, _)| *k == key) {
         return format!("{key} is not a config key: set {var} instead");

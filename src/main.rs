@@ -15,6 +15,7 @@ use frontline::core::agent::{new_token, token_hash};
 use frontline::core::desk::{Desk, Filter, Queue};
 use frontline::core::export;
 use frontline::core::matcher::{MatcherHandle, NoIntents};
+use frontline::core::privacy;
 use frontline::core::report;
 use frontline::core::services::Services;
 use frontline::core::ticket::normalize_tag;
@@ -43,6 +44,9 @@ enum Command {
     /// Manage the human agents who answer tickets.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Customers' data: list who is stored, export everything about one, or erase it.
+    #[command(subcommand)]
+    Customers(CustomersCommand),
     /// Check, import and evaluate intent files.
     #[command(subcommand)]
     Intents(IntentsCommand),
@@ -71,6 +75,9 @@ enum AgentsCommand {
     Add {
         /// The name customers and other agents see.
         name: String,
+        /// May export and erase customers' data through the API.
+        #[arg(long)]
+        admin: bool,
     },
     /// List agents.
     List,
@@ -107,6 +114,25 @@ enum TicketsCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// List stored customers: id, channel, platform id, name, person, conversations, tickets.
+    List {
+        /// Print one JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one JSON document with everything stored about the customer and every identity
+    /// linked to them.
+    Export { id: i64 },
+    /// Erase the customer and every identity linked to them, in one transaction. Tickets stay
+    /// for the team's records, without text, shown as "erased".
+    Forget { id: i64 },
+    /// Record that two customers rows are the same person (e.g. their web login and their
+    /// Discord user), so export and forget cover both.
+    Link { id: i64, other: i64 },
 }
 
 #[tokio::main]
@@ -164,6 +190,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Agents(cmd) => agents(cmd, &config).await?,
         Command::Tickets(cmd) => tickets(cmd, &config).await?,
+        Command::Customers(cmd) => customers(cmd, &config).await?,
         Command::Report { days, top, json } => {
             let store = frontline::store::open(&config.database.url).await?;
             let (from, to) = report::last_days(SystemClock.now_ms(), days);
@@ -300,22 +327,26 @@ async fn tickets(cmd: TicketsCommand, config: &Config) -> anyhow::Result<()> {
 async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
     let store = frontline::store::open(&config.database.url).await?;
     match cmd {
-        AgentsCommand::Add { name } => {
+        AgentsCommand::Add { name, admin } => {
             let name = name.trim().to_string();
             if name.is_empty() || name.chars().count() > 64 {
                 bail!("an agent name must be 1 to 64 characters");
             }
             let token = new_token();
             let mut tx = store.begin().await?;
-            match tx
+            let agent = match tx
                 .create_agent(&name, &token_hash(&token), SystemClock.now_ms())
                 .await
             {
                 Err(StoreError::Conflict(_)) => bail!("an agent named '{name}' already exists"),
                 other => other?,
             };
+            if admin {
+                tx.set_agent_admin(agent.id, true).await?;
+            }
             tx.commit().await?;
-            println!("created agent '{name}'. Their API token (shown only now):\n{token}");
+            let kind = if admin { "admin agent" } else { "agent" };
+            println!("created {kind} '{name}'. Their API token (shown only now):\n{token}");
         }
         AgentsCommand::List => {
             let agents = store.read().await?.agents().await?;
@@ -346,6 +377,64 @@ async fn agents(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                     "removed agent '{name}'; {n} ticket(s) they held are back in the queue"
                 ),
             }
+        }
+    }
+    Ok(())
+}
+
+async fn customers(cmd: CustomersCommand, config: &Config) -> anyhow::Result<()> {
+    let store = frontline::store::open(&config.database.url).await?;
+    let services = Services::new(
+        store,
+        Arc::new(SystemClock),
+        MatcherHandle::new(Arc::new(NoIntents)),
+        Arc::new(config.clone()),
+    );
+    match cmd {
+        CustomersCommand::List { json } => {
+            let list = privacy::list(&services).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            if list.is_empty() {
+                println!("no customers stored");
+            }
+            for c in list {
+                println!(
+                    "{}\t{}\t{}\t{}\tperson {}\t{} conversation(s)\t{} ticket(s)\tsince {}",
+                    c.id,
+                    c.channel,
+                    c.external_id,
+                    c.display_name.as_deref().unwrap_or("-"),
+                    c.person,
+                    c.conversations,
+                    c.tickets,
+                    rfc3339(c.created_at)
+                );
+            }
+        }
+        CustomersCommand::Export { id } => {
+            let document = privacy::export(&services, id).await?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        CustomersCommand::Forget { id } => {
+            let done = privacy::forget(&services, id).await?;
+            println!(
+                "erased customer {id}: {} identit{} ({}); {} ticket(s) kept for the records as \"erased\"",
+                done.identities.len(),
+                if done.identities.len() == 1 { "y" } else { "ies" },
+                done.identities
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                done.tickets_kept.len()
+            );
+        }
+        CustomersCommand::Link { id, other } => {
+            privacy::link(&services, id, other).await?;
+            println!("customers {id} and {other} are now one person");
         }
     }
     Ok(())

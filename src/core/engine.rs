@@ -33,6 +33,16 @@ pub struct Engine {
     /// Held from storing an event until it is handled, so events are handled in the order
     /// they were stored.
     inbox_order: Arc<tokio::sync::Mutex<()>>,
+    /// Privacy: customers' lines are redacted before they are stored (see [`Engine::receive`]).
+    privacy: Arc<Redaction>,
+}
+
+/// What the engine needs for redaction: the redactor, and the original text of messages stored
+/// redacted but not handled yet, so the matcher still reads what the customer wrote.
+#[derive(Default)]
+struct Redaction {
+    redactor: Option<crate::core::redact::Redactor>,
+    originals: std::sync::Mutex<std::collections::HashMap<i64, String>>,
 }
 
 pub use crate::core::inbox::Received;
@@ -41,6 +51,13 @@ impl Engine {
     pub fn new(services: Arc<Services>) -> Self {
         Self {
             desk: Desk::new(services.clone()),
+            privacy: Arc::new(Redaction {
+                redactor: Some(crate::core::redact::Redactor::new(
+                    &services.config.privacy.redact,
+                ))
+                .filter(|r| r.is_active()),
+                originals: Default::default(),
+            }),
             services,
             inbox_order: Arc::default(),
         }
@@ -53,8 +70,13 @@ impl Engine {
     /// Stores the event (deduplicated by channel and external id), then handles it. Once this
     /// returns `Ok` the message is safe: if handling fails or the process dies, the inbox sweep
     /// ([`Engine::handle_unhandled`]) handles it later.
-    pub async fn receive(&self, inbound: Inbound) -> Result<Received> {
+    ///
+    /// A customer's text is redacted (`[privacy] redact`) before it is stored; the original stays
+    /// in memory only until the message is handled, for the matcher. A message handled later by
+    /// the sweep (after a failure or a restart) is understood from its redacted text.
+    pub async fn receive(&self, mut inbound: Inbound) -> Result<Received> {
         check_text(&inbound.text)?;
+        let original = self.redact(&mut inbound);
         let _order = self.inbox_order.lock().await;
         let mut w = self.services.write().await?;
         let recorded = w.tx.record_inbound(&inbound).await?;
@@ -67,16 +89,42 @@ impl Engine {
             Recorded::New(id) => {
                 metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => inbound.channel.clone())
                     .increment(1);
+                if let Some(original) = original {
+                    self.originals().insert(id, original);
+                }
                 // Anything stored earlier and still unhandled goes first, to keep the order.
                 if let Err(e) = self.handle_pending().await {
                     tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
                 }
+                self.originals().remove(&id);
                 Ok(Received {
                     inbox_id: id,
                     duplicate: false,
                 })
             }
         }
+    }
+
+    /// Redacts a customer's text in place; the original when anything was replaced.
+    fn redact(&self, inbound: &mut Inbound) -> Option<String> {
+        let redactor = self.privacy.redactor.as_ref()?;
+        if inbound.sender != Sender::Customer {
+            return None;
+        }
+        match redactor.redact(&inbound.text) {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(redacted) => {
+                Some(std::mem::replace(&mut inbound.text, redacted))
+            }
+        }
+    }
+
+    fn originals(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, String>> {
+        // A panic while holding this lock leaves only a map of strings behind: keep using it.
+        self.privacy
+            .originals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Handles every stored but unhandled event, oldest first (after a crash, or a failed attempt).
@@ -213,7 +261,9 @@ impl Engine {
         }
 
         let matcher = s.matcher.current();
-        let classification = matcher.classify(&msg.text);
+        // The matcher reads what the customer wrote; everything stored has it redacted.
+        let original = self.originals().remove(&item.id);
+        let classification = matcher.classify(original.as_deref().unwrap_or(&msg.text));
         let earlier: Vec<String> =
             w.tx.conversation_lines(conv.id, 0, false)
                 .await?
@@ -754,6 +804,12 @@ impl Engine {
         let mut w = self.services.write().await?;
         if !w.tx.mark_timer_fired(timer.id, now).await? {
             return Ok(false);
+        }
+        // The retention pass is about no ticket.
+        if timer.kind == crate::core::privacy::RETENTION {
+            crate::core::privacy::retention_pass(&mut w, &self.services, now).await?;
+            w.commit().await?;
+            return Ok(true);
         }
         if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
             match timer.kind.as_str() {

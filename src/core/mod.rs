@@ -18,6 +18,8 @@ pub mod inbox;
 pub mod matcher;
 pub mod message;
 pub mod policy;
+pub mod privacy;
+pub mod redact;
 pub mod report;
 pub mod services;
 pub mod snippet;

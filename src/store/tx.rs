@@ -19,6 +19,7 @@ pub trait Tx:
     + OutboxStore
     + TimerStore
     + ReportStore
+    + PrivacyStore
 {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -220,10 +221,43 @@ pub trait ReportStore: Send {
     async fn inbox_dead_letters(&mut self, from: Millis, to: Millis) -> Result<i64>;
 }
 
+/// Customers' data rights (export, erasure, retention) and admin agents.
+#[async_trait]
+pub trait PrivacyStore: Send {
+    /// Every customer (erased ones excepted), oldest first.
+    async fn customer_records(&mut self) -> Result<Vec<crate::core::privacy::CustomerRecord>>;
+    /// Every customers row of the same person as `customer_id` (itself included; empty if none).
+    async fn person_customers(&mut self, customer_id: i64) -> Result<Vec<i64>>;
+    /// Makes `a` and `b` (and everyone already linked to either) one person; false if either
+    /// does not exist.
+    async fn link_customers(&mut self, a: i64, b: i64) -> Result<bool>;
+    async fn set_customer_email(&mut self, id: i64, email: Option<&str>) -> Result<()>;
+    /// Every stored row about one customers row, per table, as JSON objects.
+    async fn customer_rows(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<(&'static str, Vec<serde_json::Value>)>>;
+    /// Erases one customers row and everything about it; tickets stay, without text, shown as
+    /// the customer "erased".
+    async fn forget_customer(&mut self, customer_id: i64, now: Millis) -> Result<()>;
+    /// Removes the text of up to `limit` conversations finished before `cutoff` (see
+    /// `[privacy] retention_days`), and web sessions left unused; how many conversations.
+    async fn expire_conversations(
+        &mut self,
+        cutoff: Millis,
+        now: Millis,
+        limit: i64,
+    ) -> Result<usize>;
+    /// Whether an unfired timer of `kind` exists.
+    async fn has_pending_timer(&mut self, kind: &str) -> Result<bool>;
+    async fn set_agent_admin(&mut self, agent_id: i64, admin: bool) -> Result<()>;
+    async fn agent_is_admin(&mut self, agent_id: i64) -> Result<bool>;
+}
+
 /// The traits whose methods a transaction offers.
 pub mod prelude {
     pub use super::{
         AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, OutboxStore,
-        ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+        PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
     };
 }

@@ -154,6 +154,7 @@ pub(in crate::store) mod conversations;
 pub(in crate::store) mod customers;
 pub(in crate::store) mod inbox;
 pub(in crate::store) mod outbox;
+pub(in crate::store) mod privacy;
 pub(in crate::store) mod report;
 pub(in crate::store) mod tickets;
 pub(in crate::store) mod timers;
@@ -166,6 +167,7 @@ pub(in crate::store) use conversations::*;
 pub(in crate::store) use customers::*;
 pub(in crate::store) use inbox::*;
 pub(in crate::store) use outbox::*;
+pub(in crate::store) use privacy::*;
 pub(in crate::store) use report::*;
 pub(in crate::store) use tickets::*;
 pub(in crate::store) use timers::*;
@@ -361,6 +363,7 @@ macro_rules! impl_tx {
             sql::outbox::impl_outbox!($tx);
             sql::timers::impl_timers!($tx);
             sql::report::impl_report!($tx);
+            sql::privacy::impl_privacy!($tx);
         }
         use tx::$tx;
     };

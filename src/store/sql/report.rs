@@ -2,9 +2,11 @@
 
 pub(in crate::store) const SET_LINE_OUTCOME: &str =
     "UPDATE transcript_lines SET outcome = $2 WHERE id = $1";
-pub(in crate::store) const OUTCOME_COUNTS: &str =
-    "SELECT outcome, COUNT(*) AS n FROM transcript_lines \
-     WHERE outcome IS NOT NULL AND at >= $1 AND at < $2 GROUP BY outcome";
+pub(in crate::store) const OUTCOME_COUNTS: &str = "SELECT outcome, COUNT(*) AS n FROM ( \
+       SELECT outcome, at FROM transcript_lines WHERE outcome IS NOT NULL AND at >= $1 AND at < $2 \
+       UNION ALL \
+       SELECT outcome, at FROM removed_line_outcomes WHERE at >= $1 AND at < $2) o \
+     GROUP BY outcome";
 pub(in crate::store) const NOT_UNDERSTOOD: &str =
     "SELECT LOWER(TRIM(text)) AS question, COUNT(*) AS times, MAX(at) AS last_at, \
             MAX(conversation_id) AS conversation_id \
