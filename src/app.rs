@@ -31,6 +31,8 @@ pub enum AppError {
     Intents(intents::LoadError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("invalid snippet: {0}")]
+    Snippets(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -39,6 +41,10 @@ impl From<intents::LoadError> for AppError {
     fn from(e: intents::LoadError) -> Self {
         AppError::Intents(e)
     }
+}
+
+fn config_metrics_enabled(services: &Services) -> bool {
+    services.config.metrics.enabled
 }
 
 pub struct App {
@@ -53,12 +59,16 @@ impl App {
     /// Opens the configured database (applying migrations), trains the matcher from the
     /// configured intents folder and sets up the platforms the configuration enables.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
-        let platforms = crate::channels::configured(&config).map_err(AppError::Config)?;
+        let platforms =
+            crate::channels::configured(&config, clock.clone()).map_err(AppError::Config)?;
         config
             .validate(crate::config::Features::of_this_build())
             .map_err(|e| AppError::Config(e.to_string()))?;
         let set =
             intents::load_dir_with(&config.intents.dir, &config.known_vars(), &config.matcher)?;
+        // Snippets are checked like intents: a broken one stops the start, naming FILE:LINE.
+        crate::core::snippet::load_dir(&config.desk.snippets_dir, &config.known_vars())
+            .map_err(|e| AppError::Snippets(e.to_string()))?;
         let store = crate::store::open(&config.database.url).await?;
         let settings = config.matcher.clone();
         let matcher = tokio::task::spawn_blocking(move || TrainedMatcher::build(&set, &settings))
@@ -88,6 +98,9 @@ impl App {
             MatcherHandle::new(matcher),
             Arc::new(config),
         ));
+        if config_metrics_enabled(&services) {
+            crate::metrics::recorder();
+        }
         platforms.channels.push(Arc::new(WebChannel));
         Self {
             engine: Engine::new(services.clone()),
@@ -98,13 +111,19 @@ impl App {
         }
     }
 
-    /// The web chat's and agent API's routes, and those platform adapters mount (webhooks).
+    /// The web chat's and agent API's routes, those platform adapters mount (webhooks), and the
+    /// operators' `/readyz` and (unless it has a listener of its own) `/metrics`.
     pub fn router(&self) -> axum::Router {
         let mut router = web::router(WebState {
             services: self.services.clone(),
             engine: self.engine.clone(),
             desk: self.desk.clone(),
-        });
+        })
+        .merge(crate::ops::readiness(self.services.clone()));
+        let metrics = &self.services.config.metrics;
+        if metrics.enabled && metrics.bind.is_empty() {
+            router = router.merge(crate::ops::metrics(self.services.clone()));
+        }
         for adapter in &self.adapters {
             if let Some(routes) = adapter.routes() {
                 router = router.merge(routes);
@@ -135,6 +154,10 @@ impl App {
         let poll = Duration::from_millis(self.services.config.outbox.poll_ms.max(10));
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
+            // Retention runs on a stored timer; the first one is planned here.
+            if let Err(e) = crate::core::privacy::schedule_retention(engine.services()).await {
+                tracing::error!(error = %e, "planning the retention timer failed");
+            }
             loop {
                 // Each pass runs as its own task, so a panic in one is logged, not the end of
                 // sweeps and timers for the life of the process.
@@ -181,8 +204,27 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = self.spawn_workers(stop_rx);
-        let result = axum::serve(listener, self.router())
+        let mut workers = self.spawn_workers(stop_rx.clone());
+        let metrics = &self.services.config.metrics;
+        if metrics.enabled && !metrics.bind.is_empty() {
+            let own = TcpListener::bind(&metrics.bind).await?;
+            tracing::info!(bind = %metrics.bind, "metrics on a listener of their own");
+            let router = crate::ops::metrics(self.services.clone());
+            let mut stop = stop_rx;
+            workers.push(tokio::spawn(async move {
+                let serve = axum::serve(own, router).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
+        // The client's address feeds the web chat's per-address limits.
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);

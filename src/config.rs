@@ -50,8 +50,15 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub templates: Templates,
     pub desk: DeskConfig,
+    pub sla: SlaConfig,
+    pub followup: FollowupConfig,
+    pub inbox: InboxConfig,
     pub discord: DiscordConfig,
     pub slack: SlackConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+    pub web: WebConfig,
+    pub privacy: PrivacyConfig,
     /// Values for `{{name}}` in answers and templates; nested tables give dotted names.
     pub vars: toml::Table,
 }
@@ -62,6 +69,13 @@ pub struct HttpConfig {
     pub bind: String,
     /// The address customers and agents use, for the links logged at start; empty = from `bind`.
     pub public_url: String,
+    /// New chat sessions one client address may open per minute (0 = no limit).
+    pub sessions_per_minute_per_ip: u32,
+    /// Messages one chat session may send per minute (0 = no limit).
+    pub messages_per_minute_per_session: u32,
+    /// Peers (IP addresses) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    /// Text here (checked by [`Config::validate`]), read with [`HttpConfig::trusted_proxy_ips`].
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -69,8 +83,63 @@ impl Default for HttpConfig {
         Self {
             bind: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            sessions_per_minute_per_ip: 30,
+            messages_per_minute_per_session: 20,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` as addresses; one that does not parse is left out (and reported by
+    /// [`Config::validate`]).
+    pub fn trusted_proxy_ips(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
+    }
+}
+
+/// The web chat on customers' own sites: who may embed it, and signed identity.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Origins (`https://shop.example.com`) whose pages may embed the chat in a frame.
+    pub allowed_origins: Vec<String>,
+    /// From `FRONTLINE_IDENTITY_SECRET`, never from the file: the key of the HMAC-SHA256 a
+    /// site signs its customers' ids with.
+    #[serde(skip)]
+    pub identity_secret: Secret,
+}
+
+/// What is kept of customers' data, and for how long.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// What is replaced in customers' lines before they are stored, logged or shown to agents.
+    pub redact: Vec<RedactKind>,
+    /// Days a finished conversation's text is kept (0 = for ever).
+    pub retention_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            redact: vec![RedactKind::Card],
+            retention_days: 0,
+        }
+    }
+}
+
+/// A kind of personal data found in customers' text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactKind {
+    /// Payment card numbers (13-19 digits passing the Luhn check).
+    Card,
+    Email,
+    Phone,
 }
 
 #[derive(Clone, Deserialize)]
@@ -190,6 +259,8 @@ pub struct SupportHours {
     /// Opening and closing time on those days, "HH:MM" local time.
     pub open: String,
     pub close: String,
+    /// Days off, "YYYY-MM-DD" in the team's local time: closed all day, whatever `days` says.
+    pub holidays: Vec<String>,
 }
 
 impl Default for SupportHours {
@@ -199,7 +270,93 @@ impl Default for SupportHours {
             days: Vec::new(),
             open: "09:00".into(),
             close: "17:00".into(),
+            holidays: Vec::new(),
         }
+    }
+}
+
+/// Service-level targets, counted in support hours.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// Minutes from a ticket's opening to the first agent reply, per priority (0 = no target).
+    pub first_reply_minutes: FirstReplyMinutes,
+    /// Share of a target (0..1) at which agents are reminded; they hear again at 100%, when the
+    /// target is missed (0 = no early reminder).
+    pub remind_at: f64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self {
+            first_reply_minutes: FirstReplyMinutes::default(),
+            remind_at: 0.75,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirstReplyMinutes {
+    pub low: i64,
+    pub normal: i64,
+    pub high: i64,
+    pub urgent: i64,
+}
+
+impl Default for FirstReplyMinutes {
+    fn default() -> Self {
+        Self {
+            low: 480,
+            normal: 60,
+            high: 30,
+            urgent: 15,
+        }
+    }
+}
+
+impl FirstReplyMinutes {
+    pub fn of(&self, priority: crate::core::ticket::Priority) -> i64 {
+        use crate::core::ticket::Priority;
+        match priority {
+            Priority::Low => self.low,
+            Priority::Normal => self.normal,
+            Priority::High => self.high,
+            Priority::Urgent => self.urgent,
+        }
+    }
+}
+
+/// Waiting on the customer after an agent's reply.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowupConfig {
+    /// Hours after the agent's last reply to remind a silent customer (0 = off).
+    pub remind_hours: i64,
+    /// Hours after the agent's last reply to close the ticket (0 = off).
+    pub close_hours: i64,
+}
+
+impl Default for FollowupConfig {
+    fn default() -> Self {
+        Self {
+            remind_hours: 24,
+            close_hours: 72,
+        }
+    }
+}
+
+/// Handling of stored inbound events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// Failed handling attempts before an event becomes a dead letter.
+    pub max_attempts: i32,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self { max_attempts: 5 }
     }
 }
 
@@ -266,6 +423,10 @@ pub struct Templates {
     pub agent_left: String,
     pub related: String,
     pub queue_update: String,
+    pub blocked: String,
+    pub followup: String,
+    /// Greets a returning customer whose name is known (first reply; signed-in web chat).
+    pub welcome_back: String,
 }
 
 impl Default for Templates {
@@ -283,6 +444,9 @@ impl Default for Templates {
             agent_left: "{{agent}} is no longer available, so ticket #{{ticket}} is back in the queue: you are number {{position}}. The next person to pick it up sees this whole conversation, so there's no need to repeat anything.".into(),
             related: "You can also ask about: {{options}}.".into(),
             queue_update: "Thanks for waiting. Ticket #{{ticket}} is now number {{position}} in the queue; the expected wait is {{wait}}.".into(),
+            blocked: "We're unable to continue this conversation here. Please contact us at {{support.email}} if you need anything.".into(),
+            welcome_back: "Welcome back, {{customer.name}}!".into(),
+            followup: "Just checking in on ticket #{{ticket}}: did our last reply help? Reply here if you still need anything; otherwise we'll close the ticket in a while.".into(),
         }
     }
 }
@@ -319,11 +483,57 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A secret written in the config file (such as `[metrics] token`) reads as a string.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// `GET /metrics` for Prometheus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Empty: served on the main listener; or an address of its own (e.g. "127.0.0.1:9090").
+    pub bind: String,
+    /// If set, scrapes must send `Authorization: Bearer TOKEN`.
+    pub token: Secret,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: String::new(),
+            token: Secret::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain lines for people (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Environment variables the platform secrets are read from.
 pub const DISCORD_TOKEN_VAR: &str = "DISCORD_TOKEN";
 pub const SLACK_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const SLACK_APP_TOKEN_VAR: &str = "SLACK_APP_TOKEN";
 pub const SLACK_SIGNING_SECRET_VAR: &str = "SLACK_SIGNING_SECRET";
+pub const IDENTITY_SECRET_VAR: &str = "FRONTLINE_IDENTITY_SECRET";
 
 /// Where ticket cards and threads go; the web console sees every ticket whatever this is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -366,11 +576,23 @@ pub enum RelayMode {
     Explicit,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeskConfig {
     pub platform: DeskPlatform,
     pub relay: RelayMode,
+    /// Folder of canned answers, one `NAME.md` file each.
+    pub snippets_dir: PathBuf,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            platform: DeskPlatform::default(),
+            relay: RelayMode::default(),
+            snippets_dir: PathBuf::from("config/snippets"),
+        }
+    }
 }
 
 /// Discord's REST address; any other `api_base` means a test fake (no rate limiter, proxied).
@@ -577,6 +799,7 @@ impl Config {
         config.slack.bot_token = secret(env, SLACK_BOT_TOKEN_VAR);
         config.slack.app_token = secret(env, SLACK_APP_TOKEN_VAR);
         config.slack.signing_secret = secret(env, SLACK_SIGNING_SECRET_VAR);
+        config.web.identity_secret = secret(env, IDENTITY_SECRET_VAR);
         Ok(config)
     }
 
@@ -587,6 +810,36 @@ impl Config {
         let mut problems = Vec::new();
         if let Err(e) = self.support_hours.validate() {
             problems.push(e);
+        }
+        if !(0.0..1.0).contains(&self.sla.remind_at) {
+            problems.push(format!(
+                "sla.remind_at: {} is not a share of the target below 1 (e.g. 0.75; 0 = off)",
+                self.sla.remind_at
+            ));
+        }
+        if self.inbox.max_attempts < 1 {
+            problems.push("inbox.max_attempts must be at least 1".into());
+        }
+        for proxy in &self.http.trusted_proxies {
+            if proxy.trim().parse::<std::net::IpAddr>().is_err() {
+                problems.push(format!(
+                    "http.trusted_proxies: '{proxy}' is not an IP address"
+                ));
+            }
+        }
+        // Each origin goes into a Content-Security-Policy header as it is: a scheme and a host
+        // (and port), nothing that could end or extend the directive.
+        for origin in &self.web.allowed_origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if !host.is_some_and(|h| {
+                !h.is_empty() && !h.contains(['/', ' ', ';', ',', '\'', '"', '\n'])
+            }) {
+                problems.push(format!(
+                    "web.allowed_origins: '{origin}' is not an origin like https://shop.example.com"
+                ));
+            }
         }
         let discord = &self.discord;
         if discord.enabled {
@@ -837,6 +1090,7 @@ fn unknown_key(key: &str, section: &KeyType) -> String {
         ("slack.bot_token", SLACK_BOT_TOKEN_VAR),
         ("slack.app_token", SLACK_APP_TOKEN_VAR),
         ("slack.signing_secret", SLACK_SIGNING_SECRET_VAR),
+        ("web.identity_secret", IDENTITY_SECRET_VAR),
     ];
     if let Some((_, var)) = secret.iter().find(|(k, _)| *k == key) {
         return format!("{key} is not a config key: set {var} instead");

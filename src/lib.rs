@@ -4,21 +4,25 @@
 //!
 //! # Layout
 //! - [`core`]: platform- and database-free logic: messages, the conversation state machine
-//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]) and what it tells
-//!   platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents type
-//!   ([`core::command`]), choices customers press ([`core::choice`]), customer-care policies
-//!   ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
-//!   [`core::inbox::Inbox`] port adapters hand events to, and the figures admins read
-//!   ([`core::report`]).
+//!   ([`core::decide`], [`core::engine`]), the agents' desk ([`core::desk`]: actions, service
+//!   levels and follow-ups, with snippets [`core::snippet`] and ticket export [`core::export`])
+//!   and what it tells platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents
+//!   type ([`core::command`]), choices customers press ([`core::choice`]), customer-care
+//!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
+//!   [`core::inbox::Inbox`] port adapters hand events to, the figures admins read
+//!   ([`core::report`]), and customers' data: redaction before anything is stored
+//!   ([`core::redact`]), retention, export and erasure ([`core::privacy`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.
 //! - [`store`]: the [`store::Store`] trait, the transaction's job traits, and their SQLite and
 //!   PostgreSQL implementations.
 //! - [`channels`]: the platform seam ([`channels::CustomerChannel`], [`channels::AgentDesk`],
 //!   [`channels::Adapter`]) and the adapters: [`channels::web`] (the chat and agent HTTP API and
-//!   pages), `channels::discord` and `channels::slack` (each behind its cargo feature).
+//!   pages, the embeddable widget, signed identity and abuse limits), `channels::discord` and
+//!   `channels::slack` (each behind its cargo feature).
 //! - [`outbox`]: delivery of stored outbound messages and desk events with retry, backoff and
 //!   dead letters.
-//! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time.
+//! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time;
+//!   [`ops`]: readiness and the metrics [`metrics`] records, for operators.
 //!
 //! Data flows adapter → inbox (stored, deduplicated) → engine → outbox (stored in the same
 //! transaction) → dispatcher → adapter.
@@ -29,5 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod intents;
+pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod store;

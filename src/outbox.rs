@@ -71,7 +71,11 @@ impl Dispatcher {
             leased
         };
         for item in &due {
-            let recorded = match self.attempt(item).await {
+            let started = std::time::Instant::now();
+            let attempt = self.attempt(item).await;
+            metrics::histogram!(crate::metrics::DELIVERY_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            let recorded = match attempt {
                 Some(outcome) => self.record(item, outcome).await,
                 None => self.hold(item).await,
             };
@@ -128,6 +132,7 @@ impl Dispatcher {
         let card_ref = tx.card(ticket_id, &item.channel).await?;
         Ok(Some(DeskDelivery {
             outbox_id: item.id,
+            ping_agents: event.pings_agents(),
             event,
             author: item.author,
             author_name: item.author_name.clone(),
@@ -166,6 +171,10 @@ impl Dispatcher {
         match outcome {
             Ok(card) => {
                 w.tx.mark_delivered(item.id, now).await?;
+                if item.lane == Lane::Customer {
+                    metrics::counter!(crate::metrics::MESSAGES_SENT, "channel" => item.channel.clone())
+                        .increment(1);
+                }
                 if let (Some(card), Some(ticket_id)) = (card, item.ticket_id) {
                     w.tx.set_card(ticket_id, &item.channel, &card).await?;
                 }
@@ -187,6 +196,8 @@ impl Dispatcher {
                 let message = e.to_string();
                 tracing::error!(outbox_id = item.id, attempts, error = %message, "delivery failed for good");
                 w.tx.mark_dead(item.id, attempts, &message).await?;
+                metrics::counter!(crate::metrics::DEAD_LETTERS, "lane" => item.lane.as_str())
+                    .increment(1);
                 // A desk event that cannot be shown is only logged: noting it would send another.
                 if item.lane == Lane::Customer {
                     if let Some(conv) = w.tx.conversation(item.conversation_id).await? {

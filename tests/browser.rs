@@ -58,6 +58,145 @@ async fn customer_and_agent_journey_in_the_browser() {
     }
 }
 
+/// A shop's page on another origin embeds the widget for a signed-in customer: the chat opens in
+/// a frame (allowed by frame-ancestors), greets them by name, and a message goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_on_another_site_opens_the_chat_and_a_message_goes_through() {
+    let Some(chromedriver) = on_path("chromedriver") else {
+        assert!(
+            std::env::var_os("FRONTLINE_REQUIRE_BROWSER").is_none(),
+            "chromedriver not installed, but FRONTLINE_REQUIRE_BROWSER is set"
+        );
+        eprintln!("skipped: chromedriver not installed");
+        return;
+    };
+    // The shop: another origin (localhost vs 127.0.0.1, and another port).
+    let shop = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop_origin = format!("http://localhost:{}", shop.local_addr().unwrap().port());
+    let secret = "widget-test-secret";
+    let mut config = common::test_config();
+    config.web.allowed_origins = vec![shop_origin.clone()];
+    config.web.identity_secret = frontline::config::Secret::new(secret);
+    let app = TestApp::start_with(
+        Db::sqlite(),
+        common::Options {
+            config,
+            ..Default::default()
+        },
+        frontline::clock::ManualClock::new(common::START_MS),
+    )
+    .await;
+    let page = format!(
+        "<!doctype html><html><head><title>Shop</title></head><body><h1>Northwind shop</h1>\
+         <script src=\"{}/widget.js\" async data-user-id=\"cust-7\" data-user-hash=\"{}\" \
+         data-name=\"Wes\"></script></body></html>",
+        app.base,
+        frontline::channels::web::identity::user_hash(secret, "cust-7")
+    );
+    let shop_server = tokio::spawn(async move {
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+        let _ = axum::serve(shop, router).await;
+    });
+
+    let driver = Driver::start(&chromedriver).await;
+    let browser = Browser::open(&driver, "widget").await;
+    let outcome = tokio::spawn(widget_journey(shop_origin, browser.client.clone())).await;
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-journey");
+    browser.close(&shots.join("widget.png")).await;
+    drop(driver);
+    shop_server.abort();
+    if let Err(e) = outcome {
+        eprintln!("screenshots: {}", shots.display());
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn widget_journey(shop: String, client: Client) {
+    // A phone-sized window.
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&format!("{shop}/")).await.unwrap();
+    wait_for(
+        &client,
+        "the widget's button",
+        "return document.getElementById('frontline-chat-button') !== null",
+    )
+    .await;
+    click(&client, "#frontline-chat-button").await;
+    let width = wait_for(
+        &client,
+        "the chat frame",
+        "const f = document.getElementById('frontline-chat-frame'); \
+         return f && f.getBoundingClientRect().width",
+    )
+    .await;
+    assert!(
+        width.as_f64().unwrap() <= 390.0,
+        "the frame fits the screen: {width}"
+    );
+    assert_eq!(
+        client
+            .execute(
+                "return document.getElementById('frontline-chat-button').getAttribute('aria-expanded')",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        json!("true")
+    );
+    client
+        .find(Locator::Css("#frontline-chat-frame"))
+        .await
+        .unwrap()
+        .enter_frame()
+        .await
+        .unwrap();
+    // Known to the shop: no form, a greeting by name.
+    let greeting = wait_for(
+        &client,
+        "the greeting in the frame",
+        "const w = document.querySelector('#messages .msg[data-from=welcome] .body'); \
+         return w && !document.getElementById('chat').hidden && w.textContent",
+    )
+    .await;
+    assert_eq!(greeting, json!("Welcome back, Wes! How can we help today?"));
+    fill(&client, "#text", "where is my order").await;
+    press_enter(&client, "#text").await;
+    let answer = wait_for(
+        &client,
+        "a bot answer in the frame",
+        "const b = document.querySelector('#messages .msg[data-from=bot] .body'); \
+         return b && b.textContent",
+    )
+    .await;
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("shop.example.com/account/orders"),
+        "{answer}"
+    );
+    // Escape in the chat closes it, and the focus goes back to the button.
+    client
+        .find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .send_keys(&char::from(Key::Escape).to_string())
+        .await
+        .unwrap();
+    client.enter_parent_frame().await.unwrap();
+    wait_for(
+        &client,
+        "the chat to close on Escape",
+        "const b = document.getElementById('frontline-chat-button'); \
+         return b.getAttribute('aria-expanded') === 'false' && document.activeElement === b && \
+                document.getElementById('frontline-chat-frame').style.display === 'none'",
+    )
+    .await;
+}
+
 async fn journey(base: String, agent_token: String, customer: Client, agent: Client) {
     // The customer starts a chat and asks something the bot knows.
     customer.goto(&format!("{base}/chat")).await.unwrap();
@@ -155,6 +294,30 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         "return document.getElementById('fields').textContent.includes('alice')",
     )
     .await;
+    // A new action: the agent makes the ticket urgent, and the queue row says so.
+    agent
+        .execute(
+            "document.getElementById('priority').value = 'urgent'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&agent, "#set-priority").await;
+    wait_for(
+        &agent,
+        "the urgent badge in the queue",
+        &format!(
+            "const b = document.querySelector(\"{row} .badge.prio-urgent\"); return b && b.textContent === 'urgent'"
+        ),
+    )
+    .await;
+    wait_for(
+        &agent,
+        "the priority in the ticket's fields",
+        "return document.getElementById('fields').textContent.includes('urgent')",
+    )
+    .await;
+
     fill(&agent, "#reply-text", "Hi, I'm on it").await;
     click(&agent, "#reply").await;
     let reply = wait_for(
@@ -241,6 +404,15 @@ async fn journey(base: String, agent_token: String, customer: Client, agent: Cli
         figures.contains("1 of 2 (50%)") && figures.contains("1 opened, 1 resolved"),
         "{figures}"
     );
+    // The figures are drawn as inline SVG charts: one 5-star rating among the bars.
+    let bars = wait_for(
+        &agent,
+        "the rating chart",
+        "const r = [...document.querySelectorAll('#chart-ratings svg rect')]; \
+         return r.length === 5 && r.map(e => e.getAttribute('height') > 0 ? 1 : 0).join('')",
+    )
+    .await;
+    assert_eq!(bars, json!("00001"));
 }
 
 /// Polls `script` (a function body) until it returns something truthy; returns that value.

@@ -245,7 +245,16 @@ fn the_default_file_documents_every_new_key_with_its_default() {
         keys.sort();
         keys
     };
-    assert_eq!(keys("desk"), ["platform", "relay"]);
+    assert_eq!(keys("desk"), ["platform", "relay", "snippets_dir"]);
+    assert_eq!(keys("sla"), ["first_reply_minutes", "remind_at"]);
+    assert_eq!(keys("followup"), ["close_hours", "remind_hours"]);
+    assert_eq!(keys("inbox"), ["max_attempts"]);
+    assert_eq!(config.sla, frontline::config::SlaConfig::default());
+    assert_eq!(
+        config.followup,
+        frontline::config::FollowupConfig::default()
+    );
+    assert_eq!(config.inbox, frontline::config::InboxConfig::default());
     assert_eq!(
         keys("discord"),
         [

@@ -820,14 +820,22 @@ async fn support_channel_message_written_while_away_is_answered(db: Db) {
 fn discord_runs_only_when_enabled() {
     let config = test_config();
     assert!(!config.discord.enabled);
-    let platforms = frontline::channels::configured(&config).unwrap();
+    let platforms = frontline::channels::configured(
+        &config,
+        std::sync::Arc::new(frontline::clock::SystemClock),
+    )
+    .unwrap();
     assert!(platforms.adapters.is_empty() && platforms.channels.is_empty());
     assert!(platforms.desks.is_empty());
 
     let mut config = test_config();
     config.discord.enabled = true;
     config.discord.token = Secret::new(TOKEN);
-    let platforms = frontline::channels::configured(&config).unwrap();
+    let platforms = frontline::channels::configured(
+        &config,
+        std::sync::Arc::new(frontline::clock::SystemClock),
+    )
+    .unwrap();
     let names: Vec<&str> = platforms.adapters.iter().map(|a| a.name()).collect();
     assert_eq!(names, vec!["discord"]);
     assert_eq!(platforms.channels[0].name(), "discord");

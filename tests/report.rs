@@ -125,9 +125,31 @@ async fn figures_follow_the_conversations(db: Db) {
     assert_eq!(body["bot"]["messages"], 5);
     assert_eq!(body["tickets"]["median_minutes_to_claim"], 4.0);
     assert_eq!(body["csat"]["distribution"], json!([0, 0, 0, 1, 0]));
+    let conversation = body["not_understood"][0]["conversation_id"].clone();
+    assert!(conversation.is_i64(), "{body}");
     assert_eq!(
         body["not_understood"],
-        json!([{"text": "blorf zingle wumpus", "times": 2, "last_at": "2026-11-24T10:00:00.000Z"}])
+        json!([{"text": "blorf zingle wumpus", "times": 2, "last_at": "2026-11-24T10:00:00.000Z",
+                "conversation_id": conversation}])
+    );
+    // Each question links to the conversation it was asked in.
+    let (code, conv) = app
+        .agent_get(&alice, &format!("/api/conversations/{conversation}"))
+        .await;
+    assert_eq!(code, 200, "{conv}");
+    assert!(
+        conv["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().trim().to_lowercase() == "blorf zingle wumpus"),
+        "{conv}"
+    );
+    assert_eq!(
+        app.agent_get("not-a-token", &format!("/api/conversations/{conversation}"))
+            .await
+            .0,
+        401
     );
     assert_eq!(app.agent_get("not-a-token", "/api/report").await.0, 401);
     for bad in ["days=0", "days=99999", "days=week", "since=1"] {

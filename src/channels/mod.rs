@@ -76,6 +76,10 @@ pub struct DeskDelivery {
     pub card: Card,
     /// Where the card already is on this platform; `None` before it was posted.
     pub card_ref: Option<CardRef>,
+    /// The event is a service-level reminder: the adapter may mention the agent role (Discord)
+    /// or group (Slack) with it, and nobody else. False for everything else, which is posted
+    /// without any mention.
+    pub ping_agents: bool,
 }
 
 #[async_trait]
@@ -139,7 +143,11 @@ impl Platforms {
 }
 
 /// The platform adapters `config` enables (checked beforehand by `Config::validate`).
-pub fn configured(config: &crate::config::Config) -> Result<Platforms, String> {
+/// `clock` is the application's (Slack checks request signatures against it).
+pub fn configured(
+    config: &crate::config::Config,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Platforms, String> {
     #[allow(unused_mut)]
     let mut platforms = Platforms::default();
     #[cfg(feature = "discord")]
@@ -147,6 +155,11 @@ pub fn configured(config: &crate::config::Config) -> Result<Platforms, String> {
         let discord = discord::Discord::new(&config.discord).map_err(|e| e.to_string())?;
         platforms.add(Arc::new(discord));
     }
-    let _ = config;
+    #[cfg(feature = "slack")]
+    if config.slack.enabled {
+        let slack = slack::Slack::new(&config.slack, clock.clone()).map_err(|e| e.to_string())?;
+        platforms.add(Arc::new(slack));
+    }
+    let _ = (config, clock);
     Ok(platforms)
 }

@@ -5,7 +5,7 @@
 //! add their buttons.
 
 use crate::core::message::{Author, TranscriptLine};
-use crate::core::ticket::{Ticket, TicketStatus};
+use crate::core::ticket::{Priority, Ticket, TicketStatus};
 
 /// How many of the conversation's last lines a card shows.
 pub const LAST_LINES: usize = 5;
@@ -59,6 +59,20 @@ impl Card {
             ),
             format!("**Reason:** {}", escape(&t.reason)),
         ];
+        // Only what differs from a plain ticket, so most cards stay as short as they were.
+        let mut marks = Vec::new();
+        if t.priority != Priority::Normal {
+            marks.push(format!("**Priority:** {}", t.priority.as_str()));
+        }
+        if !t.tags.is_empty() {
+            marks.push(format!("**Tags:** {}", escape(&t.tags.join(", "))));
+        }
+        if t.breached_at.is_some() {
+            marks.push("**First-reply target missed**".to_string());
+        }
+        if !marks.is_empty() {
+            out.push(marks.join(" · "));
+        }
         if !t.intents.is_empty() {
             let intents: Vec<String> = t
                 .intents
@@ -132,6 +146,10 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             csat: None,
+            priority: Default::default(),
+            tags: Vec::new(),
+            breached_at: None,
+            closed_by: None,
         }
     }
 
@@ -204,5 +222,25 @@ mod tests {
         let text = card.render(&|s| s.to_string());
         assert!(text.contains(&format!("{}…", "a".repeat(LINE_CHARS))));
         assert!(!text.contains(&"a".repeat(LINE_CHARS + 1)));
+    }
+
+    #[test]
+    fn cards_show_priority_and_tags_only_when_set() {
+        let mut card = Card {
+            ticket: ticket(7, TicketStatus::Open),
+            customer: "Dana".into(),
+            assignee: None,
+            earlier: Vec::new(),
+            last_lines: Vec::new(),
+        };
+        let plain = card.render(&|s: &str| s.to_string());
+        assert!(!plain.contains("Priority"), "{plain}");
+        card.ticket.priority = Priority::Urgent;
+        card.ticket.tags = vec!["billing".into(), "vip".into()];
+        let marked = card.render(&|s: &str| s.to_string());
+        assert!(
+            marked.contains("**Priority:** urgent · **Tags:** billing, vip"),
+            "{marked}"
+        );
     }
 }

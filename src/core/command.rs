@@ -12,12 +12,30 @@ pub enum Command {
     Claim,
     /// `!close [reason]`.
     Close(String),
+    /// `!release`: back to the queue.
+    Release,
+    /// `!transfer NAME`: to another agent (an id or an unambiguous name).
+    Transfer(String),
+    /// `!reopen`: a resolved ticket.
+    Reopen,
+    /// `!snippet NAME`: send a canned answer.
+    Snippet(String),
+    /// `!anon TEXT`: a reply signed "Support team".
+    Anon(String),
+    /// `!priority P`: the priority as written; the desk checks it is one it knows.
+    Priority(String),
+    /// `!tag T` and `!untag T`.
+    Tag(String),
+    Untag(String),
+    /// `!block` and `!unblock` the ticket's customer.
+    Block,
+    Unblock,
 }
 
 /// Why a `!` line is not a command the desk knows; shown to the agent as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
-    #[error("unknown command '!{0}'; use !note TEXT, !reply TEXT, !claim or !close [reason]")]
+    #[error("unknown command '!{0}'; use !note TEXT, !reply TEXT, !claim, !close [reason], !release, !transfer NAME, !reopen, !snippet NAME, !anon TEXT, !priority low|normal|high|urgent, !tag T, !untag T, !block or !unblock")]
     Unknown(String),
     #[error("!{0} needs text after it")]
     MissingText(&'static str),
@@ -48,6 +66,16 @@ pub fn parse(text: &str, explicit: bool) -> Result<Option<Command>, CommandError
         "reply" => needs_text("reply", Command::Reply),
         "claim" => Ok(Some(Command::Claim)),
         "close" => Ok(Some(Command::Close(arg.to_string()))),
+        "release" => Ok(Some(Command::Release)),
+        "transfer" => needs_text("transfer", Command::Transfer),
+        "reopen" => Ok(Some(Command::Reopen)),
+        "snippet" => needs_text("snippet", Command::Snippet),
+        "anon" => needs_text("anon", Command::Anon),
+        "priority" => needs_text("priority", Command::Priority),
+        "tag" => needs_text("tag", Command::Tag),
+        "untag" => needs_text("untag", Command::Untag),
+        "block" => Ok(Some(Command::Block)),
+        "unblock" => Ok(Some(Command::Unblock)),
         _ => Err(CommandError::Unknown(word.to_string())),
     }
 }
@@ -90,6 +118,46 @@ mod tests {
             parse("!note\nmultiline\ntext", false),
             Ok(Some(Command::Note("multiline\ntext".into())))
         );
+    }
+
+    #[test]
+    fn desk_commands_parse_with_their_arguments() {
+        let p = |t: &str| parse(t, true);
+        assert_eq!(p("!release"), Ok(Some(Command::Release)));
+        assert_eq!(
+            p("!transfer  bob "),
+            Ok(Some(Command::Transfer("bob".into())))
+        );
+        assert_eq!(p("!reopen"), Ok(Some(Command::Reopen)));
+        assert_eq!(
+            p("!snippet refund_policy"),
+            Ok(Some(Command::Snippet("refund_policy".into())))
+        );
+        assert_eq!(
+            p("!anon We are on it"),
+            Ok(Some(Command::Anon("We are on it".into())))
+        );
+        assert_eq!(
+            p("!Priority HIGH"),
+            Ok(Some(Command::Priority("HIGH".into())))
+        );
+        assert_eq!(p("!tag billing"), Ok(Some(Command::Tag("billing".into()))));
+        assert_eq!(
+            p("!untag billing"),
+            Ok(Some(Command::Untag("billing".into())))
+        );
+        assert_eq!(p("!block"), Ok(Some(Command::Block)));
+        assert_eq!(p("!unblock"), Ok(Some(Command::Unblock)));
+        for (line, what) in [
+            ("!transfer", "transfer"),
+            ("!snippet ", "snippet"),
+            ("!anon", "anon"),
+            ("!priority", "priority"),
+            ("!tag", "tag"),
+            ("!untag", "untag"),
+        ] {
+            assert_eq!(p(line), Err(CommandError::MissingText(what)), "{line}");
+        }
     }
 
     #[test]

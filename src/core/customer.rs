@@ -11,4 +11,6 @@ pub struct Customer {
     pub external_id: String,
     pub display_name: Option<String>,
     pub created_at: Millis,
+    /// Blocked by an agent: one polite notice, then silence and no tickets.
+    pub blocked_at: Option<Millis>,
 }

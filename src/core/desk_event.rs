@@ -30,6 +30,31 @@ pub enum DeskEvent {
     DeadLetter,
     /// A reply to an agent's command in the thread (a refusal, a bad command).
     Notice,
+    /// The holder put the ticket back in the queue themselves.
+    Returned { agent: String },
+    /// The holder handed the ticket to another agent.
+    Transferred { from: String, to: String },
+    /// An agent reopened a resolved ticket (and holds it now).
+    ReopenedBy { agent: String },
+    /// An agent changed the ticket's priority.
+    Prioritized {
+        agent: String,
+        priority: crate::core::ticket::Priority,
+    },
+    /// An agent changed the ticket's tags or blocked or unblocked its customer; the line says what.
+    Updated { agent: String },
+    /// The first-reply target is near (`[sla] remind_at`) and nobody has replied yet.
+    SlaReminder {
+        priority: crate::core::ticket::Priority,
+        /// Minutes of the target left, in support hours.
+        minutes_left: i64,
+    },
+    /// The first-reply target was missed.
+    SlaBreached {
+        priority: crate::core::ticket::Priority,
+    },
+    /// The customer was reminded that the ticket waits on them (`[followup] remind_hours`).
+    FollowupSent,
 }
 
 impl DeskEvent {
@@ -41,6 +66,22 @@ impl DeskEvent {
                 | DeskEvent::Closed { .. }
                 | DeskEvent::Reopened
                 | DeskEvent::Released { .. }
+                | DeskEvent::Returned { .. }
+                | DeskEvent::Transferred { .. }
+                | DeskEvent::ReopenedBy { .. }
+                | DeskEvent::Prioritized { .. }
+                | DeskEvent::Updated { .. }
+                | DeskEvent::SlaBreached { .. }
+        )
+    }
+
+    /// Whether the event should reach the agents now: on a platform staff channel the adapter
+    /// may mention the agent role or group (and only that) with it. Only service-level
+    /// reminders do; everything else is posted quietly.
+    pub fn pings_agents(&self) -> bool {
+        matches!(
+            self,
+            DeskEvent::SlaReminder { .. } | DeskEvent::SlaBreached { .. }
         )
     }
 }
@@ -90,6 +131,39 @@ pub fn thread_line(
         }
         DeskEvent::DeadLetter => format!("Delivery failed. {}", escape(text)),
         DeskEvent::Notice => escape(text),
+        DeskEvent::Returned { agent } => {
+            format!(
+                "{} released the ticket; it is back in the queue.",
+                escape(agent)
+            )
+        }
+        DeskEvent::Transferred { from, to } => {
+            format!("{} transferred the ticket to {}.", escape(from), escape(to))
+        }
+        DeskEvent::ReopenedBy { agent } => {
+            format!("Reopened by {}, who holds it now.", escape(agent))
+        }
+        DeskEvent::Prioritized { agent, priority } => {
+            format!(
+                "{} set the priority to {}.",
+                escape(agent),
+                priority.as_str()
+            )
+        }
+        DeskEvent::Updated { agent } => format!("{}: {}", escape(agent), escape(text)),
+        DeskEvent::SlaReminder {
+            priority,
+            minutes_left,
+        } => format!(
+            "Reminder: no reply yet to this {} ticket; the first-reply target is {} minutes away.",
+            priority.as_str(),
+            minutes_left
+        ),
+        DeskEvent::SlaBreached { priority } => format!(
+            "The first-reply target for this {} ticket was missed.",
+            priority.as_str()
+        ),
+        DeskEvent::FollowupSent => format!("Reminded the customer: {}", escape(text)),
     })
 }
 
@@ -150,6 +224,36 @@ mod tests {
         })
         .unwrap();
         assert!(!text.contains('@'), "{text}");
+    }
+
+    #[test]
+    fn only_service_level_reminders_ping_the_agents() {
+        use crate::core::ticket::Priority;
+        assert!(DeskEvent::SlaReminder {
+            priority: Priority::High,
+            minutes_left: 5
+        }
+        .pings_agents());
+        assert!(DeskEvent::SlaBreached {
+            priority: Priority::Low
+        }
+        .pings_agents());
+        assert!(!DeskEvent::CustomerLine.pings_agents());
+        assert!(!DeskEvent::Transferred {
+            from: "a".into(),
+            to: "b".into()
+        }
+        .pings_agents());
+        let line = thread_line(
+            &DeskEvent::Transferred {
+                from: "alice".into(),
+                to: "bob".into(),
+            },
+            None,
+            "",
+            &plain,
+        );
+        assert_eq!(line.unwrap(), "alice transferred the ticket to bob.");
     }
 
     #[test]

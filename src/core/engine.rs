@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::core::choice::{self, Choice};
 use crate::core::conversation::{Conversation, ConversationState};
 use crate::core::decide::{decide, BotAction, Turn};
-use crate::core::desk::Desk;
+use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
 use crate::core::matcher::{Classification, Matcher};
@@ -33,6 +33,16 @@ pub struct Engine {
     /// Held from storing an event until it is handled, so events are handled in the order
     /// they were stored.
     inbox_order: Arc<tokio::sync::Mutex<()>>,
+    /// Privacy: customers' lines are redacted before they are stored (see [`Engine::receive`]).
+    privacy: Arc<Redaction>,
+}
+
+/// What the engine needs for redaction: the redactor, and the original text of messages stored
+/// redacted but not handled yet, so the matcher still reads what the customer wrote.
+#[derive(Default)]
+struct Redaction {
+    redactor: Option<crate::core::redact::Redactor>,
+    originals: std::sync::Mutex<std::collections::HashMap<i64, String>>,
 }
 
 pub use crate::core::inbox::Received;
@@ -41,6 +51,13 @@ impl Engine {
     pub fn new(services: Arc<Services>) -> Self {
         Self {
             desk: Desk::new(services.clone()),
+            privacy: Arc::new(Redaction {
+                redactor: Some(crate::core::redact::Redactor::new(
+                    &services.config.privacy.redact,
+                ))
+                .filter(|r| r.is_active()),
+                originals: Default::default(),
+            }),
             services,
             inbox_order: Arc::default(),
         }
@@ -53,8 +70,13 @@ impl Engine {
     /// Stores the event (deduplicated by channel and external id), then handles it. Once this
     /// returns `Ok` the message is safe: if handling fails or the process dies, the inbox sweep
     /// ([`Engine::handle_unhandled`]) handles it later.
-    pub async fn receive(&self, inbound: Inbound) -> Result<Received> {
+    ///
+    /// A customer's text is redacted (`[privacy] redact`) before it is stored; the original stays
+    /// in memory only until the message is handled, for the matcher. A message handled later by
+    /// the sweep (after a failure or a restart) is understood from its redacted text.
+    pub async fn receive(&self, mut inbound: Inbound) -> Result<Received> {
         check_text(&inbound.text)?;
+        let original = self.redact(&mut inbound);
         let _order = self.inbox_order.lock().await;
         let mut w = self.services.write().await?;
         let recorded = w.tx.record_inbound(&inbound).await?;
@@ -65,16 +87,44 @@ impl Engine {
                 duplicate: true,
             }),
             Recorded::New(id) => {
+                metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => inbound.channel.clone())
+                    .increment(1);
+                if let Some(original) = original {
+                    self.originals().insert(id, original);
+                }
                 // Anything stored earlier and still unhandled goes first, to keep the order.
                 if let Err(e) = self.handle_pending().await {
                     tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
                 }
+                self.originals().remove(&id);
                 Ok(Received {
                     inbox_id: id,
                     duplicate: false,
                 })
             }
         }
+    }
+
+    /// Redacts a customer's text in place; the original when anything was replaced.
+    fn redact(&self, inbound: &mut Inbound) -> Option<String> {
+        let redactor = self.privacy.redactor.as_ref()?;
+        if inbound.sender != Sender::Customer {
+            return None;
+        }
+        match redactor.redact(&inbound.text) {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(redacted) => {
+                Some(std::mem::replace(&mut inbound.text, redacted))
+            }
+        }
+    }
+
+    fn originals(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, String>> {
+        // A panic while holding this lock leaves only a map of strings behind: keep using it.
+        self.privacy
+            .originals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Handles every stored but unhandled event, oldest first (after a crash, or a failed attempt).
@@ -102,16 +152,77 @@ impl Engine {
                 match self.handle(item.id).await {
                     Ok(()) => handled += 1,
                     Err(e) => {
-                        tracing::error!(inbox_id = item.id, error = %e, "handling failed; will retry")
+                        if let Err(e2) = self.handling_failed(&item, &e.to_string()).await {
+                            tracing::error!(inbox_id = item.id, error = %e2, "recording the failed attempt failed");
+                        }
                     }
                 }
             }
         }
     }
 
+    /// Counts a failed attempt at handling `item`; after `[inbox] max_attempts` it becomes a dead
+    /// letter: logged once, never tried again, and noted on its conversation's ticket if it has
+    /// one. The attempt is counted in a transaction of its own, as the failed one rolled back.
+    async fn handling_failed(&self, item: &InboxItem, error: &str) -> Result<()> {
+        let now = self.services.now();
+        let max = self.services.config.inbox.max_attempts;
+        let mut w = self.services.write().await?;
+        let attempts = w.tx.inbound_failed(item.id, error).await?;
+        if attempts < max {
+            w.commit().await?;
+            tracing::warn!(
+                inbox_id = item.id,
+                attempts,
+                max,
+                error,
+                "handling failed; will retry"
+            );
+            return Ok(());
+        }
+        if !w.tx.mark_inbound_dead(item.id, now).await? {
+            return Ok(());
+        }
+        tracing::error!(
+            inbox_id = item.id,
+            attempts,
+            error,
+            "handling failed for good: a dead letter"
+        );
+        let msg = &item.inbound;
+        // Only the ticket's agents are told; reading the conversation may be what fails, so a
+        // failure here still leaves the dead letter recorded.
+        let conv = match w
+            .tx
+            .latest_conversation(&msg.channel, &msg.conversation_key)
+            .await
+        {
+            Ok(conv) => conv,
+            Err(e) => {
+                tracing::warn!(inbox_id = item.id, error = %e, "dead letter not noted on a ticket");
+                w.commit().await?;
+                return Ok(());
+            }
+        };
+        if let Some((conv, ticket_id)) = conv.and_then(|c| c.ticket_id.map(|t| (c, t))) {
+            let preview: String = msg.text.chars().take(200).collect();
+            let note = format!(
+                "Could not handle this message after {attempts} attempts ({error}): \"{preview}\""
+            );
+            let line = w
+                .say(&conv, Author::Note, Some("frontline".into()), note, now)
+                .await?;
+            w.desk_event(ticket_id, DeskEvent::DeadLetter, &line)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
     /// Handles one stored event exactly once: the "handled" mark is written first (which also
     /// locks the row against a second handler) and commits with its effects.
     async fn handle(&self, inbox_id: i64) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut w = self.services.write().await?;
         if !w
             .tx
@@ -128,6 +239,7 @@ impl Engine {
             Sender::Agent => self.desk.platform_line(&mut w, &item.inbound).await?,
         }
         w.commit().await?;
+        metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -144,9 +256,14 @@ impl Engine {
             )
             .await?;
         let mut conv = self.current_conversation(w, msg, customer.id, now).await?;
+        if customer.blocked_at.is_some() {
+            return self.blocked(w, &mut conv, msg, now).await;
+        }
 
         let matcher = s.matcher.current();
-        let classification = matcher.classify(&msg.text);
+        // The matcher reads what the customer wrote; everything stored has it redacted.
+        let original = self.originals().remove(&item.id);
+        let classification = matcher.classify(original.as_deref().unwrap_or(&msg.text));
         let earlier: Vec<String> =
             w.tx.conversation_lines(conv.id, 0, false)
                 .await?
@@ -182,6 +299,7 @@ impl Engine {
             // The bot is silent; the agents' thread hears what the customer said.
             ConversationState::Escalated | ConversationState::Assigned => {
                 if let Some(ticket_id) = conv.ticket_id {
+                    desk_rules::customer_wrote(w, ticket_id).await?;
                     w.desk_event(ticket_id, DeskEvent::CustomerLine, &customer_line)
                         .await?;
                 }
@@ -213,8 +331,9 @@ impl Engine {
                 );
                 conv.misses = decision.misses;
                 conv.clarify = decision.clarify;
-                w.tx.set_line_outcome(customer_line.id, decision.action.outcome().as_str())
-                    .await?;
+                let outcome = decision.action.outcome().as_str();
+                w.tx.set_line_outcome(customer_line.id, outcome).await?;
+                metrics::counter!(crate::metrics::BOT_OUTCOMES, "outcome" => outcome).increment(1);
                 match decision.action {
                     BotAction::Answer { intent } => {
                         let (text, choices) =
@@ -251,7 +370,10 @@ impl Engine {
                     BotAction::Escalate(reason) => {
                         // The ticket's subject is what the customer first asked.
                         let subject = earlier.first().unwrap_or(&msg.text);
-                        self.escalate(w, &mut conv, subject, &classification, reason, now)
+                        let signal = (reason == EscalationReason::Frustration)
+                            .then(|| policy::frustration_signal(&msg.text, &earlier))
+                            .flatten();
+                        self.escalate(w, &mut conv, subject, &classification, reason, signal, now)
                             .await?;
                     }
                 }
@@ -259,6 +381,35 @@ impl Engine {
         }
         conv.updated_at = now;
         w.tx.update_conversation(&conv).await?;
+        Ok(())
+    }
+
+    /// A blocked customer's message: stored, answered once with the `blocked` notice, then
+    /// silence; no ticket is opened and nothing reaches the agents.
+    async fn blocked(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &mut Conversation,
+        msg: &Inbound,
+        now: Millis,
+    ) -> Result<()> {
+        w.tx.append_line(&NewLine {
+            conversation_id: conv.id,
+            author: Author::Customer,
+            author_name: msg.customer_name.clone(),
+            text: msg.text.clone(),
+            at: msg.received_at,
+            intent: None,
+            confidence: None,
+            choices: Vec::new(),
+        })
+        .await?;
+        if w.tx.notice_block(conv.customer_id, now).await? {
+            let text = self.template(&self.services.config.templates.blocked, &[]);
+            w.say(conv, Author::System, None, text, now).await?;
+        }
+        conv.updated_at = now;
+        w.tx.update_conversation(conv).await?;
         Ok(())
     }
 
@@ -434,7 +585,9 @@ impl Engine {
         Ok(true)
     }
 
-    /// Opens a ticket about `subject` and tells the customer plainly what happens next.
+    /// Opens a ticket about `subject` and tells the customer plainly what happens next. A
+    /// frustrated customer's ticket is high priority and names the `signal` that fired.
+    #[allow(clippy::too_many_arguments)]
     async fn escalate(
         &self,
         w: &mut Writer<'_>,
@@ -442,21 +595,31 @@ impl Engine {
         subject: &str,
         classification: &Classification,
         reason: EscalationReason,
+        signal: Option<String>,
         now: Millis,
     ) -> Result<()> {
         let s = &self.services;
         let subject: String = subject.chars().take(120).collect();
-        let ticket =
+        let described = match &signal {
+            Some(signal) => format!("{}: {signal}", reason.describe()),
+            None => reason.describe(),
+        };
+        let mut ticket =
             w.tx.create_ticket(&NewTicket {
                 conversation_id: conv.id,
                 customer_id: conv.customer_id,
                 channel: conv.channel.clone(),
                 subject,
-                reason: reason.describe(),
+                reason: described,
                 intents: classification.candidates.clone(),
                 created_at: now,
             })
             .await?;
+        if reason == EscalationReason::Frustration {
+            ticket.priority = crate::core::ticket::Priority::High;
+            w.tx.update_ticket(&ticket).await?;
+        }
+        desk_rules::schedule_sla(w, &s.config, &ticket).await?;
         conv.state = ConversationState::Escalated;
         conv.ticket_id = Some(ticket.id);
         conv.misses = 0;
@@ -536,15 +699,41 @@ impl Engine {
             text
         } else {
             conv.disclosed = true;
-            format!(
-                "{}\n\n{text}",
-                self.template(&self.services.config.templates.disclosure, &[])
-            )
+            let disclosure = self.template(&self.services.config.templates.disclosure, &[]);
+            match self.returning_name(w, conv).await? {
+                Some(name) => {
+                    let welcome = self.template(
+                        &self.services.config.templates.welcome_back,
+                        &[("customer.name", name)],
+                    );
+                    format!("{welcome} {disclosure}\n\n{text}")
+                }
+                None => format!("{disclosure}\n\n{text}"),
+            }
         };
         Ok(
             w.say_with_choices(conv, Author::Bot, None, text, choices, now)
                 .await?,
         )
+    }
+
+    /// The name of a customer who had a conversation before this one, to greet them by it.
+    async fn returning_name(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &Conversation,
+    ) -> Result<Option<String>> {
+        if w.tx
+            .earlier_conversations(conv.customer_id, conv.id)
+            .await?
+            == 0
+        {
+            return Ok(None);
+        }
+        let customer = w.tx.customer(conv.customer_id).await?;
+        Ok(customer
+            .and_then(|c| c.display_name)
+            .filter(|n| !n.trim().is_empty()))
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any, listed in
@@ -616,6 +805,12 @@ impl Engine {
         if !w.tx.mark_timer_fired(timer.id, now).await? {
             return Ok(false);
         }
+        // The retention pass is about no ticket.
+        if timer.kind == crate::core::privacy::RETENTION {
+            crate::core::privacy::retention_pass(&mut w, &self.services, now).await?;
+            w.commit().await?;
+            return Ok(true);
+        }
         if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
             match timer.kind.as_str() {
                 CLOSE_TICKET => {
@@ -626,7 +821,11 @@ impl Engine {
                     }
                 }
                 QUEUE_UPDATE => self.queue_update(&mut w, &ticket, now).await?,
-                other => tracing::warn!(kind = other, "unknown timer kind; ignored"),
+                other => {
+                    if !self.desk.fire(&mut w, other, ticket, now).await? {
+                        tracing::warn!(kind = other, "unknown timer kind; ignored");
+                    }
+                }
             }
         }
         w.commit().await?;

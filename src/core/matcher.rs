@@ -49,6 +49,10 @@ pub struct IntentInfo {
 pub trait Matcher: Send + Sync + 'static {
     fn classify(&self, text: &str) -> Classification;
     fn intent(&self, id: &str) -> Option<&IntentInfo>;
+    /// True for a matcher with no intents loaded (the bot is not ready to answer).
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// A matcher that knows no intents, for tools that act on tickets without reading messages
@@ -64,6 +68,9 @@ impl Matcher for NoIntents {
     }
     fn intent(&self, _: &str) -> Option<&IntentInfo> {
         None
+    }
+    fn is_empty(&self) -> bool {
+        true
     }
 }
 

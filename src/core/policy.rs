@@ -29,21 +29,28 @@ const ANGRY_WORDS: &[&str] = &[
 /// True when a message shows frustration: angry words, mostly capitals, or a repeat of one of the
 /// customer's previous messages.
 pub fn looks_frustrated(text: &str, previous_customer_texts: &[String]) -> bool {
+    frustration_signal(text, previous_customer_texts).is_some()
+}
+
+/// Which sign of frustration a message shows, as agents read it on the ticket: an angry word
+/// (named), writing in capitals, or repeating an earlier message.
+pub fn frustration_signal(text: &str, previous_customer_texts: &[String]) -> Option<String> {
     let lower = text.to_lowercase();
-    if ANGRY_WORDS.iter().any(|w| contains_word(&lower, w)) {
-        return true;
+    if let Some(word) = ANGRY_WORDS.iter().find(|w| contains_word(&lower, w)) {
+        return Some(format!("angry words (\"{word}\")"));
     }
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.len() >= 10 {
         let upper = letters.iter().filter(|c| c.is_uppercase()).count();
         if upper * 10 >= letters.len() * 8 {
-            return true;
+            return Some("writing in capitals".into());
         }
     }
     let norm = normalize(text);
-    !norm.is_empty()
+    let repeated = !norm.is_empty()
         && norm.len() > 3
-        && previous_customer_texts.iter().any(|p| normalize(p) == norm)
+        && previous_customer_texts.iter().any(|p| normalize(p) == norm);
+    repeated.then(|| "repeated an earlier message".into())
 }
 
 fn contains_word(haystack: &str, word: &str) -> bool {
@@ -184,6 +191,13 @@ impl SupportHours {
         if open >= close {
             return Err("support_hours: open must be before close".into());
         }
+        for h in &self.holidays {
+            if chrono::NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d").is_err() {
+                return Err(format!(
+                    "support_hours.holidays: '{h}' is not a date like 2026-12-25"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -197,6 +211,16 @@ impl SupportHours {
         self.days.iter().any(|d| d.eq_ignore_ascii_case(name))
     }
 
+    /// Whether the team works on this local date: a working weekday that is not a holiday.
+    fn works_on(&self, date: chrono::NaiveDate) -> bool {
+        self.is_workday(date.weekday()) && !self.is_holiday(date)
+    }
+
+    fn is_holiday(&self, date: chrono::NaiveDate) -> bool {
+        let text = date.format("%Y-%m-%d").to_string();
+        self.holidays.iter().any(|h| h.trim() == text)
+    }
+
     /// When agents are next at work, or `None` if they are now (or hours are not limited).
     pub fn next_opening(&self, now: Millis) -> Option<Millis> {
         if self.days.is_empty() {
@@ -205,14 +229,15 @@ impl SupportHours {
         let (open, close) = (parse_hhmm(&self.open)?, parse_hhmm(&self.close)?);
         let local = self.offset().timestamp_millis_opt(now).single()?;
         let minute = local.hour() * 60 + local.minute();
-        if self.is_workday(local.weekday()) && minute >= open && minute < close {
+        if self.works_on(local.date_naive()) && minute >= open && minute < close {
             return None;
         }
         let midnight = local.date_naive().and_hms_opt(0, 0, 0)?;
-        for day in 0..8 {
+        // A year and a bit: enough for any run of holidays someone could configure.
+        for day in 0..400 {
             let date = midnight + Duration::days(day);
             let opening = date + Duration::minutes(open as i64);
-            if self.is_workday(opening.weekday()) && (day > 0 || minute < open) {
+            if self.works_on(opening.date()) && (day > 0 || minute < open) {
                 return Some(
                     self.offset()
                         .from_local_datetime(&opening)
@@ -222,6 +247,42 @@ impl SupportHours {
             }
         }
         None
+    }
+
+    /// The moment `duration_ms` of support hours have passed since `start`: time outside support
+    /// hours (nights, weekends, holidays) does not count. Without limited hours, plain time.
+    pub fn add_support_time(&self, start: Millis, duration_ms: Millis) -> Millis {
+        let Some(close) = parse_hhmm(&self.close).filter(|_| !self.days.is_empty()) else {
+            return start + duration_ms;
+        };
+        let mut at = start;
+        let mut left = duration_ms.max(0);
+        // Each turn uses up one working day; the bound only guards against a bad config.
+        for _ in 0..2000 {
+            if let Some(opening) = self.next_opening(at) {
+                at = opening;
+            }
+            let Some(local) = self.offset().timestamp_millis_opt(at).single() else {
+                break;
+            };
+            let closing = local
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d + Duration::minutes(close as i64));
+            let Some(closing) = closing
+                .and_then(|c| self.offset().from_local_datetime(&c).single())
+                .map(|c| c.timestamp_millis())
+            else {
+                break;
+            };
+            let today = closing - at;
+            if left <= today {
+                return at + left;
+            }
+            left -= today;
+            at = closing;
+        }
+        at + left
     }
 
     /// "Mon–Fri 09:00–17:00 (UTC+01:00)"-style text for customers.
@@ -306,6 +367,23 @@ mod tests {
     }
 
     #[test]
+    fn the_frustration_signal_says_what_fired() {
+        assert_eq!(
+            frustration_signal("this is useless", &[]).as_deref(),
+            Some("angry words (\"useless\")")
+        );
+        assert_eq!(
+            frustration_signal("WHERE IS MY PARCEL", &[]).as_deref(),
+            Some("writing in capitals")
+        );
+        assert_eq!(
+            frustration_signal("where is my parcel", &["Where is my parcel?".into()]).as_deref(),
+            Some("repeated an earlier message")
+        );
+        assert_eq!(frustration_signal("where is my parcel", &[]), None);
+    }
+
+    #[test]
     fn ratings_are_numbers_from_one_to_five_alone_or_set_apart() {
         assert_eq!(parse_rating(" 5 "), Some(5));
         assert_eq!(parse_rating("4/5"), Some(4));
@@ -363,6 +441,7 @@ mod tests {
                 .to_vec(),
             open: "09:00".into(),
             close: "17:00".into(),
+            holidays: Vec::new(),
         }
     }
 
@@ -419,6 +498,39 @@ mod tests {
             Some(at("2026-11-30T08:00:00Z") + minutes(15))
         );
         assert_eq!(claim_due_at(at("2026-11-24T09:00:00Z"), &hours, 0), None);
+    }
+
+    #[test]
+    fn support_time_skips_a_weekend_and_a_holiday() {
+        let mut hours = weekdays_9_to_5(60);
+        hours.holidays = vec!["2026-11-30".into()];
+        hours.validate().unwrap();
+        let minutes = |m: i64| m * 60_000;
+        // Tuesday 10:00 local plus an hour: 11:00 the same day.
+        assert_eq!(
+            hours.add_support_time(at("2026-11-24T09:00:00Z"), minutes(60)),
+            at("2026-11-24T10:00:00Z")
+        );
+        // Friday 16:30 local plus an hour: 30 minutes on Friday; Saturday, Sunday and the
+        // Monday holiday don't count; 30 minutes on Tuesday: 09:30 local = 08:30 UTC.
+        assert_eq!(
+            hours.add_support_time(at("2026-11-27T15:30:00Z"), minutes(60)),
+            at("2026-12-01T08:30:00Z")
+        );
+        // Opened on the holiday itself: the clock starts on Tuesday.
+        assert_eq!(
+            hours.add_support_time(at("2026-11-30T10:00:00Z"), minutes(15)),
+            at("2026-12-01T08:15:00Z")
+        );
+        assert_eq!(
+            hours.next_opening(at("2026-11-30T10:00:00Z")),
+            Some(at("2026-12-01T08:00:00Z")),
+            "nobody works on a holiday"
+        );
+        // Always staffed: plain time.
+        assert_eq!(SupportHours::default().add_support_time(5, 10), 15);
+        hours.holidays = vec!["30/11/2026".into()];
+        assert!(hours.validate().unwrap_err().contains("30/11/2026"));
     }
 
     #[test]

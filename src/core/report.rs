@@ -11,7 +11,7 @@ use crate::config::{Config, SupportHours};
 use crate::core::decide::Outcome;
 use crate::core::error::Result;
 use crate::core::policy;
-use crate::core::ticket::{Ticket, TicketStatus};
+use crate::core::ticket::{Priority, Ticket, TicketStatus};
 use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,6 +24,29 @@ pub struct Report {
     pub csat: CsatFigures,
     /// Messages the bot did not understand, most frequent first.
     pub not_understood: Vec<Question>,
+    /// What the bot did, per UTC day of the window that had messages, oldest first.
+    pub daily: Vec<DayFigures>,
+    /// Inbound events that could not be handled after `[inbox] max_attempts` and were given up.
+    pub dead_letters: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayFigures {
+    /// "YYYY-MM-DD" (UTC).
+    pub day: String,
+    pub answered: i64,
+    pub clarified: i64,
+    pub not_understood: i64,
+    pub handed_over: i64,
+}
+
+/// Tickets that missed their first-reply target, per priority.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Breaches {
+    pub low: i64,
+    pub normal: i64,
+    pub high: i64,
+    pub urgent: i64,
 }
 
 /// Customer messages the bot handled, by what it did with them.
@@ -56,6 +79,8 @@ pub struct TicketFigures {
     pub claimed_in_time: Option<f64>,
     /// Tickets still waiting that are past the target now.
     pub waiting_past_target: i64,
+    /// Tickets that missed their first-reply target (`[sla] first_reply_minutes`).
+    pub breaches: Breaches,
     pub by_reason: Vec<ReasonCount>,
 }
 
@@ -82,6 +107,8 @@ pub struct Question {
     pub text: String,
     pub times: i64,
     pub last_at: String,
+    /// The latest conversation it was asked in (`GET /api/conversations/{id}`).
+    pub conversation_id: i64,
 }
 
 /// Longest window a report may cover, in days.
@@ -107,6 +134,8 @@ pub async fn build(
     let counts = tx.outcome_counts(from, to).await?;
     let questions = tx.not_understood(from, to, top as i64).await?;
     let tickets = tx.tickets_opened(from, to).await?;
+    let by_day = tx.outcomes_by_day(from, to).await?;
+    let dead_letters = tx.inbox_dead_letters(from, to).await?;
     let count = |o: Outcome| {
         counts
             .iter()
@@ -134,9 +163,39 @@ pub async fn build(
                 text: q.text,
                 times: q.times,
                 last_at: rfc3339(q.last_at),
+                conversation_id: q.conversation_id,
             })
             .collect(),
+        daily: daily(&by_day),
+        dead_letters,
     })
+}
+
+fn daily(rows: &[(i64, String, i64)]) -> Vec<DayFigures> {
+    let mut days: Vec<DayFigures> = Vec::new();
+    for (day, outcome, n) in rows {
+        let label = chrono::DateTime::from_timestamp_millis(day * 86_400_000)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        if days.last().is_none_or(|d| d.day != label) {
+            days.push(DayFigures {
+                day: label,
+                answered: 0,
+                clarified: 0,
+                not_understood: 0,
+                handed_over: 0,
+            });
+        }
+        let Some(d) = days.last_mut() else { continue };
+        match Outcome::ALL.into_iter().find(|o| o.as_str() == outcome) {
+            Some(Outcome::Answered) => d.answered += n,
+            Some(Outcome::Clarified) => d.clarified += n,
+            Some(Outcome::NotUnderstood) => d.not_understood += n,
+            Some(Outcome::HandedOver) => d.handed_over += n,
+            None => {}
+        }
+    }
+    days
 }
 
 /// The service target for claiming tickets.
@@ -207,8 +266,22 @@ fn ticket_figures(tickets: &[Ticket], target: &ClaimTarget<'_>, now: Millis) -> 
             None
         },
         waiting_past_target,
+        breaches: breaches(tickets),
         by_reason,
     }
+}
+
+fn breaches(tickets: &[Ticket]) -> Breaches {
+    let mut b = Breaches::default();
+    for t in tickets.iter().filter(|t| t.breached_at.is_some()) {
+        match t.priority {
+            Priority::Low => b.low += 1,
+            Priority::Normal => b.normal += 1,
+            Priority::High => b.high += 1,
+            Priority::Urgent => b.urgent += 1,
+        }
+    }
+    b
 }
 
 fn csat_figures(tickets: &[Ticket]) -> CsatFigures {
@@ -297,6 +370,12 @@ impl fmt::Display for Report {
                 t.waiting_past_target
             )?;
         }
+        let b = &t.breaches;
+        writeln!(
+            f,
+            "  first-reply targets missed: urgent {}, high {}, normal {}, low {}",
+            b.urgent, b.high, b.normal, b.low
+        )?;
         for r in &t.by_reason {
             writeln!(f, "  {:>5}  {}", r.tickets, r.reason)?;
         }
@@ -311,6 +390,13 @@ impl fmt::Display for Report {
                 c.distribution.map(|n| n.to_string()).join(" ")
             )?,
             None => writeln!(f, "  no ratings yet")?,
+        }
+        if self.dead_letters > 0 {
+            writeln!(
+                f,
+                "\ninbound messages given up after repeated failures: {}",
+                self.dead_letters
+            )?;
         }
         writeln!(f, "\nnot understood, most frequent first")?;
         if self.not_understood.is_empty() {
@@ -344,6 +430,10 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             csat,
+            priority: Default::default(),
+            tags: Vec::new(),
+            breached_at: None,
+            closed_by: None,
         }
     }
 

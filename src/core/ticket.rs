@@ -40,12 +40,76 @@ impl TicketStatus {
     }
 }
 
+/// How urgent a ticket is. The queue lists higher priorities first, then older tickets first;
+/// each has its own first-reply target (`[sla] first_reply_minutes`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Self::Low, Self::Normal, Self::High, Self::Urgent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Self::Low,
+            "normal" => Self::Normal,
+            "high" => Self::High,
+            "urgent" => Self::Urgent,
+            _ => return None,
+        })
+    }
+
+    /// 0 for the most urgent: the queue's sort key.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Urgent => 0,
+            Self::High => 1,
+            Self::Normal => 2,
+            Self::Low => 3,
+        }
+    }
+}
+
+/// A tag as stored: trimmed, lower-case, letters, digits, `-` and `_` only (so it fits in a
+/// `!tag T` command and a query string), at most 32 characters.
+pub fn normalize_tag(raw: &str) -> Option<String> {
+    let tag = raw.trim().trim_start_matches('#').to_lowercase();
+    let ok = !tag.is_empty()
+        && tag.chars().count() <= 32
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    ok.then_some(tag)
+}
+
 /// Why the bot handed over.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EscalationReason {
     AskedForHuman,
-    IntentNeedsPerson { intent: String },
-    NoMatch { misses: i32 },
+    IntentNeedsPerson {
+        intent: String,
+    },
+    NoMatch {
+        misses: i32,
+    },
+    /// The customer seemed frustrated; the engine adds which signal fired to the ticket's reason.
     Frustration,
 }
 
@@ -80,6 +144,13 @@ pub struct Ticket {
     pub resolved_at: Option<Millis>,
     pub closed_at: Option<Millis>,
     pub csat: Option<i32>,
+    pub priority: Priority,
+    /// Sorted, each [`normalize_tag`]ged.
+    pub tags: Vec<String>,
+    /// When the first-reply target was missed.
+    pub breached_at: Option<Millis>,
+    /// Who closed it when no agent did: "admin" or "followup".
+    pub closed_by: Option<String>,
 }
 
 /// A ticket as listed to agents, joined with the names they want to see.

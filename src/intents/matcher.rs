@@ -274,8 +274,14 @@ impl TrainedMatcher {
                 }
             }
         }
-        // The vocabulary comes from the training examples only: stand-ins are unseen text.
-        let vocab = Vocabulary::build(&docs[..n_in + n_written], s.min_df, s.max_features);
+        // The vocabulary comes from the training examples only: stand-ins are unseen text
+        // (unless they train the reject class of a single intent, below).
+        let trained_docs = if n_intents == 1 {
+            docs.len()
+        } else {
+            n_in + n_written
+        };
+        let vocab = Vocabulary::build(&docs[..trained_docs], s.min_df, s.max_features);
         let mut xs: Vec<SparseVec> = docs
             .iter_mut()
             .map(|h| {

@@ -247,6 +247,8 @@ pub struct NotUnderstood {
     pub text: String,
     pub times: i64,
     pub last_at: Millis,
+    /// The latest conversation it was written in, for agents to read.
+    pub conversation_id: i64,
 }
 
 /// The newest stored event of one conversation key on a channel: where a platform adapter resumes

@@ -19,6 +19,7 @@ pub trait Tx:
     + OutboxStore
     + TimerStore
     + ReportStore
+    + PrivacyStore
 {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -35,6 +36,13 @@ pub trait CustomerStore: Send {
         now: Millis,
     ) -> Result<Customer>;
     async fn customer(&mut self, id: i64) -> Result<Option<Customer>>;
+    /// Blocks (keeping the first time) or unblocks the customer.
+    async fn set_blocked(&mut self, id: i64, blocked: bool, now: Millis) -> Result<()>;
+    /// Records that a blocked customer was told; false if they were told already (or are not
+    /// blocked), so the notice goes out once.
+    async fn notice_block(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// Blocked customers, longest blocked first.
+    async fn blocked_customers(&mut self) -> Result<Vec<Customer>>;
 }
 
 /// The inbox: every inbound event, stored and deduplicated before it is handled.
@@ -49,6 +57,10 @@ pub trait InboxStore: Send {
     /// Marks an unhandled event handled; false if it already was (another handler got there
     /// first: the caller must roll back). Writing this first also locks the row on PostgreSQL.
     async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool>;
+    /// Counts a failed handling attempt of an unhandled event; returns the attempts so far.
+    async fn inbound_failed(&mut self, id: i64, error: &str) -> Result<i32>;
+    /// Gives up on an unhandled event: a dead letter, never handled again.
+    async fn mark_inbound_dead(&mut self, id: i64, now: Millis) -> Result<bool>;
     /// For each conversation key on `channel` with an event received at or after `since`, the
     /// newest event stored for it.
     async fn inbox_cursors(&mut self, channel: &str, since: Millis) -> Result<Vec<InboxCursor>>;
@@ -64,6 +76,8 @@ pub trait ConversationStore: Send {
         key: &str,
     ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
+    /// How many conversations the customer had before conversation `before`.
+    async fn earlier_conversations(&mut self, customer_id: i64, before: i64) -> Result<i64>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.
     async fn create_conversation(&mut self, conversation: &Conversation) -> Result<i64>;
     /// Writes every field of `conversation` by id.
@@ -163,6 +177,8 @@ pub trait OutboxStore: Send {
     /// Earliest `next_attempt_at` among the rows `due_outbox` could return next (the oldest
     /// pending row of each conversation), for the dispatcher's sleep.
     async fn next_outbox_due(&mut self) -> Result<Option<Millis>>;
+    /// How many rows wait for delivery, and when the oldest of them was written.
+    async fn outbox_backlog(&mut self) -> Result<(i64, Option<Millis>)>;
 }
 
 /// Timers kept in the database.
@@ -195,12 +211,53 @@ pub trait ReportStore: Send {
     ) -> Result<Vec<NotUnderstood>>;
     /// Tickets opened in the window, oldest first.
     async fn tickets_opened(&mut self, from: Millis, to: Millis) -> Result<Vec<Ticket>>;
+    /// Customer messages the bot handled per UTC day (days since the epoch) and outcome.
+    async fn outcomes_by_day(
+        &mut self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(i64, String, i64)>>;
+    /// Inbound events that became dead letters in the window.
+    async fn inbox_dead_letters(&mut self, from: Millis, to: Millis) -> Result<i64>;
+}
+
+/// Customers' data rights (export, erasure, retention) and admin agents.
+#[async_trait]
+pub trait PrivacyStore: Send {
+    /// Every customer (erased ones excepted), oldest first.
+    async fn customer_records(&mut self) -> Result<Vec<crate::core::privacy::CustomerRecord>>;
+    /// Every customers row of the same person as `customer_id` (itself included; empty if none).
+    async fn person_customers(&mut self, customer_id: i64) -> Result<Vec<i64>>;
+    /// Makes `a` and `b` (and everyone already linked to either) one person; false if either
+    /// does not exist.
+    async fn link_customers(&mut self, a: i64, b: i64) -> Result<bool>;
+    async fn set_customer_email(&mut self, id: i64, email: Option<&str>) -> Result<()>;
+    /// Every stored row about one customers row, per table, as JSON objects.
+    async fn customer_rows(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<(&'static str, Vec<serde_json::Value>)>>;
+    /// Erases one customers row and everything about it; tickets stay, without text, shown as
+    /// the customer "erased".
+    async fn forget_customer(&mut self, customer_id: i64, now: Millis) -> Result<()>;
+    /// Removes the text of up to `limit` conversations finished before `cutoff` (see
+    /// `[privacy] retention_days`), and web sessions left unused; how many conversations.
+    async fn expire_conversations(
+        &mut self,
+        cutoff: Millis,
+        now: Millis,
+        limit: i64,
+    ) -> Result<usize>;
+    /// Whether an unfired timer of `kind` exists.
+    async fn has_pending_timer(&mut self, kind: &str) -> Result<bool>;
+    async fn set_agent_admin(&mut self, agent_id: i64, admin: bool) -> Result<()>;
+    async fn agent_is_admin(&mut self, agent_id: i64) -> Result<bool>;
 }
 
 /// The traits whose methods a transaction offers.
 pub mod prelude {
     pub use super::{
         AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, OutboxStore,
-        ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+        PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
     };
 }

@@ -110,6 +110,10 @@ pub fn test_config() -> Config {
     let mut config = Config::load_with_env(Some(&path), &[]).expect("default config");
     config.intents.watch = false;
     config.outbox.poll_ms = 20;
+    // The clock stands still in tests, so the abuse limits (per minute) would add up over a
+    // whole test; tests of the limits turn them back on.
+    config.http.sessions_per_minute_per_ip = 0;
+    config.http.messages_per_minute_per_session = 0;
     config
 }
 
@@ -177,12 +181,15 @@ impl TestApp {
         };
         let router = app.router();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
             let _ = workers_stop.send(true);
             for w in workers {
                 let _ = w.await;

@@ -237,6 +237,21 @@ impl SlackApi {
             .await
     }
 
+    /// `conversations.history`, one page: a channel's newest `limit` top-level messages,
+    /// oldest first.
+    pub async fn latest(&self, channel: &str, limit: u32) -> Result<Vec<SlackMessage>, SlackError> {
+        let method = "conversations.history";
+        let params = [
+            ("channel", channel.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        let v: Value = self.call_query(method, &params).await?;
+        let mut page: Vec<SlackMessage> = serde_json::from_value(v["messages"].clone())
+            .map_err(|e| decode(method, &e.to_string()))?;
+        page.sort_by(|a, b| compare_ts(&a.ts, &b.ts));
+        Ok(page)
+    }
+
     /// `conversations.replies`: a thread's messages after `oldest_ts` (exclusive), every page,
     /// oldest first. Slack always includes the parent; it is dropped here unless newer than
     /// `oldest_ts`.

@@ -65,6 +65,25 @@ pub struct SlackMessage {
     pub text: String,
     #[serde(default)]
     pub thread_ts: Option<String>,
+    /// On a thread's parent read with `conversations.history`: how many replies it has and
+    /// the newest one's `ts`.
+    #[serde(default)]
+    pub reply_count: Option<u64>,
+    #[serde(default)]
+    pub latest_reply: Option<String>,
+    /// Block Kit blocks, when the message has them (our ticket cards do).
+    #[serde(default)]
+    pub blocks: Option<serde_json::Value>,
+}
+
+impl SlackMessage {
+    /// Whether it shows buttons (an open ticket's card does; a closed one's does not).
+    pub fn has_buttons(&self) -> bool {
+        self.blocks
+            .as_ref()
+            .and_then(|b| b.as_array())
+            .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "actions"))
+    }
 }
 
 /// A new message written by a person.

@@ -10,13 +10,21 @@
 //!   the filtering of bots, our own messages and non-text subtypes.
 //! - [`socket`]: the Socket Mode client (ack first, reconnect with backoff, report connects).
 //! - [`recovery`]: after a (re)connect, read back with history/replies what was missed.
-//!
-//! The adapter that connects these to the core's inbox and desk lives apart from them.
+//! - [`render`]: addresses, who a message or button press is for, frontline's text as `mrkdwn`,
+//!   Web API errors as delivery outcomes; decisions tested without a connection.
+//! - [`adapter`]: the [`Slack`] adapter, the seam's three traits (connection, deliveries to
+//!   customers, ticket cards and threads) on top of the parts above.
+//! - [`webhook`]: events mode's signed HTTP endpoints.
 
+pub mod adapter;
 pub mod api;
 pub mod blocks;
 pub mod events;
 pub mod recovery;
+pub mod render;
 pub mod signature;
 pub mod socket;
 pub mod text;
+pub mod webhook;
+
+pub use adapter::{SetupError, Slack, SLACK};

@@ -131,63 +131,42 @@ impl std::fmt::Display for Mrkdwn {
 }
 
 /// Splits `text` into pieces of at most `max_chars` characters (Unicode scalar values, which is
-/// how Slack counts), preferring to cut after a line break, then after a space. A single word
-/// longer than a piece is cut where it must be, but never inside an `&amp;`-style entity.
-/// Joining the pieces gives back `text` exactly; an empty text gives no pieces.
+/// how Slack counts) with [`crate::channels::split`]: on line breaks, else between words (the
+/// separator at a cut is dropped), else inside a word longer than a piece. What Slack needs
+/// beyond it: a cut inside a word never breaks an `&amp;`-style entity in two (the start of
+/// the entity moves to the next piece), and an empty or blank piece is left out (Slack refuses
+/// empty text), so an empty text gives no pieces.
 pub fn split(text: &str, max_chars: usize) -> Vec<String> {
-    // An entity is at most 5 characters ("&amp;"); a smaller limit could not hold one.
-    let max_chars = max_chars.max(8);
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        // Byte offset just past the first `max_chars` characters, or the whole rest.
-        let limit = match rest.char_indices().nth(max_chars) {
-            None => {
-                pieces.push(rest.to_string());
-                break;
-            }
-            Some((at, _)) => at,
-        };
-        let window = &rest[..limit];
-        let cut = cut_after(window, '\n')
-            .or_else(|| cut_after_whitespace(window))
-            .unwrap_or_else(|| hard_cut(window));
-        pieces.push(rest[..cut].to_string());
-        rest = &rest[cut..];
+    // The longest part of an entity a cut can leave behind is "&amp" (4 characters): cutting
+    // that much shorter leaves room to move it to the next piece.
+    const ENTITY_TAIL_MAX: usize = 4;
+    let max_chars = max_chars.max(2 * ENTITY_TAIL_MAX);
+    let mut pieces = crate::channels::split::split(text, max_chars - ENTITY_TAIL_MAX);
+    for i in 1..pieces.len() {
+        if let Some(at) = broken_entity_start(&pieces[i - 1], &pieces[i]) {
+            let tail = pieces[i - 1].split_off(at);
+            pieces[i].insert_str(0, &tail);
+        }
     }
+    pieces.retain(|p| !p.trim().is_empty());
     pieces
 }
 
-/// Byte offset just after the last `c` in `window`, if that leaves a non-empty piece.
-fn cut_after(window: &str, c: char) -> Option<usize> {
-    window
-        .rfind(c)
-        .map(|at| at + c.len_utf8())
-        .filter(|&cut| cut > 0)
-}
-
-fn cut_after_whitespace(window: &str) -> Option<usize> {
-    window
-        .char_indices()
-        .rev()
-        .find(|(_, c)| c.is_whitespace())
-        .map(|(at, c)| at + c.len_utf8())
-}
-
-/// Cuts at the window's end, moved back before an entity the cut would break in two.
-fn hard_cut(window: &str) -> usize {
-    if let Some(amp) = window.rfind('&') {
-        let tail = &window[amp..];
-        let could_be_entity = tail.len() < 6
-            && !tail.contains(';')
-            && tail[1..]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '#');
-        if could_be_entity && amp > 0 {
-            return amp;
-        }
+/// Where in `before` an entity starts that a cut split between `before` and `after`.
+fn broken_entity_start(before: &str, after: &str) -> Option<usize> {
+    let amp = before.rfind('&')?;
+    let tail = &before[amp..];
+    if tail.contains(';') || tail.len() >= 5 {
+        return None;
     }
-    window.len()
+    ["&amp;", "&lt;", "&gt;"]
+        .iter()
+        .any(|entity| {
+            entity
+                .strip_prefix(tail)
+                .is_some_and(|rest| !rest.is_empty() && after.starts_with(rest))
+        })
+        .then_some(amp)
 }
 
 #[cfg(test)]
@@ -238,20 +217,26 @@ mod tests {
         );
     }
 
+    /// The text minus the separators dropped at cuts.
+    fn joined(pieces: &[String]) -> String {
+        pieces.concat()
+    }
+
     #[test]
     fn short_text_is_one_piece_and_empty_text_none() {
         assert_eq!(split("hello", 3000), vec!["hello"]);
         assert!(split("", 3000).is_empty());
+        assert!(split("  ", 3000).is_empty());
     }
 
     #[test]
     fn splits_on_line_breaks_first() {
         let text = format!("{}\n{}\n{}", "a".repeat(10), "b".repeat(10), "c".repeat(10));
-        let pieces = split(&text, 25);
+        let pieces = split(&text, 26);
         assert_eq!(
             pieces,
             vec![
-                format!("{}\n{}\n", "a".repeat(10), "b".repeat(10)),
+                format!("{}\n{}", "a".repeat(10), "b".repeat(10)),
                 "c".repeat(10)
             ]
         );
@@ -261,14 +246,8 @@ mod tests {
     fn splits_on_spaces_when_a_line_is_too_long() {
         let text = "one two three four five six seven eight nine ten";
         let pieces = split(text, 12);
-        assert_eq!(pieces.concat(), text);
-        for p in &pieces {
-            assert!(p.chars().count() <= 12, "{p:?}");
-            assert!(
-                p.ends_with(' ') || text.ends_with(p.as_str()),
-                "cut inside a word: {p:?}"
-            );
-        }
+        assert_eq!(pieces.join(" "), text);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 12), "{pieces:?}");
     }
 
     #[test]
@@ -276,25 +255,25 @@ mod tests {
         // 2-, 3- and 4-byte characters, no spaces: forces hard cuts.
         let text = "äö€😀".repeat(1000);
         let pieces = split(&text, 3000);
-        assert_eq!(pieces.concat(), text);
+        assert_eq!(joined(&pieces), text);
         assert_eq!(pieces.len(), 2);
-        assert_eq!(pieces[0].chars().count(), 3000);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 3000));
         let words = "grüße 😀 ".repeat(800);
         let pieces = split(&words, 3000);
-        assert_eq!(pieces.concat(), words);
-        assert!(pieces
-            .iter()
-            .all(|p| p.chars().count() <= 3000 && p.ends_with(' ')));
+        assert_eq!(pieces.join(" "), words);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 3000));
     }
 
     #[test]
     fn a_hard_cut_does_not_break_an_entity() {
-        let text = escape(&"<".repeat(10)); // "&lt;" x 10, 40 characters, no spaces
-        let pieces = split(&text, 10);
-        assert_eq!(pieces.concat(), text);
-        for p in &pieces {
-            assert!(p.chars().count() <= 10);
-            assert_eq!(p.matches('&').count(), p.matches(';').count(), "{p:?}");
+        for limit in 8..20 {
+            let text = escape(&"<&>".repeat(10)); // entities only, no spaces
+            let pieces = split(&text, limit);
+            assert_eq!(joined(&pieces), text, "limit {limit}");
+            for p in &pieces {
+                assert!(p.chars().count() <= limit, "{p:?} at {limit}");
+                assert_eq!(p.matches('&').count(), p.matches(';').count(), "{p:?}");
+            }
         }
     }
 
@@ -305,9 +284,7 @@ mod tests {
             .collect();
         let pieces = split(&text, SECTION_TEXT_MAX);
         assert!(pieces.len() > 30);
-        assert_eq!(pieces.concat(), text);
-        assert!(pieces
-            .iter()
-            .all(|p| p.chars().count() <= SECTION_TEXT_MAX && p.ends_with('\n')));
+        assert_eq!(pieces.join("\n"), text);
+        assert!(pieces.iter().all(|p| p.chars().count() <= SECTION_TEXT_MAX));
     }
 }

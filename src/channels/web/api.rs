@@ -19,6 +19,8 @@ use crate::core::error::CoreError;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (a refused request past an abuse limit).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,18 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: past an abuse limit, with how long to wait.
+    pub fn too_many(what: &str, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many {what}; try again in {retry_after_secs} s"),
+            )
         }
     }
 
@@ -36,7 +50,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -172,6 +192,20 @@ impl<S: Send + Sync> FromRequestParts<S> for TicketId {
             .parse()
             .map(TicketId)
             .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("ticket {raw} not found")))
+    }
+}
+
+/// The `{id}` of a customer route; anything but a number names no customer: 404.
+pub struct CustomerId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for CustomerId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_id(parts, state).await?;
+        raw.parse()
+            .map(CustomerId)
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("customer {raw} not found")))
     }
 }
 

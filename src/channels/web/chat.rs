@@ -1,15 +1,20 @@
 //! The customer's side of the web chat: a session per visitor (an id and a secret token), posting
 //! messages into the inbox, and reading the conversation with long polling.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{ApiError, Json, OptionalJson, SessionId, SessionToken, Q};
+use super::identity::{verify, IdentityError};
+use super::limits::Limits;
 use super::{WebState, WEB};
 use crate::clock::rfc3339;
 use crate::core::agent::{new_token, token_hash};
@@ -21,6 +26,30 @@ use crate::store::WebSession;
 const RECHECK: Duration = Duration::from_secs(1);
 /// Longest a client may ask a message poll to wait.
 const MAX_WAIT_SECS: u64 = 30;
+
+/// The key of a web customer known by signed identity: the same customer, and the same
+/// conversation, whatever session or device they write from.
+fn identified_key(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// The customer's key of a session: their signed identity's, or the session id for an anonymous
+/// visitor. Their conversations are kept under it.
+async fn customer_key(state: &WebState, session: &WebSession) -> Result<String, ApiError> {
+    let mut tx = state.services.store.read().await?;
+    Ok(tx
+        .customer(session.customer_id)
+        .await?
+        .map_or_else(|| session.id.clone(), |c| c.external_id))
+}
+
+fn identity_error(e: IdentityError) -> ApiError {
+    let status = match e {
+        IdentityError::WrongHash => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.to_string())
+}
 
 async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<WebSession, ApiError> {
     let sessions = state.services.store.web_sessions();
@@ -40,12 +69,49 @@ async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<Web
 #[serde(deny_unknown_fields)]
 pub(super) struct NewSession {
     name: Option<String>,
+    /// Signed identity: the site's id for its logged-in customer, and the site's HMAC of it.
+    user_id: Option<String>,
+    user_hash: Option<String>,
+    email: Option<String>,
 }
 
 pub(super) async fn create_session(
     State(state): State<WebState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    parts: Parts,
     OptionalJson(body): OptionalJson<NewSession>,
 ) -> Result<Response, ApiError> {
+    let client = limits
+        .client_ip(&parts)
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    limits
+        .sessions
+        .check(&client, state.services.now())
+        .map_err(|secs| ApiError::too_many("new chats from this address", secs))?;
+    let user_id = verify(
+        state.services.config.web.identity_secret.expose(),
+        body.user_id.as_deref(),
+        body.user_hash.as_deref(),
+    )
+    .map_err(identity_error)?;
+    let email = body
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
+    if let Some(e) = &email {
+        if user_id.is_none() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "email is taken only with a signed identity (user_id and user_hash)",
+            ));
+        }
+        if e.chars().count() > 254 || !e.contains('@') || e.chars().any(char::is_control) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "email is not an e-mail address",
+            ));
+        }
+    }
     let name = body
         .name
         .map(|n| n.trim().to_string())
@@ -68,8 +134,17 @@ pub(super) async fn create_session(
     let id = new_token()[..32].to_string();
     let token = new_token();
     let now = state.services.now();
+    let key = user_id
+        .as_deref()
+        .map_or_else(|| id.clone(), identified_key);
     let mut w = state.services.write().await?;
-    let customer = w.tx.upsert_customer(WEB, &id, name.as_deref(), now).await?;
+    let customer =
+        w.tx.upsert_customer(WEB, &key, name.as_deref(), now)
+            .await?;
+    if email.is_some() {
+        w.tx.set_customer_email(customer.id, email.as_deref())
+            .await?;
+    }
     w.commit().await?;
     // The session is written once its customer is: a crash in between leaves a customer no one
     // can write as, and the visitor's request fails, so they start again.
@@ -82,9 +157,22 @@ pub(super) async fn create_session(
             created_at: now,
         })
         .await?;
+    // A returning customer the site vouches for is greeted by the name they are known by.
+    let greeting = match (&user_id, &customer.display_name) {
+        (Some(_), Some(name)) => Some(state.services.render(
+            &state.services.config.templates.welcome_back,
+            &[("customer.name", name.clone())],
+        )),
+        _ => None,
+    };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "session_id": id, "token": token })),
+        Json(json!({
+            "session_id": id,
+            "token": token,
+            "identified": user_id.is_some(),
+            "greeting": greeting,
+        })),
     )
         .into_response())
 }
@@ -98,17 +186,26 @@ pub(super) struct NewMessage {
 
 pub(super) async fn post_message(
     State(state): State<WebState>,
+    Extension(limits): Extension<Arc<Limits>>,
     SessionId(id): SessionId,
     token: SessionToken,
     Json(body): Json<NewMessage>,
 ) -> Result<Response, ApiError> {
     let session = session(&state, &id, &token).await?;
-    let name = {
+    // After authentication, so nobody can use up someone else's allowance without their token,
+    // and before anything is stored.
+    limits
+        .messages
+        .check(&session.id, state.services.now())
+        .map_err(|secs| ApiError::too_many("messages in this chat", secs))?;
+    let customer = {
         let mut tx = state.services.store.read().await?;
-        tx.customer(session.customer_id)
-            .await?
-            .and_then(|c| c.display_name)
+        tx.customer(session.customer_id).await?
     };
+    let key = customer
+        .as_ref()
+        .map_or_else(|| session.id.clone(), |c| c.external_id.clone());
+    let name = customer.and_then(|c| c.display_name);
     // An empty client_id would make every message a repeat of the first: treat it as absent.
     let client_id = body.client_id.filter(|c| !c.trim().is_empty());
     let external_id = match client_id {
@@ -126,10 +223,10 @@ pub(super) async fn post_message(
         .receive(Inbound {
             channel: WEB.into(),
             external_id,
-            customer_key: id.clone(),
+            customer_key: key.clone(),
             customer_name: name,
-            conversation_key: id.clone(),
-            reply_to: id,
+            conversation_key: key.clone(),
+            reply_to: key,
             text: body.text,
             received_at: state.services.now(),
             sender: Default::default(),
@@ -157,13 +254,14 @@ pub(super) async fn get_messages(
     token: SessionToken,
     Q(poll): Q<Poll>,
 ) -> Result<Json<Value>, ApiError> {
-    session(&state, &id, &token).await?;
+    let session = session(&state, &id, &token).await?;
+    let key = customer_key(&state, &session).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
     let mut changes = state.services.subscribe();
     loop {
         let lines = {
             let mut tx = state.services.store.read().await?;
-            tx.lines_for_key(WEB, &id, poll.after).await?
+            tx.lines_for_key(WEB, &key, poll.after).await?
         };
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(

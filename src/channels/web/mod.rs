@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use axum::response::{Html, Redirect};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
@@ -27,6 +27,10 @@ use crate::core::services::Services;
 pub mod api;
 mod chat;
 mod console;
+mod customers;
+pub mod identity;
+pub mod limits;
+pub mod pages;
 mod report;
 
 use api::{ApiError, Json};
@@ -55,17 +59,15 @@ pub struct WebState {
 }
 
 pub fn router(state: WebState) -> Router {
+    let limits = Arc::new(limits::Limits::new(&state.services.config.http));
+    let chat_page = pages::Page::chat(&state.services.config);
+    let agent_page = pages::Page::agent();
     Router::new()
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/chat",
-            get(|| async { Html(include_str!("../../../static/chat.html")) }),
-        )
-        .route(
-            "/agent",
-            get(|| async { Html(include_str!("../../../static/agent.html")) }),
-        )
+        .route("/chat", get(move || async move { chat_page }))
+        .route("/agent", get(move || async move { agent_page }))
+        .route("/widget.js", get(pages::widget))
         .route("/api/chat/sessions", post(chat::create_session))
         .route(
             "/api/chat/sessions/{id}/messages",
@@ -77,7 +79,22 @@ pub fn router(state: WebState) -> Router {
         .route("/api/tickets/{id}/claim", post(console::claim))
         .route("/api/tickets/{id}/messages", post(console::agent_message))
         .route("/api/tickets/{id}/close", post(console::close))
+        .route("/api/tickets/{id}/release", post(console::release))
+        .route("/api/tickets/{id}/transfer", post(console::transfer))
+        .route("/api/tickets/{id}/reopen", post(console::reopen))
+        .route("/api/tickets/{id}/priority", post(console::priority))
+        .route("/api/tickets/{id}/tags", post(console::tags))
+        .route("/api/tickets/{id}/block", post(console::block))
+        .route("/api/tickets/{id}/unblock", post(console::unblock))
+        .route("/api/blocks", get(console::blocks))
+        .route("/api/snippets", get(console::snippets))
+        .route("/api/conversations/{id}", get(console::conversation))
         .route("/api/report", get(report::report))
+        .route(
+            "/api/customers/{id}",
+            axum::routing::delete(customers::forget),
+        )
+        .route("/api/customers/{id}/export", get(customers::export))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -85,5 +102,7 @@ pub fn router(state: WebState) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::Extension(limits))
+        .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }

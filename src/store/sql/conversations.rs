@@ -20,11 +20,26 @@ pub(in crate::store) const UPDATE_CONVERSATION: &str =
             disclosed = $10, answer_turn = $11, created_at = $12, updated_at = $13 \
      WHERE id = $1";
 
+pub(in crate::store) const EARLIER_CONVERSATIONS: &str =
+    "SELECT COUNT(*) FROM conversations WHERE customer_id = $1 AND id < $2";
+
 /// Implements [`ConversationStore`](crate::store::ConversationStore) for a transaction type of `sql::impl_tx!`.
 macro_rules! impl_conversations {
     ($tx:ident) => {
         #[async_trait]
         impl ConversationStore for $tx {
+            async fn earlier_conversations(
+                &mut self,
+                customer_id: i64,
+                before: i64,
+            ) -> Result<i64> {
+                Ok(sqlx::query_scalar(sql::EARLIER_CONVERSATIONS)
+                    .bind(customer_id)
+                    .bind(before)
+                    .fetch_one(&mut *self.0)
+                    .await?)
+            }
+
             async fn latest_conversation(
                 &mut self,
                 channel: &str,

@@ -20,6 +20,11 @@ pub(in crate::store) const UNHANDLED_INBOUND: &str =
      FROM inbox WHERE handled_at IS NULL AND id > $1 ORDER BY id LIMIT $2";
 pub(in crate::store) const MARK_INBOUND_HANDLED: &str =
     "UPDATE inbox SET handled_at = $2 WHERE id = $1 AND handled_at IS NULL";
+pub(in crate::store) const INBOUND_FAILED: &str =
+    "UPDATE inbox SET attempts = attempts + 1, last_error = $2 \
+     WHERE id = $1 AND handled_at IS NULL RETURNING attempts";
+pub(in crate::store) const MARK_INBOUND_DEAD: &str =
+    "UPDATE inbox SET handled_at = $2, dead_at = $2 WHERE id = $1 AND handled_at IS NULL";
 pub(in crate::store) const INBOX_CURSORS: &str =
     "SELECT i.conversation_key, i.reply_to, i.sender, i.external_id, i.received_at \
      FROM inbox i \
@@ -79,6 +84,24 @@ macro_rules! impl_inbox {
 
             async fn mark_inbound_handled(&mut self, id: i64, now: Millis) -> Result<bool> {
                 let done = sqlx::query(sql::MARK_INBOUND_HANDLED)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn inbound_failed(&mut self, id: i64, error: &str) -> Result<i32> {
+                let attempts: Option<i32> = sqlx::query_scalar(sql::INBOUND_FAILED)
+                    .bind(id)
+                    .bind(error)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                Ok(attempts.unwrap_or(0))
+            }
+
+            async fn mark_inbound_dead(&mut self, id: i64, now: Millis) -> Result<bool> {
+                let done = sqlx::query(sql::MARK_INBOUND_DEAD)
                     .bind(id)
                     .bind(now)
                     .execute(&mut *self.0)

@@ -21,7 +21,7 @@ use crate::core::conversation::ConversationState;
 use crate::core::desk_event::DeskEvent;
 use crate::core::message::Author;
 use crate::core::message::Sender;
-use crate::core::ticket::TicketStatus;
+use crate::core::ticket::{Priority, TicketStatus};
 
 pub(super) fn author(s: &str) -> Result<Author> {
     Author::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown author '{s}'")))
@@ -35,6 +35,10 @@ pub(super) fn conversation_state(s: &str) -> Result<ConversationState> {
 pub(super) fn ticket_status(s: &str) -> Result<TicketStatus> {
     TicketStatus::parse(s)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket status '{s}'")))
+}
+
+pub(super) fn priority(s: &str) -> Result<Priority> {
+    Priority::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown ticket priority '{s}'")))
 }
 
 pub(super) fn outbox_status(s: &str) -> Result<OutboxStatus> {
@@ -107,11 +111,23 @@ pub(super) fn conflict_or_database(e: sqlx::Error, what: &str) -> StoreError {
     }
 }
 
+/// A ticket priority as a number, 0 for the most urgent (see `Priority::rank`), for the ticket
+/// table alias `$t`.
+macro_rules! priority_rank {
+    ($t:literal) => {
+        concat!(
+            "(CASE ",
+            $t,
+            ".priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END)"
+        )
+    };
+}
 /// Every ticket column.
 macro_rules! ticket_columns {
     () => {
         "id, conversation_id, customer_id, channel, status, subject, reason, intents, assignee, \
-         created_at, claimed_at, first_reply_at, resolved_at, closed_at, csat"
+         created_at, claimed_at, first_reply_at, resolved_at, closed_at, csat, priority, tags, \
+         breached_at, closed_by"
     };
 }
 /// A ticket with the names agents see, for the query tail `$tail`.
@@ -120,7 +136,8 @@ macro_rules! ticket_summary_query {
         concat!(
             "SELECT t.id, t.conversation_id, t.customer_id, t.channel, t.status, t.subject, \
                     t.reason, t.intents, t.assignee, t.created_at, t.claimed_at, \
-                    t.first_reply_at, t.resolved_at, t.closed_at, t.csat, \
+                    t.first_reply_at, t.resolved_at, t.closed_at, t.csat, t.priority, t.tags, \
+                    t.breached_at, t.closed_by, \
                     c.channel AS customer_channel, c.external_id AS customer_external_id, \
                     c.display_name AS customer_display_name, a.name AS assignee_name \
              FROM tickets t \
@@ -137,6 +154,7 @@ pub(in crate::store) mod conversations;
 pub(in crate::store) mod customers;
 pub(in crate::store) mod inbox;
 pub(in crate::store) mod outbox;
+pub(in crate::store) mod privacy;
 pub(in crate::store) mod report;
 pub(in crate::store) mod tickets;
 pub(in crate::store) mod timers;
@@ -149,6 +167,7 @@ pub(in crate::store) use conversations::*;
 pub(in crate::store) use customers::*;
 pub(in crate::store) use inbox::*;
 pub(in crate::store) use outbox::*;
+pub(in crate::store) use privacy::*;
 pub(in crate::store) use report::*;
 pub(in crate::store) use tickets::*;
 pub(in crate::store) use timers::*;
@@ -190,6 +209,7 @@ macro_rules! impl_tx {
                     external_id: r.try_get("external_id")?,
                     display_name: r.try_get("display_name")?,
                     created_at: r.try_get("created_at")?,
+                    blocked_at: r.try_get("blocked_at")?,
                 })
             }
 
@@ -260,6 +280,10 @@ macro_rules! impl_tx {
                     resolved_at: r.try_get("resolved_at")?,
                     closed_at: r.try_get("closed_at")?,
                     csat: r.try_get("csat")?,
+                    priority: sql::priority(r.try_get("priority")?)?,
+                    tags: sql::from_json("ticket tags", r.try_get("tags")?)?,
+                    breached_at: r.try_get("breached_at")?,
+                    closed_by: r.try_get("closed_by")?,
                 })
             }
 
@@ -339,6 +363,7 @@ macro_rules! impl_tx {
             sql::outbox::impl_outbox!($tx);
             sql::timers::impl_timers!($tx);
             sql::report::impl_report!($tx);
+            sql::privacy::impl_privacy!($tx);
         }
         use tx::$tx;
     };

@@ -40,6 +40,9 @@ pub(in crate::store) const NEXT_OUTBOX_DUE: &str = "SELECT MIN(o.next_attempt_at
                        WHERE p.status = 'pending' AND p.conversation_id = o.conversation_id \
                          AND p.lane = o.lane AND p.id < o.id)";
 
+pub(in crate::store) const OUTBOX_BACKLOG: &str =
+    "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'";
+
 /// Implements [`OutboxStore`](crate::store::OutboxStore) for a transaction type of `sql::impl_tx!`.
 macro_rules! impl_outbox {
     ($tx:ident) => {
@@ -135,6 +138,13 @@ macro_rules! impl_outbox {
                 Ok(sqlx::query_scalar(sql::NEXT_OUTBOX_DUE)
                     .fetch_one(&mut *self.0)
                     .await?)
+            }
+
+            async fn outbox_backlog(&mut self) -> Result<(i64, Option<Millis>)> {
+                let row = sqlx::query(sql::OUTBOX_BACKLOG)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                Ok((row.try_get("n")?, row.try_get("oldest")?))
             }
         }
     };

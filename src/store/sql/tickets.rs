@@ -8,19 +8,31 @@ pub(in crate::store) const TICKET: &str =
     concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE id = $1");
 pub(in crate::store) const UPDATE_TICKET: &str =
     "UPDATE tickets SET status = $2, assignee = $3, claimed_at = $4, first_reply_at = $5, \
-            resolved_at = $6, closed_at = $7, csat = $8 \
+            resolved_at = $6, closed_at = $7, csat = $8, priority = $9, tags = $10, \
+            breached_at = $11, closed_by = $12 \
      WHERE id = $1";
 /// Up to four statuses in `$1..$4` (there are four); unused ones repeat the first.
 pub(in crate::store) const LIST_TICKETS: &str =
     ticket_summary_query!("WHERE t.status IN ($1, $2, $3, $4) ORDER BY t.created_at, t.id");
 pub(in crate::store) const TICKET_SUMMARY: &str = ticket_summary_query!("WHERE t.id = $1");
-/// Ties on `created_at` are broken by id, the same order the queue is listed in.
-pub(in crate::store) const QUEUE_POSITION: &str = "SELECT COUNT(o.id) + 1 \
+/// Open tickets ahead in the queue's order: more urgent, or as urgent and older (ties on
+/// `created_at` broken by id), the order the queue is listed in.
+pub(in crate::store) const QUEUE_POSITION: &str = concat!(
+    "SELECT COUNT(o.id) + 1 \
      FROM tickets t \
      JOIN tickets o ON o.status = 'open' \
-                   AND (o.created_at < t.created_at \
-                        OR (o.created_at = t.created_at AND o.id < t.id)) \
-     WHERE t.id = $1";
+                   AND (",
+    priority_rank!("o"),
+    " < ",
+    priority_rank!("t"),
+    " OR (",
+    priority_rank!("o"),
+    " = ",
+    priority_rank!("t"),
+    " AND (o.created_at < t.created_at \
+                        OR (o.created_at = t.created_at AND o.id < t.id)))) \
+     WHERE t.id = $1"
+);
 pub(in crate::store) const RECENT_CLAIM_WAITS: &str =
     "SELECT claimed_at - created_at FROM tickets WHERE claimed_at IS NOT NULL \
      ORDER BY claimed_at DESC, id DESC LIMIT $1";
@@ -62,6 +74,10 @@ macro_rules! impl_tickets {
                     resolved_at: None,
                     closed_at: None,
                     csat: None,
+                    priority: Default::default(),
+                    tags: Vec::new(),
+                    breached_at: None,
+                    closed_by: None,
                 })
             }
 
@@ -83,6 +99,10 @@ macro_rules! impl_tickets {
                     .bind(t.resolved_at)
                     .bind(t.closed_at)
                     .bind(t.csat)
+                    .bind(t.priority.as_str())
+                    .bind(sql::to_json("ticket tags", &t.tags)?)
+                    .bind(t.breached_at)
+                    .bind(&t.closed_by)
                     .execute(&mut *self.0)
                     .await?;
                 Ok(())
@@ -106,6 +126,9 @@ macro_rules! impl_tickets {
                 let mut tickets = all(rows, ticket_summary)?;
                 // More than four statuses can only repeat one; keep the query static anyway.
                 tickets.retain(|s| statuses.contains(&s.ticket.status));
+                // The queue's order: most urgent first, then oldest (the query's order; the
+                // sort is stable).
+                tickets.sort_by_key(|s| s.ticket.priority.rank());
                 Ok(tickets)
             }
 
