@@ -13,6 +13,7 @@ use frontline::intents::{load_dir, MatcherSettings, TrainedMatcher};
 
 const HOW_TO_ENABLE: &str = "python3 scripts/fetch-model.py && cargo test --features semantic";
 
+#[cfg_attr(not(feature = "semantic"), allow(dead_code))]
 fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -82,7 +83,10 @@ mod with_the_feature {
             return Some(dir);
         }
         if std::env::var_os("FRONTLINE_REQUIRE_MODEL").is_some() {
-            panic!("FRONTLINE_REQUIRE_MODEL is set but {} holds no model", dir.display());
+            panic!(
+                "FRONTLINE_REQUIRE_MODEL is set but {} holds no model",
+                dir.display()
+            );
         }
         eprintln!(
             "semantic test skipped: no model in {}; run `{HOW_TO_ENABLE}`",
@@ -114,7 +118,10 @@ mod with_the_feature {
 
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     #[test]
@@ -125,11 +132,20 @@ mod with_the_feature {
         )
         .unwrap();
         assert_eq!(m.dim(), 384);
-        let texts: Vec<&str> = reference.sentences.iter().map(|s| s.text.as_str()).collect();
+        let texts: Vec<&str> = reference
+            .sentences
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
         // One at a time (no padding) and as one padded batch: both must give the same vectors.
         let batch = m.embed(&texts).unwrap();
         for (s, from_batch) in reference.sentences.iter().zip(&batch) {
-            assert_eq!(m.token_ids(&s.text).unwrap(), s.ids, "tokens of {:?}", s.text);
+            assert_eq!(
+                m.token_ids(&s.text).unwrap(),
+                s.ids,
+                "tokens of {:?}",
+                s.text
+            );
             let one = m.embed_one(&s.text).unwrap();
             let norm: f32 = one.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
@@ -143,9 +159,18 @@ mod with_the_feature {
     /// Paraphrases of the fixture's intents that share no word with any of its examples.
     const PARAPHRASES: &[(&str, &str)] = &[
         ("the plastic you mailed hasn't shown up", "card_not_arrived"),
-        ("cannot remember the secret code to sign into the app", "forgot_password"),
-        ("I'd like to discontinue the recurring payments for good", "cancel_subscription"),
-        ("until when can I drop by the branch on weekdays", "opening_hours"),
+        (
+            "cannot remember the secret code to sign into the app",
+            "forgot_password",
+        ),
+        (
+            "I'd like to discontinue the recurring payments for good",
+            "cancel_subscription",
+        ),
+        (
+            "until when can I drop by the branch on weekdays",
+            "opening_hours",
+        ),
         ("we relocated to another city last month", "change_address"),
         ("reimburse me for the broken blender", "refund"),
     ];
@@ -162,7 +187,9 @@ mod with_the_feature {
     fn the_paraphrases_really_share_no_words_with_the_examples() {
         let set = support_set();
         // Words too common to carry meaning.
-        let stop = ["i", "me", "my", "the", "you", "to", "a", "for", "on", "can", "when", "i'd"];
+        let stop = [
+            "i", "me", "my", "the", "you", "to", "a", "for", "on", "can", "when", "i'd",
+        ];
         let vocab: std::collections::BTreeSet<String> = set
             .intents
             .iter()
@@ -192,7 +219,9 @@ mod with_the_feature {
     #[test]
     fn paraphrases_are_answered_in_semantic_mode_and_not_in_lexical_mode() {
         let cache = temp_dir("paraphrase");
-        let Some(semantic) = trained(Mode::Semantic, &cache) else { return };
+        let Some(semantic) = trained(Mode::Semantic, &cache) else {
+            return;
+        };
         let lexical = TrainedMatcher::train(&support_set(), &MatcherSettings::default());
         assert_eq!(semantic.stats().mode, Mode::Semantic);
         assert_eq!(lexical.stats().mode, Mode::Lexical);
@@ -222,7 +251,9 @@ mod with_the_feature {
     #[test]
     fn ensemble_mode_answers_both_known_questions_and_paraphrases() {
         let cache = temp_dir("ensemble");
-        let Some(m) = trained(Mode::Ensemble, &cache) else { return };
+        let Some(m) = trained(Mode::Ensemble, &cache) else {
+            return;
+        };
         assert_eq!(m.stats().mode, Mode::Ensemble);
         assert_eq!(m.stats().features, {
             let lexical = TrainedMatcher::train(&support_set(), &MatcherSettings::default());
@@ -306,7 +337,10 @@ mod with_the_feature {
             ..Default::default()
         };
         let err = TrainedMatcher::build(&support_set(), &settings).unwrap_err();
-        assert!(err.to_string().contains("model.safetensors is missing"), "{err}");
+        assert!(
+            err.to_string().contains("model.safetensors is missing"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -319,7 +353,11 @@ mod with_the_feature {
         )
         .unwrap();
         std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
-        std::fs::write(dir.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00not json").unwrap();
+        std::fs::write(
+            dir.join("model.safetensors"),
+            b"\x10\x00\x00\x00\x00\x00\x00\x00not json",
+        )
+        .unwrap();
         let e = load_err(&dir);
         assert!(
             matches!(&e, SemanticError::CorruptFile { path, .. } if path.ends_with("model.safetensors")),

@@ -208,7 +208,10 @@ impl TrainedMatcher {
     /// Trains the matcher `[matcher] mode` asks for, loading the embedding model if needed
     /// (once per process). Fails, rather than falling back to another mode, when the model
     /// cannot be loaded or this build lacks the `semantic` feature.
-    pub fn build(set: &IntentSet, settings: &MatcherSettings) -> Result<TrainedMatcher, SemanticError> {
+    pub fn build(
+        set: &IntentSet,
+        settings: &MatcherSettings,
+    ) -> Result<TrainedMatcher, SemanticError> {
         let embedder = embedder_for(settings)?;
         Self::train_with(set, settings, embedder)
     }
@@ -432,7 +435,11 @@ impl TrainedMatcher {
             "matcher trained"
         );
         let stats = TrainStats {
-            mode: if dense.is_some() { s.mode } else { Mode::Lexical },
+            mode: if dense.is_some() {
+                s.mode
+            } else {
+                Mode::Lexical
+            },
             intents: n_intents,
             examples: xs.len(),
             negatives: set.out_of_scope.len(),

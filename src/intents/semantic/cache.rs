@@ -96,9 +96,15 @@ impl CachedEmbedder {
         let record = (32 + 4 * self.inner.dim()) as u64;
         if len % record != 0 {
             drop(f);
-            let f2 = OpenOptions::new().write(true).open(&self.file).map_err(err)?;
+            let f2 = OpenOptions::new()
+                .write(true)
+                .open(&self.file)
+                .map_err(err)?;
             f2.set_len(len - len % record).map_err(err)?;
-            f = OpenOptions::new().append(true).open(&self.file).map_err(err)?;
+            f = OpenOptions::new()
+                .append(true)
+                .open(&self.file)
+                .map_err(err)?;
         }
         f.write_all(&buf).map_err(err)
     }
@@ -168,7 +174,10 @@ mod tests {
         }
         fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
             self.0.fetch_add(texts.len(), Ordering::Relaxed);
-            Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0, 0.5]).collect())
+            Ok(texts
+                .iter()
+                .map(|t| vec![t.len() as f32, 1.0, 0.5])
+                .collect())
         }
         fn fingerprint(&self) -> [u8; 32] {
             [7; 32]
@@ -186,7 +195,9 @@ mod tests {
         assert_eq!(first.misses(), 2);
         // A restart: a new cache over the same folder embeds only the new text.
         let second = CachedEmbedder::new(model.clone(), dir.clone());
-        let b = second.embed(&["hi", "where is my card", "new one"]).unwrap();
+        let b = second
+            .embed(&["hi", "where is my card", "new one"])
+            .unwrap();
         assert_eq!(model.0.load(Ordering::Relaxed), 3);
         assert_eq!((second.hits(), second.misses()), (2, 1));
         assert_eq!(a[0], b[1]);

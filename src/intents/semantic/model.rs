@@ -61,8 +61,12 @@ fn check_pooling(dir: &Path) -> Result<(), SemanticError> {
     let pooling_dir = list.as_array().and_then(|mods| {
         mods.iter().find_map(|m| {
             let ty = m.get("type")?.as_str()?;
-            ty.ends_with("Pooling")
-                .then(|| m.get("path").and_then(|p| p.as_str()).unwrap_or("").to_string())
+            ty.ends_with("Pooling").then(|| {
+                m.get("path")
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            })
         })
     });
     let Some(sub) = pooling_dir else {
@@ -157,7 +161,7 @@ impl SentenceModel {
         let types = input.zeros_like()?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
         let hidden = self.bert.forward(&input, &types, Some(&mask))?; // (n, len, dim)
-        // Mean over real tokens, then unit length.
+                                                                      // Mean over real tokens, then unit length.
         let m = mask.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&m)?.sum(1)?;
         let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
