@@ -84,10 +84,7 @@ async fn signed_identity_ties_sessions_to_one_customer(db: Db) {
     .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["identified"], true);
-    assert_eq!(
-        body["greeting"],
-        "Welcome back, Dana!"
-    );
+    assert_eq!(body["greeting"], "Welcome back, Dana!");
     let mut first = session(&body);
     app.say(&first, "I want to talk to a person").await;
     let ticket1 = ticket_number(
@@ -107,10 +104,7 @@ async fn signed_identity_ties_sessions_to_one_customer(db: Db) {
     app.clock.advance(Duration::from_secs(3 * 24 * 3600));
     let (code, body) = post_session(&app, json!({"user_id": "cust-42", "user_hash": hash})).await;
     assert_eq!(code, 201, "{body}");
-    assert_eq!(
-        body["greeting"],
-        "Welcome back, Dana!"
-    );
+    assert_eq!(body["greeting"], "Welcome back, Dana!");
     let mut second = session(&body);
     assert_ne!(second.id, first.id);
     let history = app.messages(&second, 0).await;

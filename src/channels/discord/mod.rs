@@ -148,6 +148,7 @@ impl Discord {
         text: &str,
         rows: Vec<serenity::all::CreateActionRow>,
         key: Option<SentKey>,
+        ping_role: Option<u64>,
     ) -> Result<MessageId, serenity::Error> {
         let pieces = split(text, render::MAX_CONTENT);
         let last = pieces.len() - 1;
@@ -160,9 +161,17 @@ impl Discord {
                 id = Some(*sent);
                 continue;
             }
+            // Nothing pings, but the agent role on the first piece of a reminder to agents.
+            let (piece, mentions) = match ping_role {
+                Some(role) if i == 0 => (
+                    format!("<@&{role}> {piece}"),
+                    CreateAllowedMentions::new().roles(vec![serenity::all::RoleId::new(role)]),
+                ),
+                _ => (piece, CreateAllowedMentions::new()),
+            };
             let mut message = CreateMessage::new()
                 .content(piece)
-                .allowed_mentions(CreateAllowedMentions::new());
+                .allowed_mentions(mentions);
             if i == last && !rows.is_empty() {
                 message = message.components(rows.clone());
             }
@@ -242,7 +251,7 @@ impl Discord {
             card: true,
         };
         let card = self
-            .send(staff, &text, render::card_rows(open), Some(key))
+            .send(staff, &text, render::card_rows(open), Some(key), None)
             .await
             .map_err(|e| render::delivery_error(&e))?;
         let thread = match staff
@@ -323,7 +332,13 @@ impl Discord {
             card: false,
         };
         let id = self
-            .send(channel, &text, render::choice_rows(&d.choices), Some(key))
+            .send(
+                channel,
+                &text,
+                render::choice_rows(&d.choices),
+                Some(key),
+                None,
+            )
             .await
             .map_err(|e| render::delivery_error(&e))?;
         Ok(Delivered {
@@ -345,6 +360,8 @@ impl Discord {
         let line = thread_line(&d.event, d.author_name.as_deref(), &d.text, &|s| {
             s.to_string()
         });
+        // Service-level reminders are the one thing allowed to ping: the agent role, nothing else.
+        let ping = d.ping_agents.then_some(self.settings.agent_role).flatten();
         if let (Some(line), Ok(thread)) = (line, card.thread.parse::<u64>()) {
             // A card made just now already shows this event; a later retry must not post the
             // card again, so it is returned even if the thread line fails (it is retried then).
@@ -353,7 +370,7 @@ impl Discord {
                 card: false,
             };
             let sent = self
-                .send(ChannelId::new(thread), &line, Vec::new(), Some(key))
+                .send(ChannelId::new(thread), &line, Vec::new(), Some(key), ping)
                 .await;
             if let Err(e) = sent {
                 if new.is_none() {
