@@ -258,6 +258,7 @@ fn eval_reports_every_key_and_scores_the_runtime_decision() {
         "target_precision",
         "expected_oos_share",
         "weighted_answer_precision",
+        "mode",
         "train_ms",
         "p50_us",
         "p99_us",
