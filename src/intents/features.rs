@@ -125,10 +125,16 @@ pub struct Vocabulary {
 
 impl Vocabulary {
     /// Builds the vocabulary from each document's feature hashes (with repeats).
-    pub fn build(docs: &[Vec<u64>], min_df: u32, max_features: usize) -> Vocabulary {
+    pub fn build<'a>(
+        docs: impl IntoIterator<Item = &'a Vec<u64>>,
+        min_df: u32,
+        max_features: usize,
+    ) -> Vocabulary {
         let mut df: IdMap<u32> = IdMap::default();
         let mut seen: Vec<u64> = Vec::new();
+        let mut n_docs = 0usize;
         for doc in docs {
+            n_docs += 1;
             seen.clear();
             seen.extend_from_slice(doc);
             seen.sort_unstable();
@@ -141,7 +147,7 @@ impl Vocabulary {
         // Most frequent first; ties broken by hash so the result is deterministic.
         kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         kept.truncate(max_features);
-        let n = docs.len() as f32;
+        let n = n_docs as f32;
         let mut index = IdMap::default();
         index.reserve(kept.len());
         let mut idf = Vec::with_capacity(kept.len());

@@ -57,6 +57,7 @@ pub fn stratified_folds(ys: &[u32], classes: usize, k: usize, rng: &mut Rng) -> 
 
 /// Scores every row (rows labelled `n_intents` are out of scope) with models that did not see
 /// it, and every `unseen` vector (out of scope, never trained on) with each of those models.
+/// The last `fixed` rows are never held out nor scored: every model trains on them.
 /// Returns nothing for a set too small to split.
 #[allow(clippy::too_many_arguments)]
 pub fn held_out_scores(
@@ -66,31 +67,36 @@ pub fn held_out_scores(
     n_intents: usize,
     classes: usize,
     features: usize,
+    fixed: usize,
     s: &MatcherSettings,
     params: TrainParams,
 ) -> Vec<Held> {
-    let k = if xs.len() < TINY_SET {
+    let scored = xs.len() - fixed.min(xs.len());
+    let k = if scored < TINY_SET {
         s.calibration_folds.max(TINY_SET_FOLDS)
-    } else if xs.len() < CALIBRATION_POINTS {
+    } else if scored < CALIBRATION_POINTS {
         s.calibration_folds.max(SMALL_SET_FOLDS)
     } else {
         s.calibration_folds
     };
-    if xs.len() < 2 * k || n_intents == 0 {
+    if scored < 2 * k || n_intents == 0 {
         return Vec::new();
     }
     let repeats = CALIBRATION_POINTS
-        .div_ceil(xs.len().max(1))
+        .div_ceil(scored.max(1))
         .clamp(1, MAX_REPEATS);
     let mut rng = Rng::new(s.seed ^ 0xF01D);
-    let mut held = Vec::with_capacity(xs.len() * repeats);
+    let mut held = Vec::with_capacity(scored * repeats);
     let mut probs = vec![0.0f32; classes];
     for _ in 0..repeats {
-        let fold = stratified_folds(ys, classes, k, &mut rng);
+        let fold = stratified_folds(&ys[..scored], classes, k, &mut rng);
         for f in 0..k {
-            let train_rows: Vec<usize> = (0..xs.len()).filter(|&r| fold[r] != f).collect();
+            let train_rows: Vec<usize> = (0..scored)
+                .filter(|&r| fold[r] != f)
+                .chain(scored..xs.len())
+                .collect();
             let m = LinearModel::train(xs, ys, &train_rows, features, classes, params);
-            for r in (0..xs.len()).filter(|&r| fold[r] == f) {
+            for r in (0..scored).filter(|&r| fold[r] == f) {
                 m.probabilities(&xs[r], &mut probs);
                 let (top, score) = top_in_scope(&probs[..n_intents]);
                 let y = ys[r] as usize;

@@ -46,6 +46,8 @@ pub struct MatcherSettings {
     pub word_weight: f32,
     /// Add word pairs as features.
     pub word_bigrams: bool,
+    /// Train on each intent's description (by default its id in words) as one more example.
+    pub description_as_example: bool,
     /// Upper bound on training passes; training stops earlier once the loss stops improving.
     pub epochs: usize,
     /// Upper bound on SGD steps (examples × passes; at least 3 passes): small sets get many
@@ -89,6 +91,7 @@ impl Default for MatcherSettings {
             char_ngram_max: 4,
             word_weight: 1.0,
             word_bigrams: true,
+            description_as_example: true,
             epochs: 5,
             max_steps: 1_000_000,
             class_balance: false,
