@@ -45,7 +45,6 @@ struct Args {
     conversations: usize,
     database_url: Option<String>,
     instances: usize,
-    synchronous: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -58,7 +57,6 @@ fn parse_args() -> Result<Args> {
         conversations: 0,
         database_url: None,
         instances: 1,
-        synchronous: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,11 +70,10 @@ fn parse_args() -> Result<Args> {
             "--conversations" => args.conversations = value()?.parse()?,
             "--database-url" => args.database_url = Some(value()?),
             "--instances" => args.instances = value()?.parse()?,
-            "--synchronous" => args.synchronous = Some(value()?),
             "-h" | "--help" => {
                 println!(
                     "load [--url URL [--pid PID]] [--sessions N] [--seconds S] [--rate MSGS_PER_S] \
-                     [--conversations N] [--database-url URL] [--instances N] [--synchronous MODE]"
+                     [--conversations N] [--database-url URL] [--instances N]"
                 );
                 std::process::exit(0);
             }
@@ -111,7 +108,7 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn start_server(args: &Args, database_url: &str, core: Option<usize>) -> Result<Server> {
+fn start_server(database_url: &str, core: Option<usize>) -> Result<Server> {
     let exe = std::env::current_exe()?;
     let binary = exe
         .parent()
@@ -144,9 +141,6 @@ fn start_server(args: &Args, database_url: &str, core: Option<usize>) -> Result<
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    if let Some(mode) = &args.synchronous {
-        command.env("FRONTLINE__DATABASE__SYNCHRONOUS", mode);
-    }
     let child = command.spawn().context("starting frontline")?;
     Ok(Server {
         child,
@@ -154,16 +148,19 @@ fn start_server(args: &Args, database_url: &str, core: Option<usize>) -> Result<
     })
 }
 
-async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<()> {
+async fn wait_ready(client: &reqwest::Client, server: &mut Server) -> Result<()> {
     for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
+        if let Some(status) = server.child.try_wait()? {
+            bail!("frontline exited before it was ready ({status}); its log is above");
+        }
+        if let Ok(r) = client.get(format!("{}/readyz", server.url)).send().await {
             if r.status().is_success() {
                 return Ok(());
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("{url} did not become ready in 30 s")
+    bail!("{} did not become ready in 30 s", server.url)
 }
 
 /// The peak resident memory (VmHWM) of a process, in MB.
@@ -381,10 +378,10 @@ async fn main() -> Result<()> {
             };
             for i in 0..args.instances {
                 let core = (args.instances > 1).then_some(i);
-                servers.push(start_server(&args, &database_url, core)?);
+                servers.push(start_server(&database_url, core)?);
             }
-            for server in &servers {
-                wait_ready(&client, &server.url).await?;
+            for server in &mut servers {
+                wait_ready(&client, server).await?;
             }
             (
                 servers.iter().map(|s| s.url.clone()).collect(),
