@@ -387,7 +387,7 @@ impl Engine {
                 now,
             )
             .await?;
-        let mut conv = self.current_conversation(w, msg, customer.id, now).await?;
+        let (mut conv, fresh) = self.current_conversation(w, msg, customer.id, now).await?;
         if customer.blocked_at.is_some() {
             return self.blocked(w, &mut conv, msg, now).await;
         }
@@ -395,13 +395,17 @@ impl Engine {
         let matcher = s.matcher.current();
         // The matcher reads what the customer wrote; everything stored has it redacted.
         let classification = matcher.classify(original.unwrap_or(&msg.text));
-        let earlier: Vec<String> =
+        // A conversation opened by this message has nothing earlier to read.
+        let earlier: Vec<String> = if fresh {
+            Vec::new()
+        } else {
             w.tx.conversation_lines(conv.id, 0, false)
                 .await?
                 .into_iter()
                 .filter(|l| l.author == Author::Customer)
                 .map(|l| l.text)
-                .collect();
+                .collect()
+        };
         let top = classification.candidates.first();
         let customer_line =
             w.tx.append_line(&NewLine {
@@ -546,13 +550,14 @@ impl Engine {
 
     /// The conversation this message belongs to; a new one when the last is finished, or resolved
     /// and past its reopen window (even if the timer that closes it has not fired yet).
+    /// The conversation the message belongs to, and whether it was opened for it just now.
     async fn current_conversation(
         &self,
         w: &mut Writer<'_>,
         msg: &Inbound,
         customer_id: i64,
         now: Millis,
-    ) -> Result<Conversation> {
+    ) -> Result<(Conversation, bool)> {
         if let Some(conv) =
             w.tx.latest_conversation(&msg.channel, &msg.conversation_key)
                 .await?
@@ -561,15 +566,17 @@ impl Engine {
                 if let Some(ticket) = self.ticket_of(w, &conv).await? {
                     if self.reopen_window_over(&ticket, now) {
                         finish_ticket(w, ticket, now).await?;
-                        return self.new_conversation(w, msg, customer_id, now).await;
+                        let conv = self.new_conversation(w, msg, customer_id, now).await?;
+                        return Ok((conv, true));
                     }
                 }
             }
             if conv.state != ConversationState::Closed {
-                return Ok(conv);
+                return Ok((conv, false));
             }
         }
-        self.new_conversation(w, msg, customer_id, now).await
+        let conv = self.new_conversation(w, msg, customer_id, now).await?;
+        Ok((conv, true))
     }
 
     async fn new_conversation(
