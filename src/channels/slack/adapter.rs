@@ -656,6 +656,11 @@ impl Adapter for Slack {
         })
     }
 
+    /// Socket Mode holds a connection; the Events API only receives requests, on every instance.
+    fn needs_lease(&self) -> bool {
+        self.shared.mode == SlackMode::Socket
+    }
+
     fn routes(&self) -> Option<axum::Router> {
         (self.shared.mode == SlackMode::Events).then(|| super::webhook::routes(self.shared.clone()))
     }
