@@ -42,7 +42,8 @@ pub struct Handler {
     discord: Arc<Discord>,
     inbox: Arc<dyn Inbox>,
     /// A message id from the time the connection started: a support channel without any stored
-    /// conversation is read from there after a reconnect (what came before is not ours).
+    /// conversation is read from there after a reconnect when nothing newer is stored from
+    /// Discord (what came before the bot ever listened is not ours).
     connected_since: u64,
 }
 
@@ -295,8 +296,19 @@ impl Handler {
                 *newest = (*newest).max(key);
             }
         }
+        // The newest event stored from Discord tells when an instance was last listening: a
+        // support channel with no conversation of its own is read from there, so what was
+        // written while no instance held the gateway (a restart, a takeover after the holder
+        // died) is answered too; with nothing stored, from this connection's start.
+        let listening_since = channels
+            .values()
+            .copied()
+            .max()
+            .map_or(self.connected_since, |newest| {
+                newest.min(self.connected_since)
+            });
         for &channel in &self.discord.settings.support_channels {
-            support.entry(channel).or_insert(self.connected_since);
+            support.entry(channel).or_insert(listening_since);
         }
         for (channel, after) in channels.iter().chain(support.iter()) {
             self.catch_up(http, ChannelId::new(*channel), *after).await;
