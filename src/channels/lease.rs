@@ -215,3 +215,87 @@ async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, pause: Duration) -> 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::sqlite::SqliteStore;
+    use tokio::sync::mpsc;
+
+    const NAME: &str = "platform:test";
+
+    fn quick() -> LeaseTimes {
+        LeaseTimes {
+            ttl: Duration::from_millis(1_000),
+            renew_every: Duration::from_millis(50),
+            retry_every: Duration::from_millis(50),
+        }
+    }
+
+    async fn holder(store: &Arc<dyn Store>, now: Millis) -> Option<String> {
+        let mut tx = store.read().await.unwrap();
+        tx.lease_holder(NAME, now).await.unwrap()
+    }
+
+    /// Starts `run_leased` for holder "me" with a connection that reports "up" and "down".
+    fn start(
+        store: &Arc<dyn Store>,
+        clock: &ManualClock,
+    ) -> (
+        watch::Sender<bool>,
+        mpsc::UnboundedReceiver<&'static str>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let lease = Lease {
+            store: store.clone(),
+            clock: Arc::new(clock.clone()),
+            name: NAME.into(),
+            holder: "me".into(),
+            times: quick(),
+        };
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let runner = tokio::spawn(run_leased(lease, shutdown, move |mut stop| {
+            let events = events_tx.clone();
+            async move {
+                events.send("up").unwrap();
+                let _ = stop.wait_for(|s| *s).await;
+                events.send("down").unwrap();
+                Ok::<(), String>(())
+            }
+        }));
+        (shutdown_tx, events, runner)
+    }
+
+    #[tokio::test]
+    async fn the_connection_runs_only_while_the_lease_is_held() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        let clock = ManualClock::new(1_000_000);
+        let (shutdown, mut events, runner) = start(&store, &clock);
+        assert_eq!(events.recv().await, Some("up"));
+        assert_eq!(holder(&store, clock.now_ms()).await.as_deref(), Some("me"));
+
+        // Another instance takes the lease over (as if ours had run out): the connection stops,
+        // and the loser does not release what is no longer its lease.
+        let later = clock.now_ms() + 60_000;
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx
+            .acquire_lease(NAME, "other", later, later + 60_000)
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(events.recv().await, Some("down"));
+        assert_eq!(holder(&store, later).await.as_deref(), Some("other"));
+
+        // Once the other's lease has run out, ours starts again.
+        clock.set(later + 60_000);
+        assert_eq!(events.recv().await, Some("up"));
+
+        // Shutdown stops the connection and gives the lease up.
+        shutdown.send(true).unwrap();
+        assert_eq!(events.recv().await, Some("down"));
+        runner.await.unwrap();
+        assert_eq!(holder(&store, clock.now_ms()).await, None);
+    }
+}
