@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::binary::{Binary, Proxy};
+use common::binary::{host_port, through, Binary, Proxy};
 use common::{Db, Options, TestApp, START_MS};
 use frontline::clock::ManualClock;
 use serde_json::{json, Value};
@@ -239,25 +239,6 @@ async fn sqlite_locked_by_another_process_answers_503_then_recovers() {
         .unwrap();
     assert_eq!(resp.status(), 202, "service resumes by itself");
     assert_answered_once(&http, &bin.base, &chat, &QUESTIONS[..2]).await;
-}
-
-/// The URL with its host and port replaced (the proxy in front of the server).
-fn through(url: &str, host_port: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
-    format!("{scheme}://{}{host_port}/{path}", user.unwrap_or_default())
-}
-
-fn host_port(url: &str) -> String {
-    let rest = url.split_once("://").unwrap().1;
-    let authority = rest.split(['/', '?']).next().unwrap();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.contains(':') {
-        host.to_string()
-    } else {
-        format!("{host}:5432")
-    }
 }
 
 /// `url` working in `schema` (created and migrated first), for a child process.

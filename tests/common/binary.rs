@@ -171,3 +171,23 @@ impl Drop for Proxy {
         self.cut();
     }
 }
+
+/// The URL with its host and port replaced (the proxy in front of the server).
+pub fn through(url: &str, host_port: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!("{scheme}://{}{host_port}/{path}", user.unwrap_or_default())
+}
+
+/// `host:port` of a database URL (PostgreSQL's 5432 when it names no port).
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    }
+}
