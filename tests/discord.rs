@@ -844,7 +844,7 @@ async fn a_message_the_database_could_not_take_is_read_back_once_it_is_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    proxy.cut();
+    proxy.cut().await;
     w.fake.dm(&dana, "where is my order?").await;
     // The gateway delivers it at once; storing it fails meanwhile.
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -175,22 +175,19 @@ async fn killed_mid_flood_every_accepted_message_is_kept_and_answered_once() {
     );
 
     let second = Binary::start(&url, &log, &[]).await;
-    let mut stored = Vec::new();
+    let mut expected = Vec::new();
     for (c, (chat, &n)) in chats.iter().zip(&accepted).enumerate() {
-        // A message whose 202 was lost with the process may be stored too: the customer's page
-        // sends it again with the same client_id, which stores nothing new.
-        let lines = transcript(&http, &second.base, chat).await;
-        let count = lines.iter().filter(|l| l["from"] == "customer").count();
-        assert!(count == n || count == n + 1, "{n} accepted, {count} stored");
-        if count == n + 1 {
+        // The message that got no 202 may or may not have been stored before the kill: the
+        // customer's page sends it again with the same client_id, which stores it at most once.
+        if n < QUESTIONS.len() {
             let resp = post(&http, &second.base, chat, QUESTIONS[n], &format!("{c}-{n}"))
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 202);
         }
-        stored.push(count);
+        expected.push((n + 1).min(QUESTIONS.len()));
     }
-    for (chat, &count) in chats.iter().zip(&stored) {
+    for (chat, &count) in chats.iter().zip(&expected) {
         assert_answered_once(&http, &second.base, chat, &QUESTIONS[..count]).await;
     }
     drop(second);
@@ -308,7 +305,7 @@ async fn postgres_cut_away_under_traffic_answers_503_and_loses_nothing() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    proxy.cut().await;
     // While it is away: a refusal naming the problem, with a time to come back.
     let resp = post(&http, &bin.base, &chats[0], "hello", "probe")
         .await

@@ -383,7 +383,7 @@ async fn events_mode_asks_slack_to_resend_what_it_could_not_store() {
     let posted = rig.fake.customer_dm(CUSTOMER, "where is my order?");
     let body = posted.event_body.to_string();
 
-    proxy.cut();
+    proxy.cut().await;
     let resp = fake_slack::signed_event(&events, SECRET, &body, now, None).await;
     assert_eq!(resp.status(), 503, "not stored: Slack must send it again");
     proxy.restore();

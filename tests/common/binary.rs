@@ -151,12 +151,16 @@ impl Proxy {
         }
     }
 
-    /// Drops every open connection and refuses new ones.
-    pub fn cut(&self) {
-        let mut st = self.state.lock().unwrap();
-        st.cut = true;
-        for link in st.links.drain(..) {
+    /// Drops every open connection and refuses new ones; returns once they are closed.
+    pub async fn cut(&self) {
+        let links: Vec<JoinHandle<()>> = {
+            let mut st = self.state.lock().unwrap();
+            st.cut = true;
+            st.links.drain(..).collect()
+        };
+        for link in links {
             link.abort();
+            let _ = link.await;
         }
     }
 
@@ -168,7 +172,11 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
-        self.cut();
+        let mut st = self.state.lock().unwrap();
+        st.cut = true;
+        for link in st.links.drain(..) {
+            link.abort();
+        }
     }
 }
 
