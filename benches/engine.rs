@@ -1,6 +1,8 @@
-//! How fast the bot answers: one customer message through the whole engine on SQLite — stored in
-//! the inbox, classified, answered, the reply written to the transcript and the outbox in one
-//! transaction — with the shipped shop intents. Each message opens a new conversation.
+//! How fast the bot answers one message on its own: a web-chat customer's message through the
+//! whole engine on SQLite — stored in the inbox, classified, answered and the reply written to
+//! the transcript in one transaction (a batch of one), with the shipped shop intents. Each
+//! message opens a new conversation. Throughput with many customers at once (group commit) is
+//! the load tool's to show: `cargo run --release --example load`.
 //!
 //! `cargo bench --bench engine`
 

@@ -95,16 +95,19 @@ impl App {
         clock: Arc<dyn Clock>,
         mut platforms: Platforms,
     ) -> Self {
-        let services = Arc::new(Services::new(
-            store,
-            clock,
-            MatcherHandle::new(matcher),
-            Arc::new(config),
-        ));
+        platforms.channels.push(Arc::new(WebChannel));
+        let on_commit = platforms
+            .channels
+            .iter()
+            .filter(|c| c.delivered_on_commit())
+            .map(|c| c.name().to_string());
+        let services = Arc::new(
+            Services::new(store, clock, MatcherHandle::new(matcher), Arc::new(config))
+                .with_delivered_on_commit(on_commit),
+        );
         if config_metrics_enabled(&services) {
             crate::metrics::recorder();
         }
-        platforms.channels.push(Arc::new(WebChannel));
         Self {
             engine: Engine::new(services.clone()),
             desk: Desk::new(services.clone()),

@@ -352,11 +352,20 @@ impl Default for FollowupConfig {
 pub struct InboxConfig {
     /// Failed handling attempts before an event becomes a dead letter.
     pub max_attempts: i32,
+    /// Most events recorded and handled in one transaction (group commit).
+    pub batch_max: usize,
+    /// How long the first event of a batch waits for others to join it, in microseconds; 0 takes
+    /// only those that arrived while the previous batch was committing.
+    pub batch_wait_us: u64,
 }
 
 impl Default for InboxConfig {
     fn default() -> Self {
-        Self { max_attempts: 5 }
+        Self {
+            max_attempts: 5,
+            batch_max: 128,
+            batch_wait_us: 0,
+        }
     }
 }
 
@@ -819,6 +828,9 @@ impl Config {
         }
         if self.inbox.max_attempts < 1 {
             problems.push("inbox.max_attempts must be at least 1".into());
+        }
+        if self.inbox.batch_max < 1 {
+            problems.push("inbox.batch_max must be at least 1".into());
         }
         for proxy in &self.http.trusted_proxies {
             if proxy.trim().parse::<std::net::IpAddr>().is_err() {

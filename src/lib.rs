@@ -9,7 +9,8 @@
 //!   and what it tells platforms ([`core::desk_event`], [`core::card`]), the `!` commands agents
 //!   type ([`core::command`]), choices customers press ([`core::choice`]), customer-care
 //!   policies ([`core::policy`]), templates, the [`core::matcher::Matcher`] seam, the
-//!   [`core::inbox::Inbox`] port adapters hand events to, the figures admins read
+//!   [`core::inbox::Inbox`] port adapters hand events to and the group commit behind it
+//!   ([`core::group_commit`]), the figures admins read
 //!   ([`core::report`]), and customers' data: redaction before anything is stored
 //!   ([`core::redact`]), retention, export and erasure ([`core::privacy`]).
 //! - [`intents`]: intent files, validation, the trained matcher, evaluation, import, hot reload.
@@ -25,8 +26,9 @@
 //! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time;
 //!   [`ops`]: readiness and the metrics [`metrics`] records, for operators.
 //!
-//! Data flows adapter → inbox (stored, deduplicated) → engine → outbox (stored in the same
-//! transaction) → dispatcher → adapter.
+//! Data flows adapter → inbox (stored, deduplicated, in batches) → engine → outbox (stored in the
+//! same transaction) → dispatcher → adapter. Lines for the web chat, whose customers read the
+//! transcript, are delivered by that commit and skip the outbox.
 
 pub mod app;
 pub mod channels;

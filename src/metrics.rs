@@ -20,12 +20,15 @@ pub const OUTBOX_OLDEST_PENDING_SECONDS: &str = "frontline_outbox_oldest_pending
 pub const DEAD_LETTERS: &str = "frontline_dead_letters_total";
 pub const TICKETS_WAITING: &str = "frontline_tickets_waiting";
 pub const TIME_TO_CLAIM_SECONDS: &str = "frontline_time_to_claim_seconds";
+pub const INBOX_BATCH_SIZE: &str = "frontline_inbox_batch_size";
 
 /// Buckets for the latency histograms, in seconds: from a fast in-process step to a slow
 /// platform call.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+/// Buckets for the events committed together by the inbox's group commit.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 /// Buckets for the time to claim a ticket, in seconds: a minute to a day.
 const CLAIM_BUCKETS: &[f64] = &[
     60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
@@ -41,6 +44,12 @@ pub fn recorder() -> &'static PrometheusHandle {
                 metrics_exporter_prometheus::Matcher::Full(TIME_TO_CLAIM_SECONDS.into()),
                 CLAIM_BUCKETS,
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(INBOX_BATCH_SIZE.into()),
+                    BATCH_BUCKETS,
+                )
+            })
             .and_then(|b| b.set_buckets(LATENCY_BUCKETS))
             .expect("bucket lists are not empty")
             .build_recorder();
@@ -70,7 +79,11 @@ fn describe() {
     describe_histogram!(
         HANDLE_SECONDS,
         Unit::Seconds,
-        "Time to handle one stored inbound event."
+        "Time to handle one stored inbound event (in a batch: the batch's time)."
+    );
+    describe_histogram!(
+        INBOX_BATCH_SIZE,
+        "Inbound events recorded and handled in one transaction (group commit)."
     );
     describe_histogram!(
         DELIVERY_SECONDS,

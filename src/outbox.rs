@@ -62,7 +62,7 @@ impl Dispatcher {
         let due = {
             let mut w = self.services.write().await?;
             let mut leased = Vec::new();
-            for item in w.tx.due_outbox(now, 50).await? {
+            for item in w.tx.take_due_outbox(now, 50).await? {
                 if w.tx.lease_outbox(item.id, now, now + LEASE_MS).await? {
                     leased.push(item);
                 }
@@ -195,23 +195,29 @@ impl Dispatcher {
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(outbox_id = item.id, attempts, error = %message, "delivery failed for good");
+                // A desk event that cannot be shown is only logged: noting it would send another.
+                let noted = match item.lane {
+                    Lane::Customer => w.tx.conversation(item.conversation_id).await?,
+                    Lane::Desk => None,
+                };
+                // The conversation's lock before the row's, as everywhere else.
+                if let Some(conv) = &noted {
+                    w.lock(&conv.channel, &conv.conversation_key).await?;
+                }
                 w.tx.mark_dead(item.id, attempts, &message).await?;
                 metrics::counter!(crate::metrics::DEAD_LETTERS, "lane" => item.lane.as_str())
                     .increment(1);
-                // A desk event that cannot be shown is only logged: noting it would send another.
-                if item.lane == Lane::Customer {
-                    if let Some(conv) = w.tx.conversation(item.conversation_id).await? {
-                        let preview: String = item.text.chars().take(200).collect();
-                        let note = format!(
-                            "Could not deliver this message to the customer ({message}): \"{preview}\""
-                        );
-                        let line = w
-                            .say(&conv, Author::Note, Some("frontline".into()), note, now)
+                if let Some(conv) = noted {
+                    let preview: String = item.text.chars().take(200).collect();
+                    let note = format!(
+                        "Could not deliver this message to the customer ({message}): \"{preview}\""
+                    );
+                    let line = w
+                        .say(&conv, Author::Note, Some("frontline".into()), note, now)
+                        .await?;
+                    if let Some(ticket_id) = conv.ticket_id {
+                        w.desk_event(ticket_id, DeskEvent::DeadLetter, &line)
                             .await?;
-                        if let Some(ticket_id) = conv.ticket_id {
-                            w.desk_event(ticket_id, DeskEvent::DeadLetter, &line)
-                                .await?;
-                        }
                     }
                 }
             }

@@ -248,7 +248,10 @@ fn the_default_file_documents_every_new_key_with_its_default() {
     assert_eq!(keys("desk"), ["platform", "relay", "snippets_dir"]);
     assert_eq!(keys("sla"), ["first_reply_minutes", "remind_at"]);
     assert_eq!(keys("followup"), ["close_hours", "remind_hours"]);
-    assert_eq!(keys("inbox"), ["max_attempts"]);
+    assert_eq!(
+        keys("inbox"),
+        ["batch_max", "batch_wait_us", "max_attempts"]
+    );
     assert_eq!(config.sla, frontline::config::SlaConfig::default());
     assert_eq!(
         config.followup,

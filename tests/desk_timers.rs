@@ -20,6 +20,7 @@ on_both_databases!(
     timers_survive_a_restart,
     two_instances_fire_each_timer_once,
     inbox_message_failing_every_time_becomes_a_dead_letter,
+    a_failing_message_does_not_sink_its_batch,
 );
 
 const MINUTE: i64 = 60_000;
@@ -280,6 +281,85 @@ async fn two_instances_fire_each_timer_once(db: Db) {
     for ticket in tickets {
         let notes = frontline_notes(&one, &alice, ticket).await;
         assert_eq!(notes.len(), 2, "one reminder and one breach: {notes:?}");
+    }
+}
+
+/// A message whose handling fails, in a batch with others: the others are answered, and it is
+/// stored, counted as one failed attempt and left for the sweep.
+async fn a_failing_message_does_not_sink_its_batch(db: Db) {
+    let mut config = common::test_config();
+    // Long enough for the seven messages below to share one batch.
+    config.inbox.batch_wait_us = 300_000;
+    let app = app_at(db.clone(), START_MS, Some(config)).await;
+    let alice = app.add_agent("alice").await;
+    // A conversation whose ticket the code cannot read: its next message fails to be handled.
+    let mut bad = app.new_session(Some("Broken")).await;
+    app.say(&bad, "I want to talk to a person").await;
+    let ticket = ticket_number(
+        app.next_from(&mut bad, "bot").await["text"]
+            .as_str()
+            .unwrap(),
+    );
+    app.agent_post(&alice, &format!("/api/tickets/{ticket}/close"), json!({}))
+        .await;
+    raw_sql(
+        &db,
+        &format!("UPDATE tickets SET status = 'bogus' WHERE id = {ticket}"),
+    )
+    .await;
+
+    let mut good = Vec::new();
+    for i in 0..6 {
+        good.push(app.new_session(Some(&format!("Fine {i}"))).await);
+    }
+    let mut posts: Vec<_> = good
+        .iter()
+        .map(|s| app.say(s, "where is my order"))
+        .collect();
+    posts.insert(3, app.say(&bad, "one more question"));
+    for (code, body) in futures_util::future::join_all(posts).await {
+        assert_eq!(
+            code, 202,
+            "every message is stored whatever happens next: {body}"
+        );
+    }
+    for s in &good {
+        let lines = app.messages(s, 0).await;
+        let from: Vec<&str> = lines.iter().map(|l| l["from"].as_str().unwrap()).collect();
+        assert_eq!(from, ["customer", "bot"]);
+    }
+    let attempts = raw_i64(
+        &db,
+        "SELECT attempts FROM inbox WHERE text = 'one more question' AND handled_at IS NULL",
+    )
+    .await;
+    assert_eq!(attempts, 1, "stored unhandled, one attempt counted");
+}
+
+/// Reads one number from the test's database directly.
+async fn raw_i64(db: &Db, sql: &str) -> i64 {
+    match db {
+        Db::Sqlite(path) => {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+        Db::Postgres { url, schema } => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            let n: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            n.into()
+        }
     }
 }
 

@@ -21,7 +21,47 @@ on_both_databases!(
     waiting_customers_hear_where_they_stand_until_claimed,
     a_removed_agents_tickets_go_back_to_the_queue,
     malformed_requests_get_json_errors,
+    messages_of_one_chat_in_one_batch_are_answered_in_turn,
 );
+
+/// Several messages of one chat in one batch (posted at once, the first waiting for the others):
+/// each is handled seeing the ones before it, so every question gets its own answer right after
+/// it, and line numbers only grow.
+async fn messages_of_one_chat_in_one_batch_are_answered_in_turn(db: Db) {
+    let mut options = common::Options::default();
+    options.config.inbox.batch_wait_us = 300_000;
+    let app = TestApp::start_with(
+        db,
+        options,
+        frontline::clock::ManualClock::new(common::START_MS),
+    )
+    .await;
+    let s = app.new_session(Some("Dana")).await;
+    // Each question and a word its answer holds.
+    let questions = [
+        ("how much is shipping", "delivery"),
+        ("can I return this jacket", "return"),
+        ("do you take paypal", "PayPal"),
+    ];
+    let posts = questions.iter().map(|(q, _)| app.say(&s, q));
+    for (code, body) in futures_util::future::join_all(posts).await {
+        assert_eq!(code, 202, "{body}");
+    }
+    let lines = app.messages(&s, 0).await;
+    let from: Vec<&str> = lines.iter().map(|l| l["from"].as_str().unwrap()).collect();
+    assert_eq!(
+        from,
+        ["customer", "bot", "customer", "bot", "customer", "bot"]
+    );
+    for pair in lines.chunks(2) {
+        let asked = pair[0]["text"].as_str().unwrap();
+        let (_, word) = questions.iter().find(|(q, _)| *q == asked).unwrap();
+        let answer = pair[1]["text"].as_str().unwrap();
+        assert!(answer.contains(word), "{asked} -> {answer}");
+    }
+    let seqs: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
 
 async fn answers_a_known_question_and_says_it_is_a_bot(db: Db) {
     let app = TestApp::start(db).await;

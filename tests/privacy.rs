@@ -350,7 +350,24 @@ async fn export_holds_every_table_and_forget_leaves_nothing(db: Db) {
     app.next_from(&mut other, "bot").await;
 
     let id = customer_id(&app, &dana.id).await;
-    // Dana's Discord identity, linked to the web one: one person.
+    // Dana's Discord identity, linked to the web one: one person. She asked something there
+    // too; the answer waits in the outbox (no Discord connection runs here), while web-chat
+    // replies are delivered by their commit and leave no outbox rows.
+    app.app
+        .engine
+        .receive(frontline::core::message::Inbound {
+            channel: "discord".into(),
+            external_id: "800000000000000001".into(),
+            customer_key: "700000000000000042".into(),
+            customer_name: Some("dana#1".into()),
+            conversation_key: "dm-700000000000000042".into(),
+            reply_to: "dm-700000000000000042".into(),
+            text: "do you take paypal".into(),
+            received_at: START_MS,
+            sender: Default::default(),
+        })
+        .await
+        .unwrap();
     let discord_id = {
         let mut tx = app.app.services.store.begin().await.unwrap();
         let c = tx
@@ -439,7 +456,7 @@ async fn export_holds_every_table_and_forget_leaves_nothing(db: Db) {
         ("transcript_lines", format!("SELECT COUNT(*) FROM transcript_lines WHERE conversation_id IN ({conv_list}) OR text LIKE '%Your parcel left%' OR text LIKE '%about my parcel%' OR author_name LIKE 'Dana%'")),
         ("tickets", format!("SELECT COUNT(*) FROM tickets WHERE customer_id = {id} OR subject LIKE '%parcel%' OR subject LIKE '%order%'")),
         ("inbox", format!("SELECT COUNT(*) FROM inbox WHERE customer_key = '{d}' OR conversation_key = '{d}' OR customer_name LIKE 'Dana%'")),
-        ("outbox", format!("SELECT COUNT(*) FROM outbox WHERE conversation_id IN ({conv_list}) OR recipient = '{d}' OR text LIKE '%Your parcel left%'")),
+        ("outbox", format!("SELECT COUNT(*) FROM outbox WHERE conversation_id IN ({conv_list}) OR recipient IN ('{d}', 'dm-700000000000000042') OR text LIKE '%Your parcel left%'")),
         ("timers", format!("SELECT COUNT(*) FROM timers WHERE subject_id = {ticket} AND fired_at IS NULL")),
         ("desk_cards", format!("SELECT COUNT(*) FROM desk_cards WHERE ticket_id = {ticket}")),
     ] {

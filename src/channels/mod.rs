@@ -89,6 +89,11 @@ pub trait CustomerChannel: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Puts the message on the platform; `Ok` only once the platform accepted it.
     async fn deliver(&self, delivery: &Delivery) -> Result<Delivered, DeliveryError>;
+    /// True when customers read the transcript itself, so a line is delivered the moment it
+    /// commits and needs no outbox row (the web chat).
+    fn delivered_on_commit(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]

@@ -946,6 +946,16 @@ impl Desk {
         now: i64,
     ) -> Result<()> {
         let mut conv = conversation_of(w, ticket).await?;
+        if !w
+            .tx
+            .claim_ticket(ticket.id, agent.id, ticket.assignee)
+            .await?
+        {
+            return Err(CoreError::Conflict(format!(
+                "ticket #{} was just taken by another agent",
+                ticket.id
+            )));
+        }
         ticket.status = TicketStatus::Assigned;
         ticket.assignee = Some(agent.id);
         if ticket.claimed_at.is_none() {
@@ -1107,8 +1117,9 @@ fn snippet_error(e: SnippetError) -> CoreError {
     }
 }
 
+/// The ticket, under the lock of its conversation: every desk action changes it.
 async fn find_ticket(w: &mut Writer<'_>, ticket_id: i64) -> Result<Ticket> {
-    w.tx.ticket(ticket_id)
+    w.lock_ticket(ticket_id)
         .await?
         .ok_or_else(|| not_found(ticket_id))
 }

@@ -1,6 +1,7 @@
 //! The conversation engine: stores every inbound message before handling it, decides, and writes
 //! the state change, transcript lines and outbox rows it causes in one transaction.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::clock::Millis;
@@ -11,6 +12,7 @@ use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
+use crate::core::group_commit::{GroupCommit, Pending};
 use crate::core::matcher::{Classification, Matcher};
 use crate::core::message::{Author, Inbound, Sender, TranscriptLine};
 use crate::core::policy;
@@ -35,6 +37,10 @@ pub struct Engine {
     inbox_order: Arc<tokio::sync::Mutex<()>>,
     /// Privacy: customers' lines are redacted before they are stored (see [`Engine::receive`]).
     privacy: Arc<Redaction>,
+    group: Arc<GroupCommit>,
+    /// Set when an event may have been left unhandled (a failed attempt, or the start of the
+    /// process), so the next batch handles those first and per-conversation order holds.
+    maybe_unhandled: Arc<AtomicBool>,
 }
 
 /// What the engine needs for redaction: the redactor, and the original text of messages stored
@@ -60,6 +66,8 @@ impl Engine {
             }),
             services,
             inbox_order: Arc::default(),
+            group: Arc::default(),
+            maybe_unhandled: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -67,9 +75,10 @@ impl Engine {
         &self.services
     }
 
-    /// Stores the event (deduplicated by channel and external id), then handles it. Once this
-    /// returns `Ok` the message is safe: if handling fails or the process dies, the inbox sweep
-    /// ([`Engine::handle_unhandled`]) handles it later.
+    /// Stores the event (deduplicated by channel and external id) and handles it, in one
+    /// transaction with the other events that arrive with it (see [`GroupCommit`]). Once this
+    /// returns `Ok` the message is stored and, unless handling it failed (then the inbox sweep,
+    /// [`Engine::handle_unhandled`], retries it), answered.
     ///
     /// A customer's text is redacted (`[privacy] redact`) before it is stored; the original stays
     /// in memory only until the message is handled, for the matcher. A message handled later by
@@ -77,7 +86,105 @@ impl Engine {
     pub async fn receive(&self, mut inbound: Inbound) -> Result<Received> {
         check_text(&inbound.text)?;
         let original = self.redact(&mut inbound);
+        self.group.clone().submit(self, inbound, original).await
+    }
+
+    /// Records and handles a batch of events in one transaction, in order, and tells each waiting
+    /// caller its outcome. If anything in the batch fails, the whole transaction rolls back and
+    /// each event goes through [`Engine::record_and_handle`] on its own instead.
+    pub(crate) async fn commit_batch(&self, batch: Vec<Pending>) {
         let _order = self.inbox_order.lock().await;
+        // Events stored earlier and still unhandled (a failed attempt, a crash) go first.
+        if self.maybe_unhandled.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.handle_pending().await {
+                self.maybe_unhandled.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "handling earlier messages failed; the inbox sweep will retry");
+            }
+        }
+        let started = std::time::Instant::now();
+        match self.try_batch(&batch).await {
+            Ok(outcomes) => {
+                let elapsed = started.elapsed().as_secs_f64();
+                metrics::histogram!(crate::metrics::INBOX_BATCH_SIZE).record(batch.len() as f64);
+                for (pending, received) in batch.into_iter().zip(outcomes) {
+                    if !received.duplicate {
+                        metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => pending.inbound.channel.clone())
+                            .increment(1);
+                        metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(elapsed);
+                    }
+                    let _ = pending.done.send(Ok(received));
+                }
+            }
+            Err(e) => {
+                if batch.len() > 1 {
+                    tracing::warn!(events = batch.len(), error = %e, "a batch failed; handling its events one at a time");
+                }
+                for pending in batch {
+                    let outcome = self
+                        .record_and_handle(pending.inbound, pending.original)
+                        .await;
+                    let _ = pending.done.send(outcome);
+                }
+            }
+        }
+    }
+
+    async fn try_batch(&self, batch: &[Pending]) -> Result<Vec<Received>> {
+        let now = self.services.now();
+        let mut w = self.services.write().await?;
+        w.lock_all(batch.iter().map(|p| {
+            (
+                p.inbound.channel.as_str(),
+                p.inbound.conversation_key.as_str(),
+            )
+        }))
+        .await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for pending in batch {
+            let received = match w.tx.record_handled_inbound(&pending.inbound, now).await? {
+                Recorded::Duplicate(id) => Received {
+                    inbox_id: id,
+                    duplicate: true,
+                },
+                Recorded::New(id) => {
+                    let item = InboxItem {
+                        id,
+                        inbound: pending.inbound.clone(),
+                        handled_at: Some(now),
+                    };
+                    self.apply(&mut w, &item, pending.original.as_deref())
+                        .await?;
+                    Received {
+                        inbox_id: id,
+                        duplicate: false,
+                    }
+                }
+            };
+            outcomes.push(received);
+        }
+        w.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// [`Engine::record_and_handle`] under the inbox order, for an event whose batch was lost.
+    pub(crate) async fn receive_one(
+        &self,
+        inbound: Inbound,
+        original: Option<String>,
+    ) -> Result<Received> {
+        let _order = self.inbox_order.lock().await;
+        self.record_and_handle(inbound, original).await
+    }
+
+    /// The one-at-a-time path: stores the event in a transaction of its own, then handles it in
+    /// another. A failure to handle it counts one attempt and leaves it for the sweep. The caller
+    /// holds `inbox_order`, and events stored earlier were handled before (see
+    /// [`Engine::commit_batch`]).
+    async fn record_and_handle(
+        &self,
+        inbound: Inbound,
+        original: Option<String>,
+    ) -> Result<Received> {
         let mut w = self.services.write().await?;
         let recorded = w.tx.record_inbound(&inbound).await?;
         w.commit().await?;
@@ -92,9 +199,15 @@ impl Engine {
                 if let Some(original) = original {
                     self.originals().insert(id, original);
                 }
-                // Anything stored earlier and still unhandled goes first, to keep the order.
-                if let Err(e) = self.handle_pending().await {
-                    tracing::error!(inbox_id = id, error = %e, "handling failed; the inbox sweep will retry");
+                if let Err(e) = self.handle(id).await {
+                    let item = InboxItem {
+                        id,
+                        inbound,
+                        handled_at: None,
+                    };
+                    if let Err(e2) = self.handling_failed(&item, &e.to_string()).await {
+                        tracing::error!(inbox_id = id, error = %e2, "recording the failed attempt failed");
+                    }
                 }
                 self.originals().remove(&id);
                 Ok(Received {
@@ -165,6 +278,7 @@ impl Engine {
     /// letter: logged once, never tried again, and noted on its conversation's ticket if it has
     /// one. The attempt is counted in a transaction of its own, as the failed one rolled back.
     async fn handling_failed(&self, item: &InboxItem, error: &str) -> Result<()> {
+        self.maybe_unhandled.store(true, Ordering::SeqCst);
         let now = self.services.now();
         let max = self.services.config.inbox.max_attempts;
         let mut w = self.services.write().await?;
@@ -234,16 +348,34 @@ impl Engine {
         let Some(item) = w.tx.inbox_item(inbox_id).await? else {
             return Ok(());
         };
-        match item.inbound.sender {
-            Sender::Customer => self.handle_item(&mut w, &item).await?,
-            Sender::Agent => self.desk.platform_line(&mut w, &item.inbound).await?,
-        }
+        w.lock(&item.inbound.channel, &item.inbound.conversation_key)
+            .await?;
+        let original = self.originals().remove(&item.id);
+        self.apply(&mut w, &item, original.as_deref()).await?;
         w.commit().await?;
         metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    async fn handle_item(&self, w: &mut Writer<'_>, item: &InboxItem) -> Result<()> {
+    /// What a stored event does: a customer's message is answered, an agent's thread line acted on.
+    async fn apply(
+        &self,
+        w: &mut Writer<'_>,
+        item: &InboxItem,
+        original: Option<&str>,
+    ) -> Result<()> {
+        match item.inbound.sender {
+            Sender::Customer => self.handle_item(w, item, original).await,
+            Sender::Agent => self.desk.platform_line(w, &item.inbound).await,
+        }
+    }
+
+    async fn handle_item(
+        &self,
+        w: &mut Writer<'_>,
+        item: &InboxItem,
+        original: Option<&str>,
+    ) -> Result<()> {
         let s = &self.services;
         let msg = &item.inbound;
         let now = s.now();
@@ -262,8 +394,7 @@ impl Engine {
 
         let matcher = s.matcher.current();
         // The matcher reads what the customer wrote; everything stored has it redacted.
-        let original = self.originals().remove(&item.id);
-        let classification = matcher.classify(original.as_deref().unwrap_or(&msg.text));
+        let classification = matcher.classify(original.unwrap_or(&msg.text));
         let earlier: Vec<String> =
             w.tx.conversation_lines(conv.id, 0, false)
                 .await?
@@ -802,16 +933,22 @@ impl Engine {
     /// Fires one timer under the write lock; false when another pass (or instance) fired it.
     async fn fire_timer(&self, timer: &Timer, now: Millis) -> Result<bool> {
         let mut w = self.services.write().await?;
-        if !w.tx.mark_timer_fired(timer.id, now).await? {
-            return Ok(false);
-        }
         // The retention pass is about no ticket.
         if timer.kind == crate::core::privacy::RETENTION {
+            if !w.tx.mark_timer_fired(timer.id, now).await? {
+                return Ok(false);
+            }
             crate::core::privacy::retention_pass(&mut w, &self.services, now).await?;
             w.commit().await?;
             return Ok(true);
         }
-        if let Some(ticket) = w.tx.ticket(timer.subject_id).await? {
+        // The conversation's lock before the timer's row, the order every desk action takes
+        // them in (cancelling a timer included), so the two never wait for each other.
+        let ticket = w.lock_ticket(timer.subject_id).await?;
+        if !w.tx.mark_timer_fired(timer.id, now).await? {
+            return Ok(false);
+        }
+        if let Some(ticket) = ticket {
             match timer.kind.as_str() {
                 CLOSE_TICKET => {
                     if ticket.status == TicketStatus::Resolved

@@ -14,6 +14,7 @@ pub mod desk_event;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod group_commit;
 pub mod inbox;
 pub mod matcher;
 pub mod message;

@@ -5,6 +5,7 @@
 //! and makes transcript ids commit in increasing order, which is what lets clients poll with
 //! "everything after seq N" without missing a line.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Mutex, MutexGuard, Notify};
@@ -17,7 +18,8 @@ use crate::core::desk_event::DeskEvent;
 use crate::core::matcher::MatcherHandle;
 use crate::core::message::{Author, TranscriptLine};
 use crate::core::template::Vars;
-use crate::store::{Lane, NewLine, NewOutbox, Store, Tx};
+use crate::core::ticket::Ticket;
+use crate::store::{conversation_lock_key, Lane, NewLine, NewOutbox, Store, Tx};
 
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -31,6 +33,9 @@ pub struct Services {
     pub outbox_wake: Notify,
     /// Bumped after every commit, so long-polling readers know to look again.
     changes: watch::Sender<u64>,
+    /// Channels whose customers read the transcript itself (the web chat): a line is delivered
+    /// when it commits, so it gets no outbox row.
+    delivered_on_commit: HashSet<String>,
 }
 
 impl Services {
@@ -50,7 +55,15 @@ impl Services {
             write_lock: Mutex::new(()),
             outbox_wake: Notify::new(),
             changes: watch::channel(0).0,
+            delivered_on_commit: HashSet::new(),
         }
+    }
+
+    /// Names the channels whose lines are delivered by their commit (see
+    /// [`crate::channels::CustomerChannel::delivered_on_commit`]).
+    pub fn with_delivered_on_commit(mut self, channels: impl IntoIterator<Item = String>) -> Self {
+        self.delivered_on_commit = channels.into_iter().collect();
+        self
     }
 
     pub fn now(&self) -> Millis {
@@ -66,7 +79,16 @@ impl Services {
             _guard: guard,
             tx,
             queued: false,
+            sent_on_commit: Vec::new(),
+            locked: HashSet::new(),
         })
+    }
+
+    /// Holds the write lock for a write made outside the core's transactions (a web-chat
+    /// session), so it queues behind this process's transactions instead of waiting out the
+    /// database's busy timeout (SQLite has one writer at a time).
+    pub async fn hold_writes(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock().await
     }
 
     /// Renders one of the bot's own templates with `extra` values on top of `[vars]`.
@@ -96,6 +118,10 @@ pub struct Writer<'a> {
     _guard: MutexGuard<'a, ()>,
     pub tx: Box<dyn Tx>,
     queued: bool,
+    /// Channels of lines that are delivered by this commit, for the sent-messages count.
+    sent_on_commit: Vec<String>,
+    /// Conversation locks this transaction holds.
+    locked: HashSet<i32>,
 }
 
 impl Writer<'_> {
@@ -105,14 +131,73 @@ impl Writer<'_> {
             _guard,
             tx,
             queued,
+            sent_on_commit,
+            locked: _,
         } = self;
         tx.commit().await?;
         drop(_guard);
         if queued {
             services.outbox_wake.notify_one();
         }
+        for channel in sent_on_commit {
+            metrics::counter!(crate::metrics::MESSAGES_SENT, "channel" => channel).increment(1);
+        }
         services.changes.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Takes the lock of the conversation with this channel and key (see
+    /// [`crate::store::LockStore`]) for the rest of the transaction; true when it was taken just
+    /// now, so whatever was read of the conversation before may be stale.
+    pub async fn lock(&mut self, channel: &str, key: &str) -> crate::store::Result<bool> {
+        if !self.tx.locks_conversations() {
+            return Ok(false);
+        }
+        let key = conversation_lock_key(channel, key);
+        if !self.locked.insert(key) {
+            return Ok(false);
+        }
+        self.tx.lock_conversation(key).await?;
+        Ok(true)
+    }
+
+    /// Takes the locks of several conversations (a batch of events) in one fixed order, so two
+    /// instances taking overlapping sets can never wait for each other.
+    pub async fn lock_all<'k>(
+        &mut self,
+        conversations: impl Iterator<Item = (&'k str, &'k str)>,
+    ) -> crate::store::Result<()> {
+        if !self.tx.locks_conversations() {
+            return Ok(());
+        }
+        let mut keys: Vec<i32> = conversations
+            .map(|(channel, key)| conversation_lock_key(channel, key))
+            .filter(|key| !self.locked.contains(key))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            self.tx.lock_conversation(key).await?;
+            self.locked.insert(key);
+        }
+        Ok(())
+    }
+
+    /// The ticket, read under the lock of its conversation, for a change to it.
+    pub async fn lock_ticket(&mut self, ticket_id: i64) -> crate::store::Result<Option<Ticket>> {
+        let Some(ticket) = self.tx.ticket(ticket_id).await? else {
+            return Ok(None);
+        };
+        if !self.tx.locks_conversations() {
+            return Ok(Some(ticket));
+        }
+        let Some(conv) = self.tx.conversation(ticket.conversation_id).await? else {
+            return Ok(Some(ticket));
+        };
+        if self.lock(&conv.channel, &conv.conversation_key).await? {
+            return self.tx.ticket(ticket_id).await;
+        }
+        Ok(Some(ticket))
     }
 
     /// Appends a line to the conversation and, if the customer may see it and did not write it,
@@ -139,6 +224,8 @@ impl Writer<'_> {
         choices: Vec<Choice>,
         at: Millis,
     ) -> crate::store::Result<TranscriptLine> {
+        self.lock(&conversation.channel, &conversation.conversation_key)
+            .await?;
         let line = self
             .tx
             .append_line(&NewLine {
@@ -153,6 +240,14 @@ impl Writer<'_> {
             })
             .await?;
         if author.customer_visible() && author != Author::Customer {
+            if self
+                .services
+                .delivered_on_commit
+                .contains(&conversation.channel)
+            {
+                self.sent_on_commit.push(conversation.channel.clone());
+                return Ok(line);
+            }
             self.tx
                 .enqueue(&NewOutbox {
                     conversation_id: conversation.id,

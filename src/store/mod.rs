@@ -132,6 +132,37 @@ pub trait Store: Send + Sync + 'static {
 pub trait WebSessionStore: Send + Sync {
     async fn create_web_session(&self, session: &WebSession) -> Result<()>;
     async fn web_session(&self, id: &str) -> Result<Option<WebSession>>;
+    /// The session and its customer's key and name as stored now (`None` once the customer is
+    /// gone), read together: what every message posted in the session needs.
+    async fn web_session_with_customer(
+        &self,
+        id: &str,
+    ) -> Result<Option<(WebSession, Option<SessionCustomer>)>>;
+}
+
+/// A web-chat session's customer, as a message posted in the session needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionCustomer {
+    /// The customer's external id on the web channel: their conversation key.
+    pub key: String,
+    pub name: Option<String>,
+}
+
+/// The key of a conversation's lock ([`LockStore`]): a hash of its channel and conversation key,
+/// so an inbound event can take it before its conversation is read. Two conversations that share a
+/// key only wait for each other.
+pub fn conversation_lock_key(channel: &str, conversation_key: &str) -> i32 {
+    // FNV-1a: stable across builds and processes, which the lock key must be.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in channel
+        .bytes()
+        .chain(std::iter::once(0x1f))
+        .chain(conversation_key.bytes())
+    {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash as i32
 }
 
 /// The outcome of recording an inbound event.

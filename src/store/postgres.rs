@@ -13,6 +13,27 @@ super::sql::impl_tx!(PgTx, sqlx::Postgres);
 
 super::sql::web_sessions::impl_web_sessions!(PgStore);
 
+/// Rows a writer takes for itself (outbox rows to deliver, timers to fire) are locked, and rows
+/// another instance has locked are passed over rather than waited for.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
+#[async_trait]
+impl super::LockStore for PgTx {
+    fn locks_conversations(&self) -> bool {
+        true
+    }
+
+    async fn lock_conversation(&mut self, key: i32) -> Result<()> {
+        // Two-key form: the schema's hash keeps instances of other schemas (other deployments,
+        // tests) in a key space of their own.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)")
+            .bind(key)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+}
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -87,15 +108,10 @@ fn check_schema_name(schema: &str) -> Result<()> {
 
 #[async_trait]
 impl Store for PgStore {
+    /// Instances sharing this schema work in parallel: what must not interleave is serialised
+    /// per conversation ([`super::LockStore`]) and per row (conditional updates, `SKIP LOCKED`).
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        let mut tx = self.pool.begin().await?;
-        // Writers on every instance sharing this schema take turns, as writers in one process
-        // do behind `Services::write`: a ticket is claimed once, a conversation is never updated
-        // from a stale read, and transcript ids commit in order, so "after seq N" misses nothing.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
-            .execute(&mut *tx)
-            .await?;
-        Ok(Box::new(PgTx(tx)))
+        Ok(Box::new(PgTx(self.pool.begin().await?)))
     }
 
     fn web_sessions(&self) -> &dyn super::WebSessionStore {

@@ -12,6 +12,21 @@ super::sql::impl_tx!(SqliteTx, sqlx::Sqlite);
 
 super::sql::web_sessions::impl_web_sessions!(SqliteStore);
 
+/// SQLite has no row locks: a write transaction holds the whole database (`BEGIN IMMEDIATE`).
+const SKIP_LOCKED: &str = "";
+
+/// One writer at a time holds the whole database, so no conversation needs a lock of its own.
+#[async_trait]
+impl super::LockStore for SqliteTx {
+    fn locks_conversations(&self) -> bool {
+        false
+    }
+
+    async fn lock_conversation(&mut self, _key: i32) -> Result<()> {
+        Ok(())
+    }
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -52,6 +67,9 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(8)
+                // The database is in this process: a pooled connection cannot have been cut, and
+                // checking it would cost a round trip to its thread on every acquire.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?
         };

@@ -20,9 +20,24 @@ pub trait Tx:
     + TimerStore
     + ReportStore
     + PrivacyStore
+    + LockStore
     + LeaseStore
 {
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Serialises the work on one conversation across instances that share a database, without
+/// holding up the work on any other. Every change to a conversation (its state, its lines, its
+/// outbox rows) is made under its lock, so the ids of its lines commit in increasing order and a
+/// client reading "after line N" misses nothing. SQLite has one writer at a time anyway: there
+/// these take no lock.
+#[async_trait]
+pub trait LockStore: Send {
+    /// Whether [`LockStore::lock_conversation`] takes a lock at all.
+    fn locks_conversations(&self) -> bool;
+    /// Waits for, and holds until the transaction ends, the lock of the conversation with this
+    /// [`conversation_lock_key`]. Taking it again in the same transaction is free.
+    async fn lock_conversation(&mut self, key: i32) -> Result<()>;
 }
 
 /// Customers, known per channel by the platform's id for them.
@@ -52,6 +67,13 @@ pub trait InboxStore: Send {
     /// Stores an inbound event unless (channel, external id) is already there.
     async fn record_inbound(&mut self, inbound: &crate::core::message::Inbound)
         -> Result<Recorded>;
+    /// [`InboxStore::record_inbound`] for an event handled in this same transaction: stored
+    /// already marked handled.
+    async fn record_handled_inbound(
+        &mut self,
+        inbound: &crate::core::message::Inbound,
+        now: Millis,
+    ) -> Result<Recorded>;
     async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
     /// Unhandled events stored after `after_id`, oldest first.
     async fn unhandled_inbound(&mut self, after_id: i64, limit: i64) -> Result<Vec<InboxItem>>;
@@ -112,6 +134,15 @@ pub trait TicketStore: Send {
     async fn ticket(&mut self, id: i64) -> Result<Option<Ticket>>;
     /// Writes status, assignee, timestamps and csat of `ticket` by id.
     async fn update_ticket(&mut self, ticket: &Ticket) -> Result<()>;
+    /// Gives the ticket to `agent` if it is still being worked on and still held by `held_by`
+    /// (`None`: nobody); false if someone else changed that first, so a ticket is claimed once
+    /// whatever the locks around it.
+    async fn claim_ticket(
+        &mut self,
+        ticket_id: i64,
+        agent: i64,
+        held_by: Option<i64>,
+    ) -> Result<bool>;
     /// Tickets in any of `statuses`, oldest first, with customer and assignee names.
     async fn list_tickets(&mut self, statuses: &[TicketStatus]) -> Result<Vec<TicketSummary>>;
     async fn ticket_summary(&mut self, id: i64) -> Result<Option<TicketSummary>>;
@@ -161,6 +192,10 @@ pub trait OutboxStore: Send {
     /// row of each conversation, and only if it is due (so delivery keeps per-conversation order).
     /// Dead and delivered rows never block.
     async fn due_outbox(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>>;
+    /// [`OutboxStore::due_outbox`] for leasing: the rows are locked until the transaction ends,
+    /// and rows another transaction has locked are passed over (PostgreSQL), so instances
+    /// leasing at the same moment take different rows without waiting for each other.
+    async fn take_due_outbox(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>>;
     async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>>;
     /// Claims a due pending row for one delivery attempt by moving its `next_attempt_at` to
     /// `until`; false if it is no longer pending and due (another dispatcher took it). If the

@@ -33,16 +33,6 @@ fn identified_key(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
-/// The customer's key of a session: their signed identity's, or the session id for an anonymous
-/// visitor. Their conversations are kept under it.
-async fn customer_key(state: &WebState, session: &WebSession) -> Result<String, ApiError> {
-    let mut tx = state.services.store.read().await?;
-    Ok(tx
-        .customer(session.customer_id)
-        .await?
-        .map_or_else(|| session.id.clone(), |c| c.external_id))
-}
-
 fn identity_error(e: IdentityError) -> ApiError {
     let status = match e {
         IdentityError::WrongHash => StatusCode::UNAUTHORIZED,
@@ -51,18 +41,35 @@ fn identity_error(e: IdentityError) -> ApiError {
     ApiError::new(status, e.to_string())
 }
 
-async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<WebSession, ApiError> {
+/// An authenticated chat session and its customer.
+struct Chat {
+    session: WebSession,
+    /// The customer's key: their signed identity's, or the session id for an anonymous visitor.
+    /// Their conversations are kept under it.
+    key: String,
+    name: Option<String>,
+}
+
+/// The session `id` if `token` is its token, with its customer, in one read.
+async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<Chat, ApiError> {
     let sessions = state.services.store.web_sessions();
-    let session = sessions.web_session(id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("chat session {id} not found"),
-        )
-    })?;
+    let (session, customer) = sessions
+        .web_session_with_customer(id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("chat session {id} not found"),
+            )
+        })?;
     if session.token_hash != token_hash(&token.0) {
         return Err(ApiError::unauthorized());
     }
-    Ok(session)
+    let (key, name) = match customer {
+        Some(c) => (c.key, c.name),
+        None => (session.id.clone(), None),
+    };
+    Ok(Chat { session, key, name })
 }
 
 #[derive(Deserialize, Default)]
@@ -149,14 +156,17 @@ pub(super) async fn create_session(
     // The session is written once its customer is: a crash in between leaves a customer no one
     // can write as, and the visitor's request fails, so they start again.
     let sessions = state.services.store.web_sessions();
-    sessions
-        .create_web_session(&WebSession {
-            id: id.clone(),
-            token_hash: token_hash(&token),
-            customer_id: customer.id,
-            created_at: now,
-        })
-        .await?;
+    {
+        let _writes = state.services.hold_writes().await;
+        sessions
+            .create_web_session(&WebSession {
+                id: id.clone(),
+                token_hash: token_hash(&token),
+                customer_id: customer.id,
+                created_at: now,
+            })
+            .await?;
+    }
     // A returning customer the site vouches for is greeted by the name they are known by.
     let greeting = match (&user_id, &customer.display_name) {
         (Some(_), Some(name)) => Some(state.services.render(
@@ -191,21 +201,13 @@ pub(super) async fn post_message(
     token: SessionToken,
     Json(body): Json<NewMessage>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &id, &token).await?;
+    let Chat { session, key, name } = session(&state, &id, &token).await?;
     // After authentication, so nobody can use up someone else's allowance without their token,
     // and before anything is stored.
     limits
         .messages
         .check(&session.id, state.services.now())
         .map_err(|secs| ApiError::too_many("messages in this chat", secs))?;
-    let customer = {
-        let mut tx = state.services.store.read().await?;
-        tx.customer(session.customer_id).await?
-    };
-    let key = customer
-        .as_ref()
-        .map_or_else(|| session.id.clone(), |c| c.external_id.clone());
-    let name = customer.and_then(|c| c.display_name);
     // An empty client_id would make every message a repeat of the first: treat it as absent.
     let client_id = body.client_id.filter(|c| !c.trim().is_empty());
     let external_id = match client_id {
@@ -254,8 +256,7 @@ pub(super) async fn get_messages(
     token: SessionToken,
     Q(poll): Q<Poll>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = session(&state, &id, &token).await?;
-    let key = customer_key(&state, &session).await?;
+    let key = session(&state, &id, &token).await?.key;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
     let mut changes = state.services.subscribe();
     loop {

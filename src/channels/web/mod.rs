@@ -7,8 +7,8 @@
 //! - [`report`]: the "How we did" figures for the console.
 //!
 //! Web-chat customers read their conversation straight from the transcript (long polling), so
-//! delivering to them is only a matter of the line being committed: [`WebChannel::deliver`]
-//! accepts at once.
+//! a line is delivered when it commits and gets no outbox row
+//! ([`CustomerChannel::delivered_on_commit`]).
 
 use std::sync::Arc;
 
@@ -46,8 +46,13 @@ impl CustomerChannel for WebChannel {
         WEB
     }
 
+    /// Rows queued before lines were delivered on commit are accepted as they come.
     async fn deliver(&self, _delivery: &Delivery) -> Result<Delivered, DeliveryError> {
         Ok(Delivered::default())
+    }
+
+    fn delivered_on_commit(&self) -> bool {
+        true
     }
 }
 

@@ -4,8 +4,8 @@
 /// the other, once the first commits, returns no row and reads the existing id.
 pub(in crate::store) const INSERT_INBOUND: &str =
     "INSERT INTO inbox (channel, external_id, customer_key, customer_name, conversation_key, \
-                        reply_to, text, received_at, sender) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                        reply_to, text, received_at, sender, handled_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT (channel, external_id) DO NOTHING \
      RETURNING id";
 pub(in crate::store) const INBOUND_ID: &str =
@@ -35,9 +35,12 @@ pub(in crate::store) const INBOX_CURSORS: &str =
 /// Implements [`InboxStore`](crate::store::InboxStore) for a transaction type of `sql::impl_tx!`.
 macro_rules! impl_inbox {
     ($tx:ident) => {
-        #[async_trait]
-        impl InboxStore for $tx {
-            async fn record_inbound(&mut self, inbound: &Inbound) -> Result<Recorded> {
+        impl $tx {
+            async fn insert_inbound(
+                &mut self,
+                inbound: &Inbound,
+                handled_at: Option<Millis>,
+            ) -> Result<Recorded> {
                 let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_INBOUND)
                     .bind(&inbound.channel)
                     .bind(&inbound.external_id)
@@ -48,6 +51,7 @@ macro_rules! impl_inbox {
                     .bind(&inbound.text)
                     .bind(inbound.received_at)
                     .bind(inbound.sender.as_str())
+                    .bind(handled_at)
                     .fetch_optional(&mut *self.0)
                     .await?;
                 if let Some(id) = inserted {
@@ -59,6 +63,21 @@ macro_rules! impl_inbox {
                     .fetch_one(&mut *self.0)
                     .await?;
                 Ok(Recorded::Duplicate(id))
+            }
+        }
+
+        #[async_trait]
+        impl InboxStore for $tx {
+            async fn record_inbound(&mut self, inbound: &Inbound) -> Result<Recorded> {
+                self.insert_inbound(inbound, None).await
+            }
+
+            async fn record_handled_inbound(
+                &mut self,
+                inbound: &Inbound,
+                now: Millis,
+            ) -> Result<Recorded> {
+                self.insert_inbound(inbound, Some(now)).await
             }
 
             async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>> {

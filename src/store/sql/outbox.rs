@@ -80,6 +80,24 @@ macro_rules! impl_outbox {
                 all(rows, outbox_item)
             }
 
+            async fn take_due_outbox(
+                &mut self,
+                now: Millis,
+                limit: i64,
+            ) -> Result<Vec<OutboxItem>> {
+                // With the database's row-lock suffix: an instance leasing rows passes over the
+                // heads another instance is leasing at the same moment.
+                static DUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!("{}{}", sql::DUE_OUTBOX, super::SKIP_LOCKED)
+                });
+                let rows = sqlx::query(DUE.as_str())
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                all(rows, outbox_item)
+            }
+
             async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>> {
                 let row = sqlx::query(sql::OUTBOX_ITEM)
                     .bind(id)

@@ -11,6 +11,8 @@ pub(in crate::store) const UPDATE_TICKET: &str =
             resolved_at = $6, closed_at = $7, csat = $8, priority = $9, tags = $10, \
             breached_at = $11, closed_by = $12 \
      WHERE id = $1";
+pub(in crate::store) const CLAIM_TICKET: &str = "UPDATE tickets SET assignee = $2 \
+     WHERE id = $1 AND status IN ('open', 'assigned') AND assignee IS NOT DISTINCT FROM $3";
 /// Up to four statuses in `$1..$4` (there are four); unused ones repeat the first.
 pub(in crate::store) const LIST_TICKETS: &str =
     ticket_summary_query!("WHERE t.status IN ($1, $2, $3, $4) ORDER BY t.created_at, t.id");
@@ -87,6 +89,21 @@ macro_rules! impl_tickets {
                     .fetch_optional(&mut *self.0)
                     .await?;
                 row.as_ref().map(ticket).transpose()
+            }
+
+            async fn claim_ticket(
+                &mut self,
+                ticket_id: i64,
+                agent: i64,
+                held_by: Option<i64>,
+            ) -> Result<bool> {
+                let done = sqlx::query(sql::CLAIM_TICKET)
+                    .bind(ticket_id)
+                    .bind(agent)
+                    .bind(held_by)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn update_ticket(&mut self, t: &Ticket) -> Result<()> {

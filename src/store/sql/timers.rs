@@ -5,8 +5,11 @@ pub(in crate::store) const SCHEDULE_TIMER: &str =
 pub(in crate::store) const DUE_TIMERS: &str = "SELECT id, kind, subject_id, due_at FROM timers \
      WHERE fired_at IS NULL AND due_at <= $1 \
      ORDER BY due_at, id LIMIT $2";
-pub(in crate::store) const MARK_TIMER_FIRED: &str =
-    "UPDATE timers SET fired_at = $2 WHERE id = $1 AND fired_at IS NULL";
+/// Completed with the database's row-lock suffix and a closing parenthesis: an instance firing a
+/// timer another instance is firing right now passes it over instead of waiting for it; either
+/// way only one of them marks it.
+pub(in crate::store) const MARK_TIMER_FIRED: &str = "UPDATE timers SET fired_at = $2 WHERE id = \
+     (SELECT id FROM timers WHERE id = $1 AND fired_at IS NULL";
 /// Cancelling deletes the timer: an unfired, cancelled timer has nothing left to tell.
 pub(in crate::store) const CANCEL_TIMERS: &str =
     "DELETE FROM timers WHERE kind = $1 AND subject_id = $2 AND fired_at IS NULL";
@@ -40,7 +43,10 @@ macro_rules! impl_timers {
             }
 
             async fn mark_timer_fired(&mut self, id: i64, now: Millis) -> Result<bool> {
-                let done = sqlx::query(sql::MARK_TIMER_FIRED)
+                static MARK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!("{}{})", sql::MARK_TIMER_FIRED, super::SKIP_LOCKED)
+                });
+                let done = sqlx::query(MARK.as_str())
                     .bind(id)
                     .bind(now)
                     .execute(&mut *self.0)

@@ -6,6 +6,12 @@ pub(in crate::store) const CREATE_WEB_SESSION: &str =
 pub(in crate::store) const WEB_SESSION: &str =
     "SELECT id, token_hash, customer_id, created_at FROM web_sessions WHERE id = $1";
 
+/// A session with what a message posted in it needs of its customer, in one statement.
+pub(in crate::store) const WEB_SESSION_WITH_CUSTOMER: &str =
+    "SELECT s.id, s.token_hash, s.customer_id, s.created_at, \
+            c.external_id AS customer_key, c.display_name AS customer_name \
+     FROM web_sessions s LEFT JOIN customers c ON c.id = s.customer_id WHERE s.id = $1";
+
 /// Implements [`WebSessionStore`](crate::store::WebSessionStore) for a store type with a `pool`.
 macro_rules! impl_web_sessions {
     ($store:ty) => {
@@ -41,6 +47,40 @@ macro_rules! impl_web_sessions {
                         customer_id: r.try_get("customer_id")?,
                         created_at: r.try_get("created_at")?,
                     })
+                })
+                .transpose()
+            }
+
+            async fn web_session_with_customer(
+                &self,
+                id: &str,
+            ) -> $crate::store::Result<
+                Option<(
+                    $crate::store::WebSession,
+                    Option<$crate::store::SessionCustomer>,
+                )>,
+            > {
+                use sqlx::Row;
+                let row = sqlx::query($crate::store::sql::WEB_SESSION_WITH_CUSTOMER)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    let session = $crate::store::WebSession {
+                        id: r.try_get("id")?,
+                        token_hash: r.try_get("token_hash")?,
+                        customer_id: r.try_get("customer_id")?,
+                        created_at: r.try_get("created_at")?,
+                    };
+                    let key: Option<String> = r.try_get("customer_key")?;
+                    let customer = match key {
+                        Some(key) => Some($crate::store::SessionCustomer {
+                            key,
+                            name: r.try_get("customer_name")?,
+                        }),
+                        None => None,
+                    };
+                    Ok((session, customer))
                 })
                 .transpose()
             }
