@@ -154,6 +154,21 @@ impl Rig {
         let card = self
             .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
             .await;
+        // An agent's reply in the card's thread finds its ticket only once the card's place is
+        // stored, which follows Slack's answer to the post.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut tx = self.app.app.services.store.read().await.unwrap();
+            if tx.card(ticket, "slack").await.unwrap().is_some() {
+                break;
+            }
+            drop(tx);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "card of #{ticket} not stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         (ticket, card)
     }
 
