@@ -9,9 +9,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::channels::lease::{self, Lease, LeaseTimes};
 use crate::channels::web::{self, WebChannel, WebState};
 use crate::channels::{Adapter, Platforms};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::core::desk::Desk;
 use crate::core::engine::Engine;
@@ -53,6 +54,8 @@ pub struct App {
     pub desk: Desk,
     pub dispatcher: Dispatcher,
     adapters: Vec<Arc<dyn Adapter>>,
+    /// Who this instance is in the leases on platform connections.
+    pub lease_holder: String,
 }
 
 impl App {
@@ -111,6 +114,7 @@ impl App {
             dispatcher: Dispatcher::new(services.clone(), &platforms),
             adapters: platforms.adapters,
             services,
+            lease_holder: crate::channels::lease::new_holder(),
         }
     }
 
@@ -146,6 +150,21 @@ impl App {
         let inbox: Arc<dyn crate::core::inbox::Inbox> = Arc::new(self.engine.clone());
         for adapter in &self.adapters {
             let (adapter, inbox, stop) = (adapter.clone(), inbox.clone(), shutdown.clone());
+            if adapter.needs_lease() {
+                // Several instances may share the database: one of them holds the connection.
+                // Leases compare wall-clock times across machines, whatever clock the app uses.
+                let lease = Lease {
+                    store: self.services.store.clone(),
+                    clock: Arc::new(SystemClock),
+                    name: lease::lease_name(adapter.name()),
+                    holder: self.lease_holder.clone(),
+                    times: LeaseTimes::default(),
+                };
+                tasks.push(tokio::spawn(lease::run_leased(lease, stop, move |stop| {
+                    adapter.clone().run(inbox.clone(), stop)
+                })));
+                continue;
+            }
             tasks.push(tokio::spawn(async move {
                 let name = adapter.name().to_string();
                 if let Err(e) = adapter.run(inbox, stop).await {

@@ -19,7 +19,8 @@
 //! - [`channels`]: the platform seam ([`channels::CustomerChannel`], [`channels::AgentDesk`],
 //!   [`channels::Adapter`]) and the adapters: [`channels::web`] (the chat and agent HTTP API and
 //!   pages, the embeddable widget, signed identity and abuse limits), `channels::discord` and
-//!   `channels::slack` (each behind its cargo feature).
+//!   `channels::slack` (each behind its cargo feature); [`channels::lease`] keeps each platform
+//!   connection open in one instance at a time.
 //! - [`outbox`]: delivery of stored outbound messages and desk events with retry, backoff and
 //!   dead letters.
 //! - [`app`]: wiring and the run loop; [`config`]: configuration; [`clock`]: injectable time;

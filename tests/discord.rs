@@ -814,6 +814,52 @@ async fn support_channel_message_written_while_away_is_answered(db: Db) {
     assert_eq!(w.fake.bot_messages_in(&thread.id).len(), 1);
 }
 
+/// PostgreSQL cut away (a proxy in front of it) while a customer writes: the message the
+/// database could not take is read back from Discord once it is back, without a reconnect, and
+/// answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_could_not_take_is_read_back_once_it_is_back() {
+    use common::binary::{host_port, through, Proxy};
+    let Some(Db::Postgres { url, schema }) = Db::postgres() else {
+        return;
+    };
+    let proxy = Proxy::start(host_port(&url)).await;
+    let url = through(&url, &format!("127.0.0.1:{}", proxy.port));
+    let w = start(Db::Postgres { url, schema }).await;
+    let dana = FakeUser::customer("dana");
+    w.fake.dm(&dana, "hello").await;
+    let dm = w.dm_of(&dana);
+    w.bot_messages(&dm, 1).await;
+    // Cut only once that reply is recorded as delivered: one sent but not recorded would be
+    // sent again when its outbox lease runs out on the app's clock, which stands still here.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while {
+        let mut tx = w.app.app.services.store.read().await.unwrap();
+        tx.outbox_backlog().await.unwrap().0 > 0
+    } {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply is never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    proxy.cut().await;
+    w.fake.dm(&dana, "where is my order?").await;
+    // The gateway delivers it at once; storing it fails meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.restore();
+    w.bot_line(&dm, "https://shop.example.com/account/orders")
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(w.fake.bot_messages_in(&dm).len(), 2, "answered once");
+    assert_eq!(
+        w.fake.ready_count() + w.fake.resumed_count(),
+        1,
+        "read back without a reconnect"
+    );
+}
+
 /// With `[discord]` off (the default) no Discord adapter runs; on, one serves customers, the
 /// desk and the gateway.
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{Db, Options, TestApp, START_MS};
 use frontline::channels::{CustomerChannel, Delivered, Delivery, DeliveryError};
-use frontline::clock::ManualClock;
+use frontline::clock::{Clock, ManualClock};
 use frontline::core::message::{Author, Inbound};
 use frontline::store::OutboxStatus;
 
@@ -293,7 +293,136 @@ async fn two_dispatchers_never_send_the_same_message(db: Db) {
     );
 }
 
+/// A channel that fails with a 5xx until the app's clock reaches `back_at`, and records what it
+/// accepted per recipient and how often it refused.
+struct DownForAWhile {
+    clock: ManualClock,
+    back_at: i64,
+    accepted: Mutex<Vec<(String, String)>>,
+    refused: Mutex<usize>,
+}
+
+#[async_trait]
+impl CustomerChannel for DownForAWhile {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Delivered, DeliveryError> {
+        if self.clock.now_ms() < self.back_at {
+            *self.refused.lock().unwrap() += 1;
+            return transient().map(|()| Delivered::default());
+        }
+        self.accepted
+            .lock()
+            .unwrap()
+            .push((delivery.recipient.clone(), delivery.text.clone()));
+        Ok(Delivered::default())
+    }
+}
+
+/// The channel answers 5xx for a whole minute (on the app's clock) while customers in several
+/// conversations keep writing, with the dispatcher and its retries running in the background:
+/// once it is back, every reply is delivered, in order within each conversation, none twice.
+async fn a_channel_down_for_a_minute_gets_everything_once_in_order(db: Db) {
+    let clock = ManualClock::new(START_MS);
+    let channel = Arc::new(DownForAWhile {
+        clock: clock.clone(),
+        back_at: START_MS + 60_000,
+        accepted: Mutex::new(Vec::new()),
+        refused: Mutex::new(0),
+    });
+    let options = Options {
+        channels: vec![channel.clone()],
+        workers: true,
+        ..Options::default()
+    };
+    let app = TestApp::start_with(db, options, clock.clone()).await;
+    let questions = [
+        "where is my order",
+        "how long does delivery take",
+        "what's your return policy",
+        "what payment methods do you accept",
+    ];
+    let conversations = ["dm-1", "dm-2", "dm-3"];
+    // A message every 5 s of the minute, round the conversations; time moves in 1 s steps
+    // while the dispatcher polls for real.
+    let mut sent = 0;
+    for second in 0..90 {
+        if second % 5 == 0 && sent < questions.len() * conversations.len() {
+            let key = conversations[sent % conversations.len()];
+            let text = questions[sent / conversations.len()];
+            app.app
+                .engine
+                .receive(Inbound {
+                    customer_key: key.into(),
+                    conversation_key: key.into(),
+                    reply_to: key.into(),
+                    received_at: clock.now_ms(),
+                    ..inbound(&format!("m{sent}"), text)
+                })
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(*channel.refused.lock().unwrap() > 0, "the channel was down");
+
+    // Backoff caps at `backoff_max_ms`: keep time moving until the queue is empty.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (pending, _) = {
+            let mut tx = app.app.services.store.read().await.unwrap();
+            tx.outbox_backlog().await.unwrap()
+        };
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} never delivered"
+        );
+        clock.advance(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let accepted = channel.accepted.lock().unwrap().clone();
+    for key in conversations {
+        // What the bot wrote, in the order it wrote it, is what the customer got.
+        let written: Vec<String> = {
+            let mut tx = app.app.services.store.read().await.unwrap();
+            let conversation = tx
+                .latest_conversation("scripted", key)
+                .await
+                .unwrap()
+                .unwrap();
+            tx.conversation_lines(conversation.id, 0, false)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|l| l.author != Author::Customer)
+                .map(|l| l.text)
+                .collect()
+        };
+        let got: Vec<String> = accepted
+            .iter()
+            .filter(|(to, _)| to == key)
+            .map(|(_, text)| text.clone())
+            .collect();
+        assert_eq!(
+            written.len(),
+            4,
+            "{key}: one reply per message: {written:?}"
+        );
+        assert_eq!(got, written, "{key}: every reply, in order, once");
+    }
+}
+
 on_both_databases!(
+    a_channel_down_for_a_minute_gets_everything_once_in_order,
     transient_failures_are_retried_until_delivered,
     retry_after_from_the_platform_is_honoured,
     a_permanent_failure_is_dead_lettered_and_does_not_block,

@@ -154,6 +154,21 @@ impl Rig {
         let card = self
             .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
             .await;
+        // An agent's reply in the card's thread finds its ticket only once the card's place is
+        // stored, which follows Slack's answer to the post.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut tx = self.app.app.services.store.read().await.unwrap();
+            if tx.card(ticket, "slack").await.unwrap().is_some() {
+                break;
+            }
+            drop(tx);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "card of #{ticket} not stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         (ticket, card)
     }
 
@@ -364,6 +379,42 @@ async fn events_mode_answers_a_dm_and_handles_a_retried_event_once(db: Db) {
         1,
         "the retried event was answered twice"
     );
+}
+
+/// PostgreSQL cut away (a proxy in front of it drops connections and refuses new ones): an
+/// event that cannot be stored is answered 503, so Slack sends it again; its retry, once the
+/// database is back, is stored and answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_mode_asks_slack_to_resend_what_it_could_not_store() {
+    use common::binary::{host_port, through, Proxy};
+    let Some(Db::Postgres { url, schema }) = Db::postgres() else {
+        return;
+    };
+    let proxy = Proxy::start(host_port(&url)).await;
+    let url = through(&url, &format!("127.0.0.1:{}", proxy.port));
+    let rig = start(Db::Postgres { url, schema }, SlackMode::Events).await;
+    let events = rig.app.url("/slack/events");
+    let now = START_MS / 1000;
+    let posted = rig.fake.customer_dm(CUSTOMER, "where is my order?");
+    let body = posted.event_body.to_string();
+
+    proxy.cut().await;
+    let resp = fake_slack::signed_event(&events, SECRET, &body, now, None).await;
+    assert_eq!(resp.status(), 503, "not stored: Slack must send it again");
+    proxy.restore();
+    // The pool reconnects by itself; Slack's retries come until one is taken.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for attempt in 1.. {
+        let resp = fake_slack::signed_event(&events, SECRET, &body, now, Some(attempt)).await;
+        if resp.status() == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", resp.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    rig.bot_says(&posted.channel, None, "account/orders").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rig.count_saying(&posted.channel, "account/orders"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

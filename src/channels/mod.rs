@@ -23,6 +23,7 @@ use crate::core::message::Author;
 
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod lease;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod split;
@@ -127,6 +128,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// HTTP routes to mount on the main listener (webhooks), if any.
     fn routes(&self) -> Option<axum::Router> {
         None
+    }
+    /// Whether `run` holds a connection to the platform that only one instance sharing the
+    /// database may have open (a gateway, a socket); it then runs under a lease (see [`lease`]).
+    /// False for adapters that only serve HTTP routes, which every instance mounts.
+    fn needs_lease(&self) -> bool {
+        true
     }
 }
 

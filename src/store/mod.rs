@@ -30,6 +30,11 @@ pub use tx::*;
 pub enum StoreError {
     #[error(transparent)]
     Database(Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached or is busy (connection refused or dropped, no pooled
+    /// connection in time, SQLite locked by another process, PostgreSQL shutting down): nothing
+    /// was written, and the same request may well succeed a moment later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
     #[error("applying migrations failed: {0}")]
     Migrate(Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot create the database folder {path}: {source}")]
@@ -47,9 +52,47 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// Whether the database was unreachable or busy, rather than the request wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(Box::new(e))
+        if is_unavailable(&e) {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Database(Box::new(e))
+        }
+    }
+}
+
+/// Errors that say the database is out of reach or busy for now, not that the statement is wrong.
+/// The pool keeps nothing of them: the next request opens a fresh connection.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else { return false };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The extended result code; its low byte is the primary one: SQLITE_BUSY (5)
+                // or SQLITE_LOCKED (6), another connection holding the lock past the busy timeout.
+                return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            }
+            // PostgreSQL SQLSTATEs: connection exceptions (08), insufficient resources (53:
+            // too many connections, out of disk), the server shutting down or starting (57P01
+            // to 57P03), and lock waits given up (55P03).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "55P03")
+        }
+        _ => false,
     }
 }
 

@@ -62,6 +62,9 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(10)
+            // While the server refuses connections, requests fail (503) after this, not after
+            // sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

@@ -21,6 +21,7 @@ pub trait Tx:
     + ReportStore
     + PrivacyStore
     + LockStore
+    + LeaseStore
 {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -289,10 +290,29 @@ pub trait PrivacyStore: Send {
     async fn agent_is_admin(&mut self, agent_id: i64) -> Result<bool>;
 }
 
+/// Leases: which instance holds a platform connection. Times are wall-clock epoch milliseconds,
+/// since instances on different machines compare them.
+#[async_trait]
+pub trait LeaseStore: Send {
+    /// Takes or renews the lease `name` for `holder` until `expires_at`, if it is free, expired
+    /// at `now` or already held by `holder`; true if `holder` holds it now.
+    async fn acquire_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Gives the lease up if `holder` has it; false if it had not (expired and taken over).
+    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool>;
+    /// Who holds the lease at `now`, if anyone.
+    async fn lease_holder(&mut self, name: &str, now: Millis) -> Result<Option<String>>;
+}
+
 /// The traits whose methods a transaction offers.
 pub mod prelude {
     pub use super::{
-        AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, OutboxStore,
-        PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+        AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, LeaseStore,
+        OutboxStore, PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
     };
 }

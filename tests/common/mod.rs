@@ -2,6 +2,7 @@
 //! PostgreSQL in a schema of its own, with a clock the test controls.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod fake_slack;
 
 use std::path::PathBuf;

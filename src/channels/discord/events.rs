@@ -6,6 +6,7 @@
 //! whether its author holds the agent role. Everything else is the core's.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use serenity::all::{
 
 use super::render::{self, Press};
 use super::{Discord, DISCORD};
+use crate::core::error::CoreError;
 use crate::core::inbox::Inbox;
 use crate::core::message::{Inbound, Sender};
 
@@ -38,11 +40,16 @@ pub enum Place {
     },
 }
 
+#[derive(Clone)]
 pub struct Handler {
     discord: Arc<Discord>,
     inbox: Arc<dyn Inbox>,
+    /// Set when a message arrived but could not be stored (the database unavailable): the
+    /// next catch-up reads it back from Discord (see [`Handler::catch_up_missed`]).
+    missed: Arc<AtomicBool>,
     /// A message id from the time the connection started: a support channel without any stored
-    /// conversation is read from there after a reconnect (what came before is not ours).
+    /// conversation is read from there after a reconnect when nothing newer is stored from
+    /// Discord (what came before the bot ever listened is not ours).
     connected_since: u64,
 }
 
@@ -59,6 +66,7 @@ impl Handler {
         Self {
             discord,
             inbox,
+            missed: Arc::new(AtomicBool::new(false)),
             connected_since: snowflake_at(chrono::Utc::now().timestamp_millis()),
         }
     }
@@ -187,6 +195,20 @@ impl Handler {
         };
         if let Err(e) = self.inbox.receive(inbound).await {
             tracing::error!(message = %msg.id, error = %e, "could not store a Discord message");
+            if matches!(e, CoreError::Store(_)) {
+                self.missed.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Reads back, every `every`, what arrived while the database could not store it, so a
+    /// message is not lost for want of a reconnect. Runs until the task is aborted.
+    pub async fn catch_up_missed(self, http: Arc<Http>, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if self.missed.swap(false, Ordering::SeqCst) && !self.recover(&http).await {
+                self.missed.store(true, Ordering::SeqCst);
+            }
         }
     }
 
@@ -265,13 +287,15 @@ impl Handler {
 
     /// Catches up after a (re)connect: every conversation, ticket thread and support channel
     /// with recent activity is read from just after the newest event stored for it.
-    async fn recover(&self, http: &Http) {
+    /// False when it could not read where to resume.
+    async fn recover(&self, http: &Http) -> bool {
         let since = chrono::Utc::now().timestamp_millis() - RECOVERY_DAYS * 24 * 3_600_000;
         let cursors = match self.inbox.cursors(DISCORD, since).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "could not read where to resume on Discord");
-                return;
+                self.missed.store(true, Ordering::SeqCst);
+                return false;
             }
         };
         let mut channels: BTreeMap<u64, u64> = BTreeMap::new();
@@ -295,12 +319,24 @@ impl Handler {
                 *newest = (*newest).max(key);
             }
         }
+        // The newest event stored from Discord tells when an instance was last listening: a
+        // support channel with no conversation of its own is read from there, so what was
+        // written while no instance held the gateway (a restart, a takeover after the holder
+        // died) is answered too; with nothing stored, from this connection's start.
+        let listening_since = channels
+            .values()
+            .copied()
+            .max()
+            .map_or(self.connected_since, |newest| {
+                newest.min(self.connected_since)
+            });
         for &channel in &self.discord.settings.support_channels {
-            support.entry(channel).or_insert(self.connected_since);
+            support.entry(channel).or_insert(listening_since);
         }
         for (channel, after) in channels.iter().chain(support.iter()) {
             self.catch_up(http, ChannelId::new(*channel), *after).await;
         }
+        true
     }
 
     async fn catch_up(&self, http: &Http, channel: ChannelId, after: u64) {

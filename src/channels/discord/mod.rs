@@ -383,6 +383,9 @@ impl Discord {
     }
 }
 
+/// How often messages that could not be stored are looked for again.
+const MISSED_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[async_trait]
 impl Adapter for Discord {
     fn name(&self) -> &str {
@@ -403,19 +406,24 @@ impl Adapter for Discord {
             | GatewayIntents::DIRECT_MESSAGES
             | GatewayIntents::MESSAGE_CONTENT;
         let handler = events::Handler::new(self.clone(), inbox);
+        let sweeper = handler.clone();
         let http = http_client(&self.token, self.api_base.as_deref());
         let mut client = serenity::all::ClientBuilder::new_with_http(http, intents)
             .event_handler(handler)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        // Messages the database could not take are read back from Discord once it can.
+        let catch_up = tokio::spawn(sweeper.catch_up_missed(self.http.clone(), MISSED_EVERY));
         let shards = client.shard_manager.clone();
-        tokio::select! {
+        let result = tokio::select! {
             result = client.start() => result.map_err(|e| fail(e.to_string())),
             _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                 shards.shutdown_all().await;
                 Ok(())
             }
-        }
+        };
+        catch_up.abort();
+        result
     }
 }
 

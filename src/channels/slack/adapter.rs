@@ -200,19 +200,26 @@ impl Shared {
     }
 
     /// Hands an event to the inbox; returns why it was refused when that is the writer's to
-    /// hear (text too long, say), not ours.
-    async fn hand_over(&self, inbox: &Arc<dyn Inbox>, inbound: Inbound) -> Option<String> {
+    /// hear (text too long, say), not ours, and `NotStored` when the store failed.
+    async fn hand_over(
+        &self,
+        inbox: &Arc<dyn Inbox>,
+        inbound: Inbound,
+    ) -> Result<Option<String>, NotStored> {
         let id = inbound.external_id.clone();
         match inbox.receive(inbound).await {
             Ok(r) if r.duplicate => tracing::debug!(event = %id, "slack: already received"),
             Ok(_) => {}
             Err(CoreError::Invalid(why)) => {
                 tracing::info!(event = %id, why, "slack: event refused");
-                return Some(why);
+                return Ok(Some(why));
             }
-            Err(e) => tracing::error!(event = %id, error = %e, "slack: could not store an event"),
+            Err(e) => {
+                tracing::error!(event = %id, error = %e, "slack: could not store an event");
+                return Err(NotStored);
+            }
         }
-        None
+        Ok(None)
     }
 
     /// Tells the writer of a refused message why, so nothing disappears without a word.
@@ -229,13 +236,20 @@ impl Shared {
     }
 
     /// Whatever an inbound payload means: a message, button presses, a group change.
-    pub(super) async fn on_parsed(&self, inbox: &Arc<dyn Inbox>, parsed: Parsed) {
+    /// `NotStored` when an event of it could not be stored (Slack should send it again).
+    pub(super) async fn on_parsed(
+        &self,
+        inbox: &Arc<dyn Inbox>,
+        parsed: Parsed,
+    ) -> Result<(), NotStored> {
         match parsed {
-            Parsed::Message(m) => self.on_message(inbox, m, true).await,
+            Parsed::Message(m) => return self.on_message(inbox, m, true).await,
             Parsed::Buttons(presses) => {
+                let mut stored = Ok(());
                 for p in presses {
-                    self.on_press(inbox, p).await;
+                    stored = stored.and(self.on_press(inbox, p).await);
                 }
+                return stored;
             }
             Parsed::SubteamMembersChanged { subteam_id } => {
                 if self.agent_group.as_deref() == Some(subteam_id.as_str()) {
@@ -245,6 +259,7 @@ impl Shared {
             Parsed::UrlVerification { .. } => {}
             Parsed::Ignored(why) => tracing::trace!(why, "slack: payload ignored"),
         }
+        Ok(())
     }
 
     async fn on_envelope(&self, inbox: &Arc<dyn Inbox>, envelope: Envelope) {
@@ -256,15 +271,22 @@ impl Shared {
             "interactive" => parse_interactive(&envelope.payload),
             _ => Parsed::Ignored("envelope type not handled"),
         };
-        self.on_parsed(inbox, parsed).await;
+        // The envelope was acknowledged on arrival; what could not be stored is read back
+        // from history on the next connect.
+        let _ = self.on_parsed(inbox, parsed).await;
     }
 
     /// `live`: as it happened (not read back after a reconnect, when a refusal was explained
     /// already).
-    async fn on_message(&self, inbox: &Arc<dyn Inbox>, m: IncomingMessage, live: bool) {
+    async fn on_message(
+        &self,
+        inbox: &Arc<dyn Inbox>,
+        m: IncomingMessage,
+        live: bool,
+    ) -> Result<(), NotStored> {
         let text = m.text.trim();
         if text.is_empty() {
-            return;
+            return Ok(());
         }
         let (sender, conversation_key, reply_to) = match render::route_message(&m, &self.places) {
             Route::Customer {
@@ -275,13 +297,13 @@ impl Shared {
                 if !self.is_agent(&m.user) {
                     // Anyone else's text in a ticket thread is not relayed.
                     tracing::debug!(user = %m.user, "slack: non-agent line in a ticket thread");
-                    return;
+                    return Ok(());
                 }
                 (Sender::Agent, card.clone(), card)
             }
             Route::Ignored(why) => {
                 tracing::trace!(why, "slack: message ignored");
-                return;
+                return Ok(());
             }
         };
         let inbound = Inbound {
@@ -295,14 +317,15 @@ impl Shared {
             received_at: self.clock.now_ms(),
             sender,
         };
-        if let Some(why) = self.hand_over(inbox, inbound).await {
+        if let Some(why) = self.hand_over(inbox, inbound).await? {
             if live {
                 self.tell_refused(&m, &why).await;
             }
         }
+        Ok(())
     }
 
-    async fn on_press(&self, inbox: &Arc<dyn Inbox>, p: ButtonPress) {
+    async fn on_press(&self, inbox: &Arc<dyn Inbox>, p: ButtonPress) -> Result<(), NotStored> {
         let (sender, conversation_key, reply_to, text) = match render::route_press(&p, &self.places)
         {
             PressRoute::Choice {
@@ -320,13 +343,13 @@ impl Shared {
                     if let Err(e) = sent {
                         tracing::warn!(error = %e, "slack: could not refuse a button press");
                     }
-                    return;
+                    return Ok(());
                 }
                 (Sender::Agent, card.clone(), card, command.to_string())
             }
             PressRoute::Ignored(why) => {
                 tracing::trace!(why, "slack: button press ignored");
-                return;
+                return Ok(());
             }
         };
         let inbound = Inbound {
@@ -340,7 +363,7 @@ impl Shared {
             received_at: self.clock.now_ms(),
             sender,
         };
-        let _ = self.hand_over(inbox, inbound).await;
+        self.hand_over(inbox, inbound).await.map(|_| ())
     }
 
     /// Catches up after a (re)connect: every DM, help-channel conversation and ticket thread
@@ -397,7 +420,8 @@ impl Shared {
             "slack: caught up"
         );
         for m in recovered.messages {
-            self.on_message(inbox, m, false).await;
+            // Logged where it failed; the next catch-up reads it again.
+            let _ = self.on_message(inbox, m, false).await;
         }
     }
 
@@ -596,6 +620,11 @@ impl AgentDesk for Slack {
     }
 }
 
+/// An inbound event could not be stored (the database was unavailable, say): the platform should
+/// send it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NotStored;
+
 #[async_trait]
 impl Adapter for Slack {
     fn name(&self) -> &str {
@@ -654,6 +683,11 @@ impl Adapter for Slack {
             platform: SLACK.into(),
             message,
         })
+    }
+
+    /// Socket Mode holds a connection; the Events API only receives requests, on every instance.
+    fn needs_lease(&self) -> bool {
+        self.shared.mode == SlackMode::Socket
     }
 
     fn routes(&self) -> Option<axum::Router> {

@@ -4,7 +4,8 @@
 //! failure is a bare 401. `url_verification` is answered with its challenge. Anything else is
 //! handed to the inbox in a task of its own; the answer waits for it at most
 //! [`ANSWER_WITHIN`], so Slack always hears back within its 3 seconds, and the work goes on
-//! after the answer if it must. A retried request (`X-Slack-Retry-Num`) is handled like the
+//! after the answer if it must. An event that could not be stored in that time (the database
+//! unavailable) is answered 503, so Slack sends it again. A retried request (`X-Slack-Retry-Num`) is handled like the
 //! first: the inbox drops the duplicate (same channel + `ts`, or action id + `action_ts`).
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::adapter::Shared;
+use super::adapter::{NotStored, Shared};
 use super::events::{interactivity_form_payload, parse_event_body, parse_interactive, Parsed};
 use super::signature;
 use crate::core::inbox::Inbox;
@@ -58,7 +59,7 @@ async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
     }
     in_background(s, move |s, inbox| async move {
         let parsed = parse_event_body(&body, &s.identity().await);
-        s.on_parsed(&inbox, parsed).await;
+        s.on_parsed(&inbox, parsed).await
     })
     .await
 }
@@ -75,30 +76,35 @@ async fn interactivity(State(s): State<Arc<Shared>>, headers: HeaderMap, body: B
         return StatusCode::OK.into_response();
     }
     in_background(s, move |s, inbox| async move {
-        s.on_parsed(&inbox, parsed).await;
+        s.on_parsed(&inbox, parsed).await
     })
     .await
 }
 
 /// Runs `work` once the adapter's connection has started (and with it the inbox), answering
-/// 200 when it is done or when [`ANSWER_WITHIN`] has passed, whichever comes first.
+/// 200 when it is done or when [`ANSWER_WITHIN`] has passed, whichever comes first; 503 when
+/// it is done but the event could not be stored, so that Slack sends it again.
 async fn in_background<F, Fut>(s: Arc<Shared>, work: F) -> Response
 where
     F: FnOnce(Arc<Shared>, Arc<dyn Inbox>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), NotStored>> + Send + 'static,
 {
     let mut ready = s.inbox.subscribe();
     let task = tokio::spawn(async move {
         let inbox = match ready.wait_for(Option::is_some).await {
             Ok(inbox) => inbox.clone().expect("waited for Some"),
-            Err(_) => return,
+            Err(_) => return Ok(()),
         };
-        work(s, inbox).await;
+        work(s, inbox).await
     });
-    if tokio::time::timeout(ANSWER_WITHIN, task).await.is_err() {
-        tracing::warn!(
-            "slack: answered an event before it was handled; it goes on in the background"
-        );
+    match tokio::time::timeout(ANSWER_WITHIN, task).await {
+        Ok(Ok(Err(NotStored))) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(_) => {
+            tracing::warn!(
+                "slack: answered an event before it was handled; it goes on in the background"
+            );
+            StatusCode::OK.into_response()
+        }
     }
-    StatusCode::OK.into_response()
 }

@@ -60,12 +60,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait when the database is unavailable: long enough for a pool
+/// to reconnect or a lock to clear, short enough that a customer hardly notices.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
             CoreError::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             CoreError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            CoreError::Store(inner) if inner.is_unavailable() => {
+                tracing::warn!(error = %inner, "request refused: the database is unavailable");
+                Self {
+                    retry_after: Some(UNAVAILABLE_RETRY_SECS),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "the database is unavailable (unreachable or busy); the request \
+                             was not completed, try again in {UNAVAILABLE_RETRY_SECS} s"
+                        ),
+                    )
+                }
+            }
             CoreError::Store(inner) => {
                 tracing::error!(error = %inner, "request failed on the database");
                 Self::new(

@@ -153,6 +153,7 @@ pub(in crate::store) mod cards;
 pub(in crate::store) mod conversations;
 pub(in crate::store) mod customers;
 pub(in crate::store) mod inbox;
+pub(in crate::store) mod leases;
 pub(in crate::store) mod outbox;
 pub(in crate::store) mod privacy;
 pub(in crate::store) mod report;
@@ -166,6 +167,7 @@ pub(in crate::store) use cards::*;
 pub(in crate::store) use conversations::*;
 pub(in crate::store) use customers::*;
 pub(in crate::store) use inbox::*;
+pub(in crate::store) use leases::*;
 pub(in crate::store) use outbox::*;
 pub(in crate::store) use privacy::*;
 pub(in crate::store) use report::*;
@@ -364,6 +366,7 @@ macro_rules! impl_tx {
             sql::timers::impl_timers!($tx);
             sql::report::impl_report!($tx);
             sql::privacy::impl_privacy!($tx);
+            sql::leases::impl_leases!($tx);
         }
         use tx::$tx;
     };

@@ -210,6 +210,7 @@ pub struct FakeMessage {
 }
 
 impl FakeMessage {
+    #[allow(clippy::wrong_self_convention)] // "from" the bot, not a conversion
     pub fn from_bot(&self) -> bool {
         self.author.id == BOT_ID
     }
