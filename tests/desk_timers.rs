@@ -340,12 +340,13 @@ async fn a_failing_message_does_not_sink_its_batch(db: Db) {
 /// Runs `sql` on the test's database directly, to break a row the way a bug would or to read
 /// one: the first column of its first row, if it returns one (a `BIGINT` on PostgreSQL).
 async fn raw_sql(db: &Db, sql: &str) -> Option<i64> {
-    let query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()));
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
     match db {
         Db::Sqlite(path) => {
             let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
                 .await
                 .unwrap();
+            let query = sqlx::query_scalar::<_, i64>(sql);
             query.fetch_optional(&mut c).await.unwrap()
         }
         Db::Postgres { url, schema } => {
@@ -354,6 +355,7 @@ async fn raw_sql(db: &Db, sql: &str) -> Option<i64> {
                 .execute(&mut c)
                 .await
                 .unwrap();
+            let query = sqlx::query_scalar::<_, i64>(sql);
             query.fetch_optional(&mut c).await.unwrap()
         }
     }
