@@ -69,6 +69,7 @@ mod with_the_feature {
     use std::sync::{Arc, OnceLock};
 
     use frontline::core::matcher::{Matcher, Verdict};
+    use frontline::intents::eval::{evaluate, Case};
     use frontline::intents::semantic::model::SentenceModel;
     use frontline::intents::semantic::{CachedEmbedder, SemanticError, TextEmbedder};
 
@@ -272,6 +273,60 @@ mod with_the_feature {
                 "{text:?}: {:?}",
                 c.candidates
             );
+        }
+    }
+
+    #[test]
+    fn eval_embeds_cases_in_batches_and_decides_as_one_message_at_a_time() {
+        let cache = temp_dir("batch");
+        let Some(m) = model() else { return };
+        let settings = MatcherSettings {
+            mode: Mode::Ensemble,
+            cache_dir: cache.clone(),
+            ..Default::default()
+        };
+        let embedder = Arc::new(CachedEmbedder::new(m, cache.clone()));
+        let matcher =
+            TrainedMatcher::train_with(&support_set(), &settings, Some(embedder.clone())).unwrap();
+        let cases: Vec<Case> = PARAPHRASES
+            .iter()
+            .map(|(text, intent)| (*text, *intent))
+            .chain([
+                ("i forgot my password", "forgot_password"),
+                ("how do volcanoes form", "out_of_scope"),
+                ("?!", "out_of_scope"),
+            ])
+            .enumerate()
+            .map(|(i, (text, intent))| Case {
+                text: text.into(),
+                intent: intent.into(),
+                line: i + 2,
+            })
+            .collect();
+        let misses = embedder.misses();
+        let (_, outcomes) = evaluate(&matcher, &cases, &|_| {});
+        // Test cases are not examples: they never go into the example cache.
+        assert_eq!(embedder.misses(), misses);
+        for (case, outcome) in cases.iter().zip(&outcomes) {
+            let one = matcher.classify(&case.text);
+            let answered = match &one.verdict {
+                Verdict::Answer { intent } => Some(intent.clone()),
+                _ => None,
+            };
+            assert_eq!(outcome.answered, answered, "{:?}", case.text);
+            assert_eq!(
+                outcome.top_intent.as_deref(),
+                one.candidates.first().map(|c| c.intent.as_str()),
+                "{:?}",
+                case.text
+            );
+            if let Some(c) = one.candidates.first() {
+                assert!(
+                    (outcome.top_score - c.score).abs() < 1e-3,
+                    "{:?}",
+                    case.text
+                );
+            }
         }
     }
 

@@ -221,18 +221,56 @@ pub fn evaluate(
     (report, outcomes)
 }
 
+/// In semantic and ensemble modes, how many cases (spread over the file) are also classified one
+/// at a time, exactly as a customer message is at run time, to time it.
+pub const TIMED_CASES: usize = 500;
+
 /// Runs every case through the run-time decision; returns the outcomes and the time each took
 /// (µs).
+///
+/// In lexical mode every case is classified and timed on its own. In semantic and ensemble
+/// modes the cases are first embedded in batches across cores (so a large file is scored
+/// quickly); the times are then those of [`TIMED_CASES`] cases classified one at a time, each
+/// embedded alone, unpadded, as at run time.
 pub fn classify_all(
     matcher: &TrainedMatcher,
     cases: &[Case],
+    on_progress: &dyn Fn(usize),
+) -> (Vec<Outcome>, Vec<f64>) {
+    let embeddings = embed_cases(matcher, cases);
+    let (outcomes, mut times) =
+        classify_embedded(matcher, cases, embeddings.as_deref(), on_progress);
+    if embeddings.is_some() {
+        times = time_single_messages(matcher, cases);
+    }
+    (outcomes, times)
+}
+
+/// Embeddings of every case in batches (`None` in lexical mode, or if embedding fails: the cases
+/// are then embedded one at a time and a failure shows as unanswered cases, as at run time).
+pub(crate) fn embed_cases(matcher: &TrainedMatcher, cases: &[Case]) -> Option<Vec<Vec<f32>>> {
+    let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
+    match matcher.embed_messages(&texts) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("embedding the cases failed: {e}");
+            None
+        }
+    }
+}
+
+/// Classifies every case (with its precomputed embedding, if any), timing each.
+pub(crate) fn classify_embedded(
+    matcher: &TrainedMatcher,
+    cases: &[Case],
+    embeddings: Option<&[Vec<f32>]>,
     on_progress: &dyn Fn(usize),
 ) -> (Vec<Outcome>, Vec<f64>) {
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut times = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let t = Instant::now();
-        let c = matcher.classify(&case.text);
+        let c = matcher.classify_embedded(&case.text, embeddings.map(|e| e[i].as_slice()));
         times.push(t.elapsed().as_secs_f64() * 1e6);
         let (answered, clarified) = match c.verdict {
             Verdict::Answer { intent } => (Some(intent), false),
@@ -253,6 +291,19 @@ pub fn classify_all(
     }
     on_progress(cases.len());
     (outcomes, times)
+}
+
+/// Times [`TIMED_CASES`] cases, evenly spread over `cases`, through the single-message path.
+fn time_single_messages(matcher: &TrainedMatcher, cases: &[Case]) -> Vec<f64> {
+    let n = cases.len().min(TIMED_CASES);
+    (0..n)
+        .map(|k| {
+            let case = &cases[k * cases.len() / n];
+            let t = Instant::now();
+            std::hint::black_box(matcher.classify(&case.text));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
 }
 
 /// Scores outcomes of the run-time decision. `intents` are the set's intents (each gets a

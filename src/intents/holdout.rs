@@ -57,7 +57,8 @@ pub fn stratified_folds(ys: &[u32], classes: usize, k: usize, rng: &mut Rng) -> 
 
 /// Scores every row (rows labelled `n_intents` are out of scope) with models that did not see
 /// it, and every `unseen` vector (out of scope, never trained on) with each of those models.
-/// The last `fixed` rows are never held out nor scored: every model trains on them.
+/// The last `fixed` rows are never held out nor scored: every model trains on them. The models
+/// train on up to `threads` threads.
 /// Returns nothing for a set too small to split.
 #[allow(clippy::too_many_arguments)]
 pub fn held_out_scores(
@@ -70,6 +71,7 @@ pub fn held_out_scores(
     fixed: usize,
     s: &MatcherSettings,
     params: TrainParams,
+    threads: usize,
 ) -> Vec<Held> {
     let scored = xs.len() - fixed.min(xs.len());
     let k = if scored < TINY_SET {
@@ -86,37 +88,101 @@ pub fn held_out_scores(
         .div_ceil(scored.max(1))
         .clamp(1, MAX_REPEATS);
     let mut rng = Rng::new(s.seed ^ 0xF01D);
-    let mut held = Vec::with_capacity(scored * repeats);
-    let mut probs = vec![0.0f32; classes];
-    for _ in 0..repeats {
-        let fold = stratified_folds(&ys[..scored], classes, k, &mut rng);
-        for f in 0..k {
-            let train_rows: Vec<usize> = (0..scored)
-                .filter(|&r| fold[r] != f)
-                .chain(scored..xs.len())
-                .collect();
-            let m = LinearModel::train(xs, ys, &train_rows, features, classes, params);
-            for r in (0..scored).filter(|&r| fold[r] == f) {
-                m.probabilities(&xs[r], &mut probs);
-                let (top, score) = top_in_scope(&probs[..n_intents]);
-                let y = ys[r] as usize;
-                let oos = y >= n_intents;
-                held.push(Held {
-                    score,
-                    correct: !oos && top == y,
-                    oos,
-                });
-            }
-            for x in unseen {
-                m.probabilities(x, &mut probs);
-                let (_, score) = top_in_scope(&probs[..n_intents]);
-                held.push(Held {
-                    score,
-                    correct: false,
-                    oos: true,
-                });
-            }
+    let splits: Vec<Vec<usize>> = (0..repeats)
+        .map(|_| stratified_folds(&ys[..scored], classes, k, &mut rng))
+        .collect();
+    // Every (split, fold) model is trained on its own, side by side on the cores; the scores
+    // are then pooled in the same order whatever the thread count.
+    let jobs: Vec<(usize, usize)> = (0..repeats)
+        .flat_map(|r| (0..k).map(move |f| (r, f)))
+        .collect();
+    let score = |&(r, f): &(usize, usize)| {
+        let fold = &splits[r];
+        let mut probs = vec![0.0f32; classes];
+        let mut held = Vec::new();
+        let train_rows: Vec<usize> = (0..scored)
+            .filter(|&r| fold[r] != f)
+            .chain(scored..xs.len())
+            .collect();
+        let m = LinearModel::train(xs, ys, &train_rows, features, classes, params);
+        for r in (0..scored).filter(|&r| fold[r] == f) {
+            m.probabilities(&xs[r], &mut probs);
+            let (top, score) = top_in_scope(&probs[..n_intents]);
+            let y = ys[r] as usize;
+            let oos = y >= n_intents;
+            held.push(Held {
+                score,
+                correct: !oos && top == y,
+                oos,
+            });
         }
+        for x in unseen {
+            m.probabilities(x, &mut probs);
+            let (_, score) = top_in_scope(&probs[..n_intents]);
+            held.push(Held {
+                score,
+                correct: false,
+                oos: true,
+            });
+        }
+        held
+    };
+    parallel_map(&jobs, threads, score).concat()
+}
+
+/// Threads for training: `RAYON_NUM_THREADS` if set (as for the embedding model), else the
+/// cores this process may run on.
+pub fn worker_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `f` over `items` on up to `threads` threads; results in the order of `items`.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
     }
-    held
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every item was mapped"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_the_order_of_its_items() {
+        let items: Vec<usize> = (0..37).collect();
+        let out = parallel_map(&items, 4, |&i| {
+            // Uneven work, so threads finish out of order.
+            std::thread::sleep(std::time::Duration::from_micros(((37 - i) * 50) as u64));
+            i * 2
+        });
+        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
 }

@@ -20,7 +20,7 @@ pub struct MatcherSettings {
     /// Where example embeddings are cached by content hash, so a restart or a hot reload only
     /// embeds examples that changed.
     pub cache_dir: PathBuf,
-    /// Scale of the embedding features against the (unit-length) lexical vector.
+    /// Scale of the (unit-length) embedding against the (unit-length) lexical vector.
     pub embedding_weight: f32,
     /// Share of answers that must be right. The answer threshold is calibrated on held-out folds
     /// of the examples to reach it.
@@ -79,7 +79,7 @@ impl Default for MatcherSettings {
             mode: Mode::Lexical,
             model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
             cache_dir: PathBuf::from("data/embeddings"),
-            embedding_weight: 1.0,
+            embedding_weight: 2.0,
             target_precision: 0.88,
             expected_oos_share: 0.25,
             ambiguity_margin: 0.05,
@@ -121,7 +121,7 @@ impl MatcherSettings {
         s.char_ngram_min = s.char_ngram_min.clamp(1, 8);
         s.char_ngram_max = s.char_ngram_max.clamp(s.char_ngram_min, 8);
         s.word_weight = clamp_or(s.word_weight, 0.0, 100.0, 1.0);
-        s.embedding_weight = clamp_or(s.embedding_weight, 0.01, 100.0, 1.0);
+        s.embedding_weight = clamp_or(s.embedding_weight, 0.01, 100.0, 2.0);
         s.epochs = s.epochs.clamp(1, 200);
         s.max_steps = s.max_steps.max(1);
         s.learning_rate = clamp_or(s.learning_rate, 1e-4, 100.0, 4.0);

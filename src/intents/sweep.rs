@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::eval::{classify_all, summarize, Case};
+use super::eval::{classify_embedded, embed_cases, summarize, Case};
 use super::matcher::TrainedMatcher;
 
 /// Targets `--sweep` tries: 0.70, 0.72, ..., 0.98.
@@ -27,11 +27,14 @@ pub struct SweepRow {
 
 /// Re-aims `matcher` at each target in turn and scores `cases`; leaves it aimed at the last.
 pub fn sweep(matcher: &mut TrainedMatcher, cases: &[Case], oos_share: f32) -> Vec<SweepRow> {
+    // Calibration does not change the embeddings: the cases are embedded once.
+    let embeddings = embed_cases(matcher, cases);
     targets()
         .into_iter()
         .map(|target| {
             matcher.recalibrate(target, oos_share);
-            let (outcomes, times) = classify_all(matcher, cases, &|_| {});
+            let (outcomes, times) =
+                classify_embedded(matcher, cases, embeddings.as_deref(), &|_| {});
             let st = matcher.stats();
             let r = summarize(&outcomes, &times, matcher.intents(), st, st.train_ms);
             SweepRow {

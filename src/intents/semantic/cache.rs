@@ -127,6 +127,10 @@ impl TextEmbedder for CachedEmbedder {
         self.inner.embed_one(text)
     }
 
+    fn embed_messages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        self.inner.embed_messages(texts)
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
         let mut guard = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         let memory = guard.get_or_insert_with(|| self.read_file());

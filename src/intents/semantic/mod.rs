@@ -104,6 +104,11 @@ pub trait TextEmbedder: Send + Sync {
     fn embed_one(&self, text: &str) -> Result<Vec<f32>, SemanticError> {
         Ok(self.embed(&[text])?.pop().unwrap_or_default())
     }
+    /// Embeds many customer messages at once (`intents eval`): batches across cores like
+    /// [`TextEmbedder::embed`], but never through a cache (test cases are not examples).
+    fn embed_messages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        self.embed(texts)
+    }
     /// Identifies the model's weights and tokenizer, so cached embeddings of another model
     /// are never reused.
     fn fingerprint(&self) -> [u8; 32];

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::tokenize::WordPieces;
@@ -148,9 +149,9 @@ impl SentenceModel {
     }
 
     /// One forward pass over texts of similar length, padded to the longest.
-    fn forward(&self, ids: &[Vec<u32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn forward(&self, ids: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
         let n = ids.len();
-        let len = ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let len = ids.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let mut flat = vec![0u32; n * len];
         let mut mask = vec![0f32; n * len];
         for (r, row) in ids.iter().enumerate() {
@@ -169,6 +170,19 @@ impl SentenceModel {
         let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
         mean.broadcast_div(&norm)?.to_vec2::<f32>()
     }
+
+    /// One text on its own: no padding, so no mask (every token is real).
+    fn forward_one(&self, ids: Vec<u32>) -> candle_core::Result<Vec<f32>> {
+        let len = ids.len();
+        let input = Tensor::from_vec(ids, (1, len), &self.device)?;
+        let types = input.zeros_like()?;
+        let hidden = self.bert.forward(&input, &types, None)?; // (1, len, dim)
+        let mean = (hidden.sum(1)? / len.max(1) as f64)?.squeeze(0)?;
+        let mut v = mean.to_vec1::<f32>()?;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        v.iter_mut().for_each(|x| *x /= norm);
+        Ok(v)
+    }
 }
 
 impl TextEmbedder for SentenceModel {
@@ -182,21 +196,34 @@ impl TextEmbedder for SentenceModel {
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
         let ids = texts
-            .iter()
+            .par_iter()
             .map(|t| self.tokens.ids(t))
             .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
+        // Batches run side by side on the cores rayon has (`RAYON_NUM_THREADS`); each batch is
+        // padded only to its own longest text.
+        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        let vectors = batches
+            .par_iter()
+            .map(|chunk| {
+                let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+                self.forward(&batch)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(|e| SemanticError::Inference(e.to_string()))?;
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            let vectors = self
-                .forward(&batch)
-                .map_err(|e| SemanticError::Inference(e.to_string()))?;
-            for (&i, v) in chunk.iter().zip(vectors) {
+        for (chunk, vs) in batches.iter().zip(vectors) {
+            for (&i, v) in chunk.iter().zip(vs) {
                 out[i] = v;
             }
         }
         Ok(out)
+    }
+
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>, SemanticError> {
+        let ids = self.tokens.ids(text)?;
+        self.forward_one(ids)
+            .map_err(|e| SemanticError::Inference(e.to_string()))
     }
 }

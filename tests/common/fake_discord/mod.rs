@@ -210,7 +210,8 @@ pub struct FakeMessage {
 }
 
 impl FakeMessage {
-    #[allow(clippy::wrong_self_convention)] // "from" the bot, not a conversion
+    /// Whether the bot wrote it (a question about the message, not a conversion).
+    #[allow(clippy::wrong_self_convention)]
     pub fn from_bot(&self) -> bool {
         self.author.id == BOT_ID
     }
