@@ -1,9 +1,11 @@
 //! What the engine, the desk and the workers share: the store, the clock, the matcher, the config,
 //! and the one write lock.
 //!
-//! All writes go through [`Services::write`]. Serialising them keeps SQLite free of lock errors
-//! and makes transcript ids commit in increasing order, which is what lets clients poll with
-//! "everything after seq N" without missing a line.
+//! All writes go through [`Services::write`]. In one process they take turns, which keeps SQLite
+//! (one writer at a time) free of lock errors. Across instances sharing PostgreSQL, what must not
+//! interleave is serialised per conversation ([`Writer::lock`]): every change to a conversation
+//! is made under its lock, so its transcript ids commit in increasing order, which is what lets
+//! clients poll with "everything after seq N" without missing a line.
 
 use std::collections::HashSet;
 use std::sync::Arc;
