@@ -12,13 +12,16 @@
 //! - [`cache`]: example embeddings on disk, keyed by a hash of the model and of the text, so a
 //!   restart or a hot reload only embeds examples that changed.
 //! - `model` (feature `semantic`): a BERT sentence-transformers model run with candle, mean
-//!   pooling then L2 normalisation; `tokenize`: the `tokenizers` crate with padding per batch.
+//!   pooling then L2 normalisation; `bert`: its encoder, laid out for one message on one core;
+//!   `tokenize`: the `tokenizers` crate with padding per batch.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+#[cfg(feature = "semantic")]
+mod bert;
 pub mod cache;
 #[cfg(feature = "semantic")]
 pub mod model;

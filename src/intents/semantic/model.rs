@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::bert::Encoder;
 use super::tokenize::WordPieces;
 use super::{SemanticError, TextEmbedder};
 
@@ -20,7 +21,7 @@ use super::{SemanticError, TextEmbedder};
 const BATCH: usize = 64;
 
 pub struct SentenceModel {
-    bert: BertModel,
+    encoder: Encoder,
     tokens: WordPieces,
     dim: usize,
     fingerprint: [u8; 32],
@@ -137,10 +138,10 @@ impl SentenceModel {
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| corrupt(&weights_path, e))?;
-        let bert = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e))?;
+        let encoder = Encoder::load(vb, &config).map_err(|e| corrupt(&weights_path, e))?;
         let tokens = WordPieces::load(&tokenizer_path, max_len)?;
         Ok(SentenceModel {
-            bert,
+            encoder,
             tokens,
             dim: config.hidden_size,
             fingerprint,
@@ -159,10 +160,9 @@ impl SentenceModel {
             mask[r * len..r * len + row.len()].fill(1.0);
         }
         let input = Tensor::from_vec(flat, (n, len), &self.device)?;
-        let types = input.zeros_like()?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let hidden = self.bert.forward(&input, &types, Some(&mask))?; // (n, len, dim)
-                                                                      // Mean over real tokens, then unit length.
+        let hidden = self.encoder.forward(&input, Some(&mask))?; // (n, len, dim)
+                                                                 // Mean over real tokens, then unit length.
         let m = mask.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&m)?.sum(1)?;
         let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
@@ -175,8 +175,7 @@ impl SentenceModel {
     fn forward_one(&self, ids: Vec<u32>) -> candle_core::Result<Vec<f32>> {
         let len = ids.len();
         let input = Tensor::from_vec(ids, (1, len), &self.device)?;
-        let types = input.zeros_like()?;
-        let hidden = self.bert.forward(&input, &types, None)?; // (1, len, dim)
+        let hidden = self.encoder.forward(&input, None)?; // (1, len, dim)
         let mean = (hidden.sum(1)? / len.max(1) as f64)?.squeeze(0)?;
         let mut v = mean.to_vec1::<f32>()?;
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
