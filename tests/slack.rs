@@ -417,6 +417,47 @@ async fn events_mode_asks_slack_to_resend_what_it_could_not_store() {
     assert_eq!(rig.count_saying(&posted.channel, "account/orders"), 1);
 }
 
+/// The same in Socket Mode: an envelope that cannot be stored is not acknowledged, so Slack sends
+/// it again; the redelivery, once the database is back, is stored, acknowledged and answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_leaves_unacknowledged_what_it_could_not_store() {
+    use common::binary::{host_port, through, Proxy};
+    let Some(Db::Postgres { url, schema }) = Db::postgres() else {
+        return;
+    };
+    let proxy = Proxy::start(host_port(&url)).await;
+    let url = through(&url, &format!("127.0.0.1:{}", proxy.port));
+    let rig = start(Db::Postgres { url, schema }, SlackMode::Socket).await;
+
+    proxy.cut().await;
+    let posted = rig.fake.customer_dm(CUSTOMER, "where is my order?");
+    let first = posted.envelope_id.clone().unwrap();
+    // Storing fails (the pool gives up after its acquire timeout); no ack goes out meanwhile.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(rig.fake.ack_count(&first), 0, "acknowledged but not stored");
+    proxy.restore();
+    // Slack's retries come until one is taken.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = first.clone();
+    'retries: loop {
+        last = rig.fake.redeliver(&last).unwrap();
+        let retry_at = tokio::time::Instant::now() + Duration::from_secs(4);
+        while tokio::time::Instant::now() < retry_at {
+            if rig.fake.ack_count(&last) > 0 {
+                break 'retries;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no redelivery was stored"
+        );
+    }
+    rig.bot_says(&posted.channel, None, "account/orders").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rig.count_saying(&posted.channel, "account/orders"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_mode_refuses_unsigned_wrong_and_stale_requests() {
     let rig = start(Db::sqlite(), SlackMode::Events).await;

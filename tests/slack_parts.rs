@@ -415,7 +415,7 @@ fn message_of(e: &socket::Envelope) -> events::IncomingMessage {
 }
 
 #[tokio::test]
-async fn socket_mode_acks_every_envelope_and_hands_it_on() {
+async fn socket_mode_hands_every_envelope_on_and_acks_what_is_stored() {
     let fake = FakeSlack::start().await;
     let mut client = start_socket(&fake, APP_TOKEN);
     assert_eq!(client.connected().await, 1);
@@ -434,7 +434,7 @@ async fn socket_mode_acks_every_envelope_and_hands_it_on() {
         (m.text.as_str(), m.ts.as_str(), m.user.as_str()),
         ("where is my order?", posted.ts.as_str(), "U0CUST001")
     );
-    // The ack went out before the envelope was handed on, so it is already recorded or in flight.
+    e.ack();
     let delay = fake.wait_for_ack(&id, WAIT).await;
     assert!(delay < Duration::from_secs(3), "{delay:?}");
 
@@ -450,12 +450,15 @@ async fn socket_mode_acks_every_envelope_and_hands_it_on() {
         (presses[0].action_id.as_str(), presses[0].value.as_str()),
         ("claim", "7")
     );
+    e.ack();
     assert!(fake.wait_for_ack(&click, WAIT).await < Duration::from_secs(3));
 
     let slash = fake
         .slash_command("U0CUST001", "C0HELP001", "/support", "hi")
         .unwrap();
-    assert_eq!(client.envelope().await.kind, "slash_commands");
+    let e = client.envelope().await;
+    assert_eq!(e.kind, "slash_commands");
+    e.ack();
     fake.wait_for_ack(&slash, WAIT).await;
 
     // A redelivered envelope reaches the consumer again (deduplication is the inbox's job).
@@ -464,6 +467,7 @@ async fn socket_mode_acks_every_envelope_and_hands_it_on() {
     assert_eq!(e.envelope_id, again);
     assert_eq!(e.retry_attempt, 1);
     assert_eq!(message_of(&e).dedup_key(), m.dedup_key());
+    e.ack();
     fake.wait_for_ack(&again, WAIT).await;
     assert!(fake.unacked().is_empty(), "{:?}", fake.unacked());
 
@@ -471,33 +475,42 @@ async fn socket_mode_acks_every_envelope_and_hands_it_on() {
 }
 
 #[tokio::test]
-async fn the_ack_does_not_wait_for_the_consumer() {
+async fn an_envelope_is_acked_only_once_stored_and_only_on_its_own_connection() {
     let fake = FakeSlack::start().await;
-    let api = api(&fake);
-    // Room for one event only, and nobody reading: `Connected` fills it, so the client blocks
-    // handing on the first envelope. Slack must have its ack all the same.
-    let (tx, mut rx) = mpsc::channel(1);
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        socket::run(&api, APP_TOKEN, SocketOptions::default(), tx, stopped).await
-    });
-    fake.wait_for_connections(1, WAIT).await;
+    let mut client = start_socket(&fake, APP_TOKEN);
+    assert_eq!(client.connected().await, 1);
     let first = fake.customer_dm("U0CUST001", "one").envelope_id.unwrap();
-    assert!(fake.wait_for_ack(&first, WAIT).await < Duration::from_secs(3));
-    assert!(matches!(
-        rx.recv().await,
-        Some(SocketEvent::Connected { connection: 1 })
-    ));
-    let Some(SocketEvent::Envelope(e)) = rx.recv().await else {
-        panic!()
-    };
+    let e = client.envelope().await;
     assert_eq!(e.envelope_id, first);
-    stop.send(true).unwrap();
-    tokio::time::timeout(WAIT, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    // Not stored yet: Slack has no ack, so it would send the envelope again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.ack_count(&first), 0);
+    e.ack();
+    assert!(fake.wait_for_ack(&first, WAIT).await < Duration::from_secs(3));
+
+    // In hand when the connection changed: the ack is not sent on the new connection (Slack
+    // redelivers it there instead), and the redelivery is acked once stored.
+    let second = fake.customer_dm("U0CUST001", "two").envelope_id.unwrap();
+    let e = client.envelope().await;
+    assert_eq!(e.envelope_id, second);
+    assert!(fake.disconnect());
+    assert_eq!(client.connected().await, 2);
+    fake.wait_for_connections(2, WAIT).await;
+    e.ack();
+    let again = fake.redeliver(&second).unwrap();
+    let redelivered = client.envelope().await;
+    assert_eq!(
+        (redelivered.envelope_id.as_str(), redelivered.retry_attempt),
+        (again.as_str(), 1)
+    );
+    redelivered.ack();
+    fake.wait_for_ack(&again, WAIT).await;
+    assert_eq!(
+        fake.ack_count(&second),
+        0,
+        "acked on a connection that was gone"
+    );
+    client.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -513,7 +526,9 @@ async fn socket_mode_reconnects_after_disconnect_and_after_a_dropped_socket() {
         .customer_dm("U0CUST001", "after refresh")
         .envelope_id
         .unwrap();
-    assert_eq!(client.envelope().await.envelope_id, e);
+    let envelope = client.envelope().await;
+    assert_eq!(envelope.envelope_id, e);
+    envelope.ack();
     fake.wait_for_ack(&e, WAIT).await;
 
     // The link drops, and Slack refuses new connections for a while: what customers write

@@ -271,9 +271,10 @@ impl Shared {
             "interactive" => parse_interactive(&envelope.payload),
             _ => Parsed::Ignored("envelope type not handled"),
         };
-        // The envelope was acknowledged on arrival; what could not be stored is read back
-        // from history on the next connect.
-        let _ = self.on_parsed(inbox, parsed).await;
+        // Acknowledged once stored; what could not be stored Slack sends again.
+        if self.on_parsed(inbox, parsed).await.is_ok() {
+            envelope.ack();
+        }
     }
 
     /// `live`: as it happened (not read back after a reconnect, when a refusal was explained

@@ -1,12 +1,14 @@
-//! Socket Mode client: open a connection with the app-level token, wait for `hello`, acknowledge
-//! every envelope at once, hand it on, and reconnect when Slack asks (`disconnect`) or the socket
-//! drops, with bounded, jittered backoff, until shutdown.
+//! Socket Mode client: open a connection with the app-level token, wait for `hello`, hand every
+//! envelope on, acknowledge it when the receiver says it is stored, and reconnect when Slack asks
+//! (`disconnect`) or the socket drops, with bounded, jittered backoff, until shutdown.
 //!
-//! The acknowledgement goes out *before* the envelope is handed on: Slack wants it within 3
-//! seconds and redelivers otherwise, and the receiver (the inbox) stores and deduplicates, so an
-//! envelope lost between ack and store can only be one the missed-message recovery reads back.
+//! The acknowledgement goes out only *after* the envelope is stored ([`Envelope::ack`]): Slack
+//! sends an envelope it has no acknowledgement for again (after 3 seconds, or on the next
+//! connection), and the inbox deduplicates, so an envelope that could not be stored, or that was
+//! in hand when the process died, is delivered again rather than lost. An acknowledgement for an
+//! envelope of an earlier connection is not sent: Slack redelivers that one on the new connection.
 //! Each (re)connection is reported as [`SocketEvent::Connected`], in order with the envelopes,
-//! so the adapter can run that recovery.
+//! so the adapter can also read back from history what was sent while no connection was open.
 
 use std::time::Duration;
 
@@ -43,7 +45,7 @@ impl Default for SocketOptions {
     }
 }
 
-/// One Socket Mode envelope, already acknowledged.
+/// One Socket Mode envelope, not yet acknowledged: call [`Envelope::ack`] once it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     pub envelope_id: String,
@@ -55,6 +57,34 @@ pub struct Envelope {
     /// Slack's redelivery count (0 on the first delivery).
     pub retry_attempt: u32,
     pub retry_reason: Option<String>,
+    ack: Acker,
+}
+
+impl Envelope {
+    /// Tells Slack the envelope is taken care of, on the connection it came in on.
+    pub fn ack(&self) {
+        let _ = self
+            .ack
+            .tx
+            .send((self.ack.connection, self.envelope_id.clone()));
+    }
+}
+
+/// An acknowledgement to send: the connection its envelope came in on, and the envelope's id.
+type Ack = (u64, String);
+
+/// Where an envelope's acknowledgement goes: the client's socket task, tagged with the
+/// connection the envelope arrived on.
+#[derive(Debug, Clone)]
+struct Acker {
+    connection: u64,
+    tx: mpsc::UnboundedSender<Ack>,
+}
+
+impl PartialEq for Acker {
+    fn eq(&self, other: &Self) -> bool {
+        self.connection == other.connection
+    }
 }
 
 /// What the client reports, in order.
@@ -92,6 +122,7 @@ pub async fn run(
     let mut failures: u32 = 0;
     let mut connection: u64 = 0;
     let mut asked_wait: Option<Duration> = None;
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -101,6 +132,7 @@ pub async fn run(
             app_token,
             &options,
             &events,
+            (&ack_tx, &mut ack_rx),
             &mut shutdown,
             &mut connection,
         )
@@ -151,6 +183,10 @@ async fn connect_once(
     app_token: &str,
     options: &SocketOptions,
     events: &mpsc::Sender<SocketEvent>,
+    (ack_tx, ack_rx): (
+        &mpsc::UnboundedSender<Ack>,
+        &mut mpsc::UnboundedReceiver<Ack>,
+    ),
     shutdown: &mut watch::Receiver<bool>,
     connection: &mut u64,
 ) -> Result<End, SlackError> {
@@ -214,6 +250,15 @@ async fn connect_once(
     loop {
         let next = tokio::select! {
             next = ws.next() => next,
+            Some((on, envelope_id)) = ack_rx.recv() => {
+                if on == *connection {
+                    let ack = json!({ "envelope_id": envelope_id }).to_string();
+                    if ws.send(Message::Text(ack)).await.is_err() {
+                        return Ok(End::Dropped);
+                    }
+                }
+                continue;
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > options.idle_timeout {
                     return Ok(End::Dropped);
@@ -245,11 +290,6 @@ async fn connect_once(
         let Some(envelope_id) = v["envelope_id"].as_str() else {
             continue;
         };
-        // Acknowledge first: Slack's 3-second deadline must not depend on how fast we store it.
-        let ack = json!({ "envelope_id": envelope_id }).to_string();
-        if ws.send(Message::Text(ack)).await.is_err() {
-            return Ok(End::Dropped);
-        }
         let envelope = Envelope {
             envelope_id: envelope_id.to_string(),
             kind: v["type"].as_str().unwrap_or_default().to_string(),
@@ -259,6 +299,10 @@ async fn connect_once(
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             retry_reason: v["retry_reason"].as_str().map(str::to_string),
+            ack: Acker {
+                connection: *connection,
+                tx: ack_tx.clone(),
+            },
         };
         if events.send(SocketEvent::Envelope(envelope)).await.is_err() {
             let _ = ws.close(None).await;
