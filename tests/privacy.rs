@@ -5,6 +5,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use common::{test_config, ticket_number, Db, Options, TestApp, START_MS};
 use frontline::clock::ManualClock;
@@ -193,6 +194,52 @@ on_both_databases!(
     retention_removes_old_text_and_keeps_the_report,
     no_table_holds_the_raw_card_number,
 );
+
+/// On PostgreSQL, where instances share the database, erasure takes the locks of the person's
+/// conversations: while another instance holds one (handling a message of theirs), it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_waits_for_a_conversation_another_instance_is_handling() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let app = TestApp::start(db.clone()).await;
+    let Raw::Pg(pool) = Raw::open(&db).await else {
+        unreachable!()
+    };
+    let mut dana = app.new_session(Some("Dana Zyx")).await;
+    app.say(&dana, "where is my order?").await;
+    app.next_from(&mut dana, "bot").await;
+    let id = customer_id(&app, &dana.id).await;
+    let (channel, key): (String, String) = sqlx::query_as(
+        "SELECT channel, conversation_key FROM conversations WHERE customer_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+
+    // Another instance, in the middle of handling a message in Dana's conversation.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)")
+        .bind(frontline::store::conversation_lock_key(&channel, &key))
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let services = app.app.services.clone();
+    let forget = tokio::spawn(async move { frontline::core::privacy::forget(&services, id).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !forget.is_finished(),
+        "erased while the conversation was being handled"
+    );
+    other.commit().await.unwrap();
+    let forgotten = tokio::time::timeout(Duration::from_secs(10), forget)
+        .await
+        .expect("erasure still waiting after the lock was released")
+        .unwrap()
+        .unwrap();
+    assert_eq!(forgotten.identities, vec![id]);
+}
 
 /// The same promise as the database-file test, asked of every table on either database.
 async fn no_table_holds_the_raw_card_number(db: Db) {

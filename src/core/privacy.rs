@@ -101,6 +101,26 @@ pub async fn forget(services: &Services, customer_id: i64) -> Result<Forgotten> 
     if ids.is_empty() {
         return Err(CoreError::NotFound(format!("customer {customer_id}")));
     }
+    // Where instances share the database, the person's conversations are locked first: a
+    // message of theirs being handled elsewhere is then either erased with the rest or stored
+    // after the erasure, as a new customer's, never half of each.
+    if w.tx.locks_conversations() {
+        let mut conversations = Vec::new();
+        for id in &ids {
+            for (table, rows) in w.tx.customer_rows(*id).await? {
+                if table == "conversations" {
+                    conversations.extend(rows.into_iter().filter_map(|c| {
+                        Some((
+                            c["channel"].as_str()?.to_string(),
+                            c["conversation_key"].as_str()?.to_string(),
+                        ))
+                    }));
+                }
+            }
+        }
+        w.lock_all(conversations.iter().map(|(c, k)| (c.as_str(), k.as_str())))
+            .await?;
+    }
     let mut tickets_kept = Vec::new();
     for id in &ids {
         for (table, rows) in w.tx.customer_rows(*id).await? {
