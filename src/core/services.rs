@@ -239,6 +239,7 @@ impl Writer<'_> {
                 intent: None,
                 confidence: None,
                 choices,
+                outcome: None,
             })
             .await?;
         if author.customer_visible() && author != Author::Customer {

@@ -192,6 +192,23 @@ pub struct NewLine {
     pub intent: Option<String>,
     pub confidence: Option<f64>,
     pub choices: Vec<Choice>,
+    /// What the bot did with a customer's message (an [`Outcome`] name), stored with the line
+    /// (see [`ReportStore::set_line_outcome`] for setting it later).
+    ///
+    /// [`Outcome`]: crate::core::decide::Outcome
+    pub outcome: Option<String>,
+}
+
+/// What handling a customer's message reads before deciding, read together in one query (see
+/// [`ConversationStore::turn_context`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TurnContext {
+    /// The customer with this (channel, customer key), if known.
+    pub customer: Option<Customer>,
+    /// The newest conversation with this (channel, conversation key), in any state.
+    pub conversation: Option<Conversation>,
+    /// The texts of that conversation's customer lines, oldest first.
+    pub customer_lines: Vec<String>,
 }
 
 /// A new ticket; the store assigns `id` and sets status `open`.
