@@ -150,21 +150,41 @@ async fn story(store: &dyn Store) {
     assert_eq!(tx.customer(dana.id).await.unwrap(), Some(named.clone()));
     assert_eq!(tx.customer(other.id + 1_000).await.unwrap(), None);
 
-    // Web-chat sessions are the web channel's, outside the transaction: its customer first.
-    tx.commit().await.unwrap();
+    // Web-chat sessions are the web channel's, written with their customer, read from outside
+    // any transaction.
     let session = WebSession {
         id: "sess-dana-0123456789".into(),
         token_hash: "token-hash".into(),
         customer_id: dana.id,
         created_at: 1_000,
     };
+    tx.create_web_session(&session).await.unwrap();
+    tx.commit().await.unwrap();
     let sessions = store.web_sessions();
-    sessions.create_web_session(&session).await.unwrap();
     assert_eq!(
         sessions.web_session(&session.id).await.unwrap(),
         Some(session.clone())
     );
     assert_eq!(sessions.web_session("nobody").await.unwrap(), None);
+    // Rolled back together: neither the customer nor the session is left.
+    let mut tx = store.begin().await.unwrap();
+    let gone = tx
+        .upsert_customer("web", "sess-gone", None, 1_000)
+        .await
+        .unwrap();
+    tx.create_web_session(&WebSession {
+        id: "sess-gone".into(),
+        token_hash: "h".into(),
+        customer_id: gone.id,
+        created_at: 1_000,
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(sessions.web_session("sess-gone").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.customer(gone.id).await.unwrap(), None);
+    tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
 
     // --- inbox: dedup by (channel, external id), unhandled oldest first

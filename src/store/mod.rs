@@ -123,14 +123,14 @@ pub trait Store: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// A transaction that only reads.
     async fn read(&self) -> Result<Box<dyn Tx>>;
-    /// The web chat's sessions, which live beside the core's data but are no part of it.
+    /// The web chat's sessions, which live beside the core's data but are no part of it
+    /// (a session is written with its customer, see [`WebSessionTx`]).
     fn web_sessions(&self) -> &dyn WebSessionStore;
 }
 
-/// Web-chat sessions, for the web channel: a session id and the hash of its secret token.
+/// Reading web-chat sessions, for the web channel: a session id and the hash of its secret token.
 #[async_trait]
 pub trait WebSessionStore: Send + Sync {
-    async fn create_web_session(&self, session: &WebSession) -> Result<()>;
     async fn web_session(&self, id: &str) -> Result<Option<WebSession>>;
     /// The session and its customer's key and name as stored now (`None` once the customer is
     /// gone), read together: what every message posted in the session needs.

@@ -22,6 +22,7 @@ pub trait Tx:
     + PrivacyStore
     + LockStore
     + LeaseStore
+    + WebSessionTx
 {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -38,6 +39,13 @@ pub trait LockStore: Send {
     /// Waits for, and holds until the transaction ends, the lock of the conversation with this
     /// [`conversation_lock_key`]. Taking it again in the same transaction is free.
     async fn lock_conversation(&mut self, key: i32) -> Result<()>;
+}
+
+/// Writing a web-chat session, in the transaction that writes its customer, so the two are
+/// stored together (one commit, one disk flush) or not at all. The core never calls this.
+#[async_trait]
+pub trait WebSessionTx: Send {
+    async fn create_web_session(&mut self, session: &WebSession) -> Result<()>;
 }
 
 /// Customers, known per channel by the platform's id for them.
@@ -330,5 +338,6 @@ pub mod prelude {
     pub use super::{
         AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, LeaseStore,
         OutboxStore, PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+        WebSessionTx,
     };
 }

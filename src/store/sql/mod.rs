@@ -367,6 +367,7 @@ macro_rules! impl_tx {
             sql::report::impl_report!($tx);
             sql::privacy::impl_privacy!($tx);
             sql::leases::impl_leases!($tx);
+            sql::web_sessions::impl_web_session_tx!($tx);
         }
         use tx::$tx;
     };
