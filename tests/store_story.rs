@@ -1050,6 +1050,21 @@ async fn turn_story(store: &dyn Store) {
     let lines = tx.conversation_lines(newest.id, 0, false).await.unwrap();
     assert_eq!(lines[0].id, asked.id);
     tx.commit().await.unwrap();
+
+    // What a chat page polls for, read outside a transaction: the same as inside one.
+    let mut tx = store.read().await.unwrap();
+    let all = tx.lines_for_key("turn", "chat-ana", 0).await.unwrap();
+    let after = tx.lines_for_key("turn", "chat-ana", asked.id).await.unwrap();
+    drop(tx);
+    assert_eq!(all.len(), 6, "both conversations, without the note: {all:?}");
+    assert_eq!(after.len(), 4);
+    let sessions = store.web_sessions();
+    assert_eq!(sessions.chat_lines("turn", "chat-ana", 0).await.unwrap(), all);
+    assert_eq!(
+        sessions.chat_lines("turn", "chat-ana", asked.id).await.unwrap(),
+        after
+    );
+    assert_eq!(sessions.chat_lines("web", "chat-ana", 0).await.unwrap(), vec![]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -138,6 +138,14 @@ pub trait WebSessionStore: Send + Sync {
         &self,
         id: &str,
     ) -> Result<Option<(WebSession, Option<SessionCustomer>)>>;
+    /// [`TranscriptStore::lines_for_key`] read in one statement outside any transaction: what a
+    /// chat page polls for.
+    async fn chat_lines(
+        &self,
+        channel: &str,
+        key: &str,
+        after: i64,
+    ) -> Result<Vec<crate::core::message::TranscriptLine>>;
 }
 
 /// A web-chat session's customer, as a message posted in the session needs them.

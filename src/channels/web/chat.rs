@@ -255,10 +255,12 @@ pub(super) async fn get_messages(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
     let mut changes = state.services.subscribe();
     loop {
-        let lines = {
-            let mut tx = state.services.store.read().await?;
-            tx.lines_for_key(WEB, &key, poll.after).await?
-        };
+        let lines = state
+            .services
+            .store
+            .web_sessions()
+            .chat_lines(WEB, &key, poll.after)
+            .await?;
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(
                 json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),

@@ -251,7 +251,8 @@ macro_rules! impl_tx {
                 })
             }
 
-            fn line(r: &DbRow) -> Result<TranscriptLine> {
+            /// Also read by the web-chat session store of the same database.
+            pub(in super::super) fn line(r: &DbRow) -> Result<TranscriptLine> {
                 Ok(TranscriptLine {
                     id: r.try_get("id")?,
                     conversation_id: r.try_get("conversation_id")?,

@@ -71,6 +71,23 @@ macro_rules! impl_web_sessions {
                 })
                 .transpose()
             }
+
+            async fn chat_lines(
+                &self,
+                channel: &str,
+                key: &str,
+                after: i64,
+            ) -> $crate::store::Result<Vec<$crate::core::message::TranscriptLine>> {
+                // One statement sees one consistent state of the database by itself: no
+                // BEGIN and ROLLBACK around it, each a round trip of its own.
+                let rows = sqlx::query($crate::store::sql::LINES_FOR_KEY)
+                    .bind(channel)
+                    .bind(key)
+                    .bind(after)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(tx::line).collect()
+            }
         }
     };
 }
