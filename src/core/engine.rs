@@ -8,6 +8,7 @@ use crate::clock::Millis;
 use crate::config::Config;
 use crate::core::choice::{self, Choice};
 use crate::core::conversation::{Conversation, ConversationState};
+use crate::core::customer::Customer;
 use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
@@ -499,7 +500,8 @@ impl Engine {
                     BotAction::Answer { intent } => {
                         let (text, choices) =
                             self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Clarify { intents } => {
                         let labels: Vec<String> = intents
@@ -521,12 +523,14 @@ impl Engine {
                             &[("options", options.join("\n"))],
                         );
                         let choices = choice::numbered(&labels);
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Rephrase => {
                         let text = self.template(&s.config.templates.rephrase, &[]);
                         let choices = vec![choice::talk_to_a_person()];
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Escalate(reason) => {
                         // The ticket's subject is what the customer first asked.
@@ -534,8 +538,17 @@ impl Engine {
                         let signal = (reason == EscalationReason::Frustration)
                             .then(|| policy::frustration_signal(&msg.text, &earlier))
                             .flatten();
-                        self.escalate(w, &mut conv, subject, &classification, reason, signal, now)
-                            .await?;
+                        self.escalate(
+                            w,
+                            &mut conv,
+                            &customer,
+                            subject,
+                            &classification,
+                            reason,
+                            signal,
+                            now,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -767,6 +780,7 @@ impl Engine {
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
+        customer: &Customer,
         subject: &str,
         classification: &Classification,
         reason: EscalationReason,
@@ -810,7 +824,9 @@ impl Engine {
         let text = self.template(template, &vars);
         schedule_queue_update(w, &self.services.config, ticket.id, now).await?;
         tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
-        let line = self.bot_says(w, conv, text, Vec::new(), now).await?;
+        let line = self
+            .bot_says(w, conv, customer, text, Vec::new(), now)
+            .await?;
         w.desk_event(ticket.id, DeskEvent::Opened, &line).await?;
         Ok(())
     }
@@ -861,11 +877,13 @@ impl Engine {
         schedule_queue_update(w, &self.services.config, ticket.id, now).await
     }
 
-    /// The bot's reply; the first reply of a conversation also says it is automated.
+    /// The bot's reply to `customer`; the first reply of a conversation also says it is
+    /// automated.
     async fn bot_says(
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
+        customer: &Customer,
         text: String,
         choices: Vec<Choice>,
         now: Millis,
@@ -875,7 +893,7 @@ impl Engine {
         } else {
             conv.disclosed = true;
             let disclosure = self.template(&self.services.config.templates.disclosure, &[]);
-            match self.returning_name(w, conv).await? {
+            match self.returning_name(w, conv, customer).await? {
                 Some(name) => {
                     let welcome = self.template(
                         &self.services.config.templates.welcome_back,
@@ -892,23 +910,29 @@ impl Engine {
         )
     }
 
-    /// The name of a customer who had a conversation before this one, to greet them by it.
+    /// The name of the conversation's customer if they had a conversation before this one, to
+    /// greet them by it. `customer` is the one who wrote, as read in this transaction: when they
+    /// are the conversation's customer and have no name, nothing needs to be read.
     async fn returning_name(
         &self,
         w: &mut Writer<'_>,
         conv: &Conversation,
+        customer: &Customer,
     ) -> Result<Option<String>> {
-        if w.tx
-            .earlier_conversations(conv.customer_id, conv.id)
-            .await?
-            == 0
-        {
+        let name = if customer.id == conv.customer_id {
+            customer.display_name.clone()
+        } else {
+            w.tx.customer(conv.customer_id)
+                .await?
+                .and_then(|c| c.display_name)
+        };
+        let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
             return Ok(None);
-        }
-        let customer = w.tx.customer(conv.customer_id).await?;
-        Ok(customer
-            .and_then(|c| c.display_name)
-            .filter(|n| !n.trim().is_empty()))
+        };
+        let earlier =
+            w.tx.earlier_conversations(conv.customer_id, conv.id)
+                .await?;
+        Ok((earlier > 0).then_some(name))
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any, listed in
