@@ -7,6 +7,13 @@
 //! and syncing up to a thousand pages. Durability is unchanged: a commit is durable once the log
 //! is synced (`synchronous = FULL`), and a crash in the middle of a checkpoint leaves the log to
 //! be replayed on the next open.
+//!
+//! A checkpoint that runs while writers commit never catches up with them, and SQLite only
+//! starts the log over once everything in it was copied, so under steady writes the log would
+//! grow and grow. Each round therefore copies in two steps: first alongside the writers (the bulk
+//! of the pages), then, once the log holds [`RESTART_AFTER_PAGES`], again behind the store's
+//! write gate, which every write transaction holds for its life: no writer commits during that
+//! short second copy, so it finishes the log and the next writer starts it over.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +55,14 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// SQLite's own default is 1,000.
 pub const WRITE_PATH_CHECKPOINT_PAGES: u32 = 20_000;
 
+/// The log size (in pages) from which a checkpoint round finishes the log behind the write gate,
+/// so that it starts over (SQLite's own checkpoint threshold is the same).
+pub const RESTART_AFTER_PAGES: i64 = 1_000;
+
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Held by every write transaction, and by the checkpointer while it finishes the log.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
     /// The background checkpointer of a database file (none in memory); stopped with the store.
     checkpointer: Option<Checkpointer>,
 }
@@ -86,8 +99,26 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<Checkpoint> {
     })
 }
 
+/// One checkpoint round (see the module doc): a passive checkpoint alongside the writers, then,
+/// if the log has grown to [`RESTART_AFTER_PAGES`], another behind the write gate.
+async fn checkpoint_round(
+    conn: &mut SqliteConnection,
+    gate: &tokio::sync::Mutex<()>,
+) -> Result<Checkpoint> {
+    let first = checkpoint(conn).await?;
+    if first.log_pages < RESTART_AFTER_PAGES {
+        return Ok(first);
+    }
+    let _gate = gate.lock().await;
+    checkpoint(conn).await
+}
+
 /// Checkpoints every `every` on a connection of its own, reconnecting after an error.
-fn spawn_checkpointer(options: SqliteConnectOptions, every: Duration) -> Checkpointer {
+fn spawn_checkpointer(
+    options: SqliteConnectOptions,
+    every: Duration,
+    gate: Arc<tokio::sync::Mutex<()>>,
+) -> Checkpointer {
     let done = Arc::new(AtomicU64::new(0));
     let counter = done.clone();
     let task = tokio::spawn(async move {
@@ -95,9 +126,9 @@ fn spawn_checkpointer(options: SqliteConnectOptions, every: Duration) -> Checkpo
         loop {
             tokio::time::sleep(every).await;
             let result = match conn.as_mut() {
-                Some(c) => checkpoint(c).await,
+                Some(c) => checkpoint_round(c, &gate).await,
                 None => match options.connect().await {
-                    Ok(c) => checkpoint(conn.insert(c)).await,
+                    Ok(c) => checkpoint_round(conn.insert(c), &gate).await,
                     Err(e) => Err(e.into()),
                 },
             };
@@ -170,17 +201,30 @@ impl SqliteStore {
                 .await?
         };
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let write_gate = Arc::new(tokio::sync::Mutex::new(()));
         let checkpointer = match checkpoint_every {
-            Some(every) if !in_memory => Some(spawn_checkpointer(options, every)),
+            Some(every) if !in_memory => {
+                Some(spawn_checkpointer(options, every, write_gate.clone()))
+            }
             _ => None,
         };
-        Ok(Self { pool, checkpointer })
+        Ok(Self {
+            pool,
+            write_gate,
+            checkpointer,
+        })
     }
 
-    /// Checkpoints now, on a pooled connection.
+    /// Checkpoints now, on a pooled connection, alongside any writer.
     pub async fn checkpoint(&self) -> Result<Checkpoint> {
         let mut conn = self.pool.acquire().await?;
         checkpoint(&mut conn).await
+    }
+
+    /// One round of the background checkpointer, now, on a pooled connection.
+    pub async fn checkpoint_round(&self) -> Result<Checkpoint> {
+        let mut conn = self.pool.acquire().await?;
+        checkpoint_round(&mut conn, &self.write_gate).await
     }
 
     /// How many checkpoints the background checkpointer has completed.
@@ -196,8 +240,11 @@ impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         // Take the write lock up front: a deferred transaction that reads and then writes can
         // fail with SQLITE_BUSY half-way, when another writer got in between.
+        // The write gate first, so the checkpointer can find a moment with no writer.
+        let gate = self.write_gate.clone().lock_owned().await;
         Ok(Box::new(SqliteTx(
             self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Some(gate),
         )))
     }
 
@@ -206,7 +253,7 @@ impl Store for SqliteStore {
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(SqliteTx(self.pool.begin().await?)))
+        Ok(Box::new(SqliteTx(self.pool.begin().await?, None)))
     }
 }
 
@@ -283,6 +330,45 @@ mod tests {
         write(&store, 1, "b").await;
         let now = store.checkpoint().await.unwrap();
         assert!(now.log_pages < 50, "the log kept growing: {now:?}");
+    }
+
+    /// Under writes that never pause, a round still finishes the log: its second copy waits for
+    /// the writer that holds the gate and keeps the next one out, so the log then starts over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_finishes_the_log_between_two_writers() {
+        let url = scratch("round");
+        let store = Arc::new(SqliteStore::open_with(&url, None).await.unwrap());
+        write(&store, 400, "a").await;
+        // A writer in the middle of its transaction, with pages of its own in the log already
+        // committed before it.
+        let mut open = store.begin().await.unwrap();
+        let round = tokio::spawn({
+            let store = store.clone();
+            async move { store.checkpoint_round().await.unwrap() }
+        });
+        // The round copies what it can alongside the writer, then waits for the gate.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!round.is_finished(), "the round did not wait for the writer");
+        open.record_inbound(&Inbound {
+            channel: "test".into(),
+            external_id: "open".into(),
+            customer_key: "c".into(),
+            customer_name: None,
+            conversation_key: "c".into(),
+            reply_to: "c".into(),
+            text: "x".repeat(9_000),
+            received_at: 0,
+            sender: Default::default(),
+        })
+        .await
+        .unwrap();
+        open.commit().await.unwrap();
+        let done = round.await.unwrap();
+        assert!(done.log_pages >= 1_200, "{done:?}");
+        assert_eq!(done.checkpointed_pages, done.log_pages, "{done:?}");
+        write(&store, 1, "b").await;
+        let next = store.checkpoint().await.unwrap();
+        assert!(next.log_pages < 50, "the log did not start over: {next:?}");
     }
 
     /// In memory there is no log to checkpoint, and no checkpointer.

@@ -201,8 +201,14 @@ macro_rules! impl_tx {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            /// A transaction on this database; dropping it without `commit` rolls it back.
-            pub(in super::super) struct $tx(pub(in super::super) sqlx::Transaction<'static, $db>);
+            /// A transaction on this database; dropping it without `commit` rolls it back. The
+            /// guard, if any, is held until then (see the SQLite store's write gate).
+            pub(in super::super) struct $tx(
+                pub(in super::super) sqlx::Transaction<'static, $db>,
+                // Held for the transaction's life, never read.
+                #[allow(dead_code)]
+                pub(in super::super) Option<tokio::sync::OwnedMutexGuard<()>>,
+            );
 
             fn customer(r: &DbRow) -> Result<Customer> {
                 Ok(Customer {
