@@ -90,6 +90,7 @@ fn line(conversation_id: i64, author: Author, text: &str, at: i64) -> NewLine {
         } else {
             Vec::new()
         },
+        outcome: None,
     }
 }
 
@@ -149,21 +150,41 @@ async fn story(store: &dyn Store) {
     assert_eq!(tx.customer(dana.id).await.unwrap(), Some(named.clone()));
     assert_eq!(tx.customer(other.id + 1_000).await.unwrap(), None);
 
-    // Web-chat sessions are the web channel's, outside the transaction: its customer first.
-    tx.commit().await.unwrap();
+    // Web-chat sessions are the web channel's, written with their customer, read from outside
+    // any transaction.
     let session = WebSession {
         id: "sess-dana-0123456789".into(),
         token_hash: "token-hash".into(),
         customer_id: dana.id,
         created_at: 1_000,
     };
+    tx.create_web_session(&session).await.unwrap();
+    tx.commit().await.unwrap();
     let sessions = store.web_sessions();
-    sessions.create_web_session(&session).await.unwrap();
     assert_eq!(
         sessions.web_session(&session.id).await.unwrap(),
         Some(session.clone())
     );
     assert_eq!(sessions.web_session("nobody").await.unwrap(), None);
+    // Rolled back together: neither the customer nor the session is left.
+    let mut tx = store.begin().await.unwrap();
+    let gone = tx
+        .upsert_customer("web", "sess-gone", None, 1_000)
+        .await
+        .unwrap();
+    tx.create_web_session(&WebSession {
+        id: "sess-gone".into(),
+        token_hash: "h".into(),
+        customer_id: gone.id,
+        created_at: 1_000,
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(sessions.web_session("sess-gone").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.customer(gone.id).await.unwrap(), None);
+    tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
 
     // --- inbox: dedup by (channel, external id), unhandled oldest first
@@ -915,6 +936,137 @@ async fn concurrent_writers(store: Arc<dyn Store>) {
     assert_eq!(racers, 8);
 }
 
+/// What handling a customer's message reads and writes in few statements: a batch of inbound
+/// events stored at once, the customer with their conversation and its customer lines read
+/// together, and a customer's line stored with its outcome. Times are far from the main story's,
+/// so its report windows see none of this.
+async fn turn_story(store: &dyn Store) {
+    const T: i64 = 5_000_000_000_000;
+    let mut tx = store.begin().await.unwrap();
+    // One event stored earlier, not handled.
+    let earlier = match tx
+        .record_inbound(&inbound("turn", "e-0", "k", "hi", T))
+        .await
+        .unwrap()
+    {
+        Recorded::New(id) => id,
+        other => panic!("{other:?}"),
+    };
+    // 40 events: more than one multi-row statement holds, a repeat of the earlier event, and
+    // the same event twice within the batch.
+    let mut batch: Vec<Inbound> = (1..=38)
+        .map(|i| inbound("turn", &format!("e-{i}"), &format!("k{}", i % 3), "q", T + i))
+        .collect();
+    batch.insert(5, inbound("turn", "e-0", "k", "hi", T));
+    batch.push(inbound("turn", "e-7", "k1", "q", T + 7));
+    let refs: Vec<&Inbound> = batch.iter().collect();
+    let recorded = tx.record_handled_inbound_all(&refs, T + 100).await.unwrap();
+    assert_eq!(recorded.len(), 40);
+    assert_eq!(recorded[5], Recorded::Duplicate(earlier));
+    let new: Vec<i64> = recorded
+        .iter()
+        .filter_map(|r| match r {
+            Recorded::New(id) => Some(*id),
+            Recorded::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 38, "{recorded:?}");
+    assert!(
+        new.windows(2).all(|w| w[0] < w[1]),
+        "ids follow the batch's order: {new:?}"
+    );
+    let Recorded::New(seventh) = recorded[7] else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!(batch[7].external_id, "e-7");
+    assert_eq!(recorded[39], Recorded::Duplicate(seventh));
+    let stored = tx.inbox_item(seventh).await.unwrap().unwrap();
+    assert_eq!(stored.inbound, batch[7]);
+    assert_eq!(stored.handled_at, Some(T + 100));
+    // Stored handled: only the earlier event waits for the sweep.
+    let unhandled = tx.unhandled_inbound(earlier - 1, 100).await.unwrap();
+    assert_eq!(ids(&unhandled, |i| i.id), vec![earlier]);
+
+    // Nobody yet.
+    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    assert_eq!(context, Default::default());
+    // A customer, no conversation.
+    let ana = tx
+        .upsert_customer("turn", "ana", Some("Ana"), T)
+        .await
+        .unwrap();
+    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    assert_eq!(context.customer.as_ref(), Some(&ana));
+    assert_eq!(context.conversation, None);
+    assert!(context.customer_lines.is_empty());
+    // An older conversation and the newest, with lines of every kind.
+    let mut old = conversation("turn", "chat-ana", ana.id, T);
+    old.id = tx.create_conversation(&old).await.unwrap();
+    tx.append_line(&line(old.id, Author::Customer, "old question", T))
+        .await
+        .unwrap();
+    let mut newest = conversation("turn", "chat-ana", ana.id, T + 1);
+    newest.state = ConversationState::Escalated;
+    newest.disclosed = true;
+    newest.id = tx.create_conversation(&newest).await.unwrap();
+    let mut asked = line(newest.id, Author::Customer, "where is my order", T + 2);
+    asked.outcome = Some("not_understood".into());
+    let asked = tx.append_line(&asked).await.unwrap();
+    for (author, text) in [
+        (Author::Bot, "Sorry?"),
+        (Author::Customer, "my ORDER"),
+        (Author::Note, "vip"),
+        (Author::Agent, "Looking"),
+        (Author::Customer, "thanks"),
+    ] {
+        tx.append_line(&line(newest.id, author, text, T + 3))
+            .await
+            .unwrap();
+    }
+    // Another customer's conversation on the same channel changes nothing.
+    let mut other = conversation("turn", "chat-bo", ana.id, T + 4);
+    other.id = tx.create_conversation(&other).await.unwrap();
+    tx.append_line(&line(other.id, Author::Customer, "not ana", T + 4))
+        .await
+        .unwrap();
+    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    assert_eq!(context.customer, Some(ana.clone()));
+    assert_eq!(context.conversation, Some(newest.clone()));
+    assert_eq!(
+        context.customer_lines,
+        vec!["where is my order", "my ORDER", "thanks"]
+    );
+    // The conversation is found by its key, whoever the customer key names.
+    let context = tx.turn_context("turn", "nobody", "chat-ana").await.unwrap();
+    assert_eq!(context.customer, None);
+    assert_eq!(context.conversation, Some(newest.clone()));
+    assert_eq!(context.customer_lines.len(), 3);
+
+    // The outcome written with the line is what the report counts.
+    assert_eq!(
+        tx.outcome_counts(T, T + 10).await.unwrap(),
+        vec![("not_understood".to_string(), 1)]
+    );
+    let lines = tx.conversation_lines(newest.id, 0, false).await.unwrap();
+    assert_eq!(lines[0].id, asked.id);
+    tx.commit().await.unwrap();
+
+    // What a chat page polls for, read outside a transaction: the same as inside one.
+    let mut tx = store.read().await.unwrap();
+    let all = tx.lines_for_key("turn", "chat-ana", 0).await.unwrap();
+    let after = tx.lines_for_key("turn", "chat-ana", asked.id).await.unwrap();
+    drop(tx);
+    assert_eq!(all.len(), 6, "both conversations, without the note: {all:?}");
+    assert_eq!(after.len(), 4);
+    let sessions = store.web_sessions();
+    assert_eq!(sessions.chat_lines("turn", "chat-ana", 0).await.unwrap(), all);
+    assert_eq!(
+        sessions.chat_lines("turn", "chat-ana", asked.id).await.unwrap(),
+        after
+    );
+    assert_eq!(sessions.chat_lines("web", "chat-ana", 0).await.unwrap(), vec![]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn story_on_sqlite() {
     let dir = temp_dir("story");
@@ -922,6 +1074,7 @@ async fn story_on_sqlite() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.expect("open sqlite"));
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
+    turn_story(store.as_ref()).await;
     concurrent_writers(store).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -935,6 +1088,7 @@ async fn story_on_sqlite_in_memory() {
     );
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
+    turn_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 
@@ -947,6 +1101,7 @@ async fn story_on_postgres() {
         Arc::new(PgStore::open_isolated(&url).await.expect("open postgres"));
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
+    turn_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 

@@ -8,6 +8,7 @@ use crate::clock::Millis;
 use crate::config::Config;
 use crate::core::choice::{self, Choice};
 use crate::core::conversation::{Conversation, ConversationState};
+use crate::core::customer::Customer;
 use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
@@ -139,9 +140,12 @@ impl Engine {
             )
         }))
         .await?;
+        // Every event of the batch is stored first, in a few multi-row statements.
+        let inbound: Vec<&Inbound> = batch.iter().map(|p| &p.inbound).collect();
+        let recorded = w.tx.record_handled_inbound_all(&inbound, now).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for pending in batch {
-            let received = match w.tx.record_handled_inbound(&pending.inbound, now).await? {
+        for (pending, recorded) in batch.iter().zip(recorded) {
+            let received = match recorded {
                 Recorded::Duplicate(id) => Received {
                     inbox_id: id,
                     duplicate: true,
@@ -379,15 +383,26 @@ impl Engine {
         let s = &self.services;
         let msg = &item.inbound;
         let now = s.now();
-        let customer =
-            w.tx.upsert_customer(
-                &msg.channel,
-                &msg.customer_key,
-                msg.customer_name.as_deref(),
-                now,
-            )
+        // The customer, their conversation and what they said in it, in one read.
+        let context =
+            w.tx.turn_context(&msg.channel, &msg.customer_key, &msg.conversation_key)
+                .await?;
+        let customer = match context.customer {
+            // Nothing to change: a name given is the one stored.
+            Some(c) if msg.customer_name.is_none() || msg.customer_name == c.display_name => c,
+            _ => {
+                w.tx.upsert_customer(
+                    &msg.channel,
+                    &msg.customer_key,
+                    msg.customer_name.as_deref(),
+                    now,
+                )
+                .await?
+            }
+        };
+        let (mut conv, fresh) = self
+            .current_conversation(w, msg, customer.id, context.conversation, now)
             .await?;
-        let (mut conv, fresh) = self.current_conversation(w, msg, customer.id, now).await?;
         if customer.blocked_at.is_some() {
             return self.blocked(w, &mut conv, msg, now).await;
         }
@@ -399,13 +414,33 @@ impl Engine {
         let earlier: Vec<String> = if fresh {
             Vec::new()
         } else {
-            w.tx.conversation_lines(conv.id, 0, false)
-                .await?
-                .into_iter()
-                .filter(|l| l.author == Author::Customer)
-                .map(|l| l.text)
-                .collect()
+            context.customer_lines
         };
+        let late_rating = if earlier.is_empty() {
+            self.late_rating(w, &conv, &msg.text).await?
+        } else {
+            None
+        };
+        // What the bot does is decided before the customer's line is written, so the line is
+        // stored with its outcome in one statement.
+        let decision = match conv.state {
+            ConversationState::Bot | ConversationState::Closed if late_rating.is_none() => {
+                let turn = Turn {
+                    text: &msg.text,
+                    misses: conv.misses,
+                    pending_clarify: &conv.clarify,
+                    frustrated: policy::looks_frustrated(&msg.text, &earlier),
+                };
+                Some(decide(
+                    &turn,
+                    &classification,
+                    matcher.as_ref(),
+                    &s.config.conversation,
+                ))
+            }
+            _ => None,
+        };
+        let outcome = decision.as_ref().map(|d| d.action.outcome().as_str());
         let top = classification.candidates.first();
         let customer_line =
             w.tx.append_line(&NewLine {
@@ -417,6 +452,7 @@ impl Engine {
                 intent: top.map(|c| c.intent.clone()),
                 confidence: top.map(|c| c.score as f64),
                 choices: Vec::new(),
+                outcome: outcome.map(str::to_string),
             })
             .await?;
 
@@ -425,7 +461,8 @@ impl Engine {
             "customer.name".into(),
             customer.display_name.clone().unwrap_or_default(),
         );
-        if earlier.is_empty() && self.late_rating(w, &conv, &msg.text, now).await? {
+        if let Some((ticket, rating)) = late_rating {
+            self.rate_late(w, &conv, ticket, rating, now).await?;
             conv.updated_at = now;
             w.tx.update_conversation(&conv).await?;
             return Ok(());
@@ -452,28 +489,19 @@ impl Engine {
                 .await?
             }
             ConversationState::Bot | ConversationState::Closed => {
-                let turn = Turn {
-                    text: &msg.text,
-                    misses: conv.misses,
-                    pending_clarify: &conv.clarify,
-                    frustrated: policy::looks_frustrated(&msg.text, &earlier),
+                let Some(decision) = decision else {
+                    unreachable!("decided above for a conversation with the bot")
                 };
-                let decision = decide(
-                    &turn,
-                    &classification,
-                    matcher.as_ref(),
-                    &s.config.conversation,
-                );
                 conv.misses = decision.misses;
                 conv.clarify = decision.clarify;
                 let outcome = decision.action.outcome().as_str();
-                w.tx.set_line_outcome(customer_line.id, outcome).await?;
                 metrics::counter!(crate::metrics::BOT_OUTCOMES, "outcome" => outcome).increment(1);
                 match decision.action {
                     BotAction::Answer { intent } => {
                         let (text, choices) =
                             self.answer_text(&mut conv, matcher.as_ref(), &intent, &vars);
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Clarify { intents } => {
                         let labels: Vec<String> = intents
@@ -495,12 +523,14 @@ impl Engine {
                             &[("options", options.join("\n"))],
                         );
                         let choices = choice::numbered(&labels);
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Rephrase => {
                         let text = self.template(&s.config.templates.rephrase, &[]);
                         let choices = vec![choice::talk_to_a_person()];
-                        self.bot_says(w, &mut conv, text, choices, now).await?;
+                        self.bot_says(w, &mut conv, &customer, text, choices, now)
+                            .await?;
                     }
                     BotAction::Escalate(reason) => {
                         // The ticket's subject is what the customer first asked.
@@ -508,8 +538,17 @@ impl Engine {
                         let signal = (reason == EscalationReason::Frustration)
                             .then(|| policy::frustration_signal(&msg.text, &earlier))
                             .flatten();
-                        self.escalate(w, &mut conv, subject, &classification, reason, signal, now)
-                            .await?;
+                        self.escalate(
+                            w,
+                            &mut conv,
+                            &customer,
+                            subject,
+                            &classification,
+                            reason,
+                            signal,
+                            now,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -537,6 +576,7 @@ impl Engine {
             intent: None,
             confidence: None,
             choices: Vec::new(),
+            outcome: None,
         })
         .await?;
         if w.tx.notice_block(conv.customer_id, now).await? {
@@ -548,20 +588,18 @@ impl Engine {
         Ok(())
     }
 
-    /// The conversation this message belongs to; a new one when the last is finished, or resolved
-    /// and past its reopen window (even if the timer that closes it has not fired yet).
-    /// The conversation the message belongs to, and whether it was opened for it just now.
+    /// The conversation this message belongs to, and whether it was opened for it just now:
+    /// `latest` (the newest with its channel and key), or a new one when that is finished, or
+    /// resolved and past its reopen window (even if the timer that closes it has not fired yet).
     async fn current_conversation(
         &self,
         w: &mut Writer<'_>,
         msg: &Inbound,
         customer_id: i64,
+        latest: Option<Conversation>,
         now: Millis,
     ) -> Result<(Conversation, bool)> {
-        if let Some(conv) =
-            w.tx.latest_conversation(&msg.channel, &msg.conversation_key)
-                .await?
-        {
+        if let Some(conv) = latest {
             if conv.state == ConversationState::Resolved {
                 if let Some(ticket) = self.ticket_of(w, &conv).await? {
                     if self.reopen_window_over(&ticket, now) {
@@ -694,33 +732,45 @@ impl Engine {
     }
 
     /// A bare rating that opens a new conversation is meant for the customer's last ticket, if
-    /// that one was closed without a rating (its reopen window may have ended meanwhile).
+    /// that one was closed without a rating (its reopen window may have ended meanwhile): that
+    /// ticket and the rating.
     async fn late_rating(
         &self,
         w: &mut Writer<'_>,
         conv: &Conversation,
         text: &str,
-        now: Millis,
-    ) -> Result<bool> {
+    ) -> Result<Option<(Ticket, i32)>> {
         let Some(rating) = policy::parse_rating(text) else {
-            return Ok(false);
+            return Ok(None);
         };
         let last =
             w.tx.customer_tickets(conv.customer_id, conv.ticket_id.unwrap_or(0))
                 .await?
                 .into_iter()
                 .next();
-        let Some(mut ticket) = last else {
-            return Ok(false);
+        let Some(ticket) = last else {
+            return Ok(None);
         };
         if ticket.csat.is_some() || !ticket.status.is_done() {
-            return Ok(false);
+            return Ok(None);
         }
+        Ok(Some((ticket, rating)))
+    }
+
+    /// Keeps a late rating (see [`Engine::late_rating`]) and thanks the customer.
+    async fn rate_late(
+        &self,
+        w: &mut Writer<'_>,
+        conv: &Conversation,
+        mut ticket: Ticket,
+        rating: i32,
+        now: Millis,
+    ) -> Result<()> {
         ticket.csat = Some(rating);
         w.tx.update_ticket(&ticket).await?;
         let reply = self.template(&self.services.config.templates.csat_thanks, &[]);
         w.say(conv, Author::Bot, None, reply, now).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Opens a ticket about `subject` and tells the customer plainly what happens next. A
@@ -730,6 +780,7 @@ impl Engine {
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
+        customer: &Customer,
         subject: &str,
         classification: &Classification,
         reason: EscalationReason,
@@ -773,7 +824,9 @@ impl Engine {
         let text = self.template(template, &vars);
         schedule_queue_update(w, &self.services.config, ticket.id, now).await?;
         tracing::info!(ticket = ticket.id, reason = %reason.describe(), "conversation escalated");
-        let line = self.bot_says(w, conv, text, Vec::new(), now).await?;
+        let line = self
+            .bot_says(w, conv, customer, text, Vec::new(), now)
+            .await?;
         w.desk_event(ticket.id, DeskEvent::Opened, &line).await?;
         Ok(())
     }
@@ -824,11 +877,13 @@ impl Engine {
         schedule_queue_update(w, &self.services.config, ticket.id, now).await
     }
 
-    /// The bot's reply; the first reply of a conversation also says it is automated.
+    /// The bot's reply to `customer`; the first reply of a conversation also says it is
+    /// automated.
     async fn bot_says(
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
+        customer: &Customer,
         text: String,
         choices: Vec<Choice>,
         now: Millis,
@@ -838,7 +893,7 @@ impl Engine {
         } else {
             conv.disclosed = true;
             let disclosure = self.template(&self.services.config.templates.disclosure, &[]);
-            match self.returning_name(w, conv).await? {
+            match self.returning_name(w, conv, customer).await? {
                 Some(name) => {
                     let welcome = self.template(
                         &self.services.config.templates.welcome_back,
@@ -855,23 +910,29 @@ impl Engine {
         )
     }
 
-    /// The name of a customer who had a conversation before this one, to greet them by it.
+    /// The name of the conversation's customer if they had a conversation before this one, to
+    /// greet them by it. `customer` is the one who wrote, as read in this transaction: when they
+    /// are the conversation's customer and have no name, nothing needs to be read.
     async fn returning_name(
         &self,
         w: &mut Writer<'_>,
         conv: &Conversation,
+        customer: &Customer,
     ) -> Result<Option<String>> {
-        if w.tx
-            .earlier_conversations(conv.customer_id, conv.id)
-            .await?
-            == 0
-        {
+        let name = if customer.id == conv.customer_id {
+            customer.display_name.clone()
+        } else {
+            w.tx.customer(conv.customer_id)
+                .await?
+                .and_then(|c| c.display_name)
+        };
+        let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
             return Ok(None);
-        }
-        let customer = w.tx.customer(conv.customer_id).await?;
-        Ok(customer
-            .and_then(|c| c.display_name)
-            .filter(|n| !n.trim().is_empty()))
+        };
+        let earlier =
+            w.tx.earlier_conversations(conv.customer_id, conv.id)
+                .await?;
+        Ok((earlier > 0).then_some(name))
     }
 
     /// The intent's answer (variants in turn), with related questions if it has any, listed in

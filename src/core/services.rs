@@ -86,13 +86,6 @@ impl Services {
         })
     }
 
-    /// Holds the write lock for a write made outside the core's transactions (a web-chat
-    /// session), so it queues behind this process's transactions instead of waiting out the
-    /// database's busy timeout (SQLite has one writer at a time).
-    pub async fn hold_writes(&self) -> MutexGuard<'_, ()> {
-        self.write_lock.lock().await
-    }
-
     /// Renders one of the bot's own templates with `extra` values on top of `[vars]`.
     pub fn render(&self, template: &str, extra: &[(&str, String)]) -> String {
         let extra: Vars = extra
@@ -239,6 +232,7 @@ impl Writer<'_> {
                 intent: None,
                 confidence: None,
                 choices,
+                outcome: None,
             })
             .await?;
         if author.customer_visible() && author != Author::Customer {

@@ -123,14 +123,14 @@ pub trait Store: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// A transaction that only reads.
     async fn read(&self) -> Result<Box<dyn Tx>>;
-    /// The web chat's sessions, which live beside the core's data but are no part of it.
+    /// The web chat's sessions, which live beside the core's data but are no part of it
+    /// (a session is written with its customer, see [`WebSessionTx`]).
     fn web_sessions(&self) -> &dyn WebSessionStore;
 }
 
-/// Web-chat sessions, for the web channel: a session id and the hash of its secret token.
+/// Reading web-chat sessions, for the web channel: a session id and the hash of its secret token.
 #[async_trait]
 pub trait WebSessionStore: Send + Sync {
-    async fn create_web_session(&self, session: &WebSession) -> Result<()>;
     async fn web_session(&self, id: &str) -> Result<Option<WebSession>>;
     /// The session and its customer's key and name as stored now (`None` once the customer is
     /// gone), read together: what every message posted in the session needs.
@@ -138,6 +138,14 @@ pub trait WebSessionStore: Send + Sync {
         &self,
         id: &str,
     ) -> Result<Option<(WebSession, Option<SessionCustomer>)>>;
+    /// [`TranscriptStore::lines_for_key`] read in one statement outside any transaction: what a
+    /// chat page polls for.
+    async fn chat_lines(
+        &self,
+        channel: &str,
+        key: &str,
+        after: i64,
+    ) -> Result<Vec<crate::core::message::TranscriptLine>>;
 }
 
 /// A web-chat session's customer, as a message posted in the session needs them.
@@ -192,6 +200,23 @@ pub struct NewLine {
     pub intent: Option<String>,
     pub confidence: Option<f64>,
     pub choices: Vec<Choice>,
+    /// What the bot did with a customer's message (an [`Outcome`] name), stored with the line
+    /// (see [`ReportStore::set_line_outcome`] for setting it later).
+    ///
+    /// [`Outcome`]: crate::core::decide::Outcome
+    pub outcome: Option<String>,
+}
+
+/// What handling a customer's message reads before deciding, read together in one query (see
+/// [`ConversationStore::turn_context`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TurnContext {
+    /// The customer with this (channel, customer key), if known.
+    pub customer: Option<Customer>,
+    /// The newest conversation with this (channel, conversation key), in any state.
+    pub conversation: Option<Conversation>,
+    /// The texts of that conversation's customer lines, oldest first.
+    pub customer_lines: Vec<String>,
 }
 
 /// A new ticket; the store assigns `id` and sets status `open`.

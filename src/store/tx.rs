@@ -22,6 +22,7 @@ pub trait Tx:
     + PrivacyStore
     + LockStore
     + LeaseStore
+    + WebSessionTx
 {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -38,6 +39,13 @@ pub trait LockStore: Send {
     /// Waits for, and holds until the transaction ends, the lock of the conversation with this
     /// [`conversation_lock_key`]. Taking it again in the same transaction is free.
     async fn lock_conversation(&mut self, key: i32) -> Result<()>;
+}
+
+/// Writing a web-chat session, in the transaction that writes its customer, so the two are
+/// stored together (one commit, one disk flush) or not at all. The core never calls this.
+#[async_trait]
+pub trait WebSessionTx: Send {
+    async fn create_web_session(&mut self, session: &WebSession) -> Result<()>;
 }
 
 /// Customers, known per channel by the platform's id for them.
@@ -74,6 +82,14 @@ pub trait InboxStore: Send {
         inbound: &crate::core::message::Inbound,
         now: Millis,
     ) -> Result<Recorded>;
+    /// [`InboxStore::record_handled_inbound`] for several events at once (a batch), in order:
+    /// one outcome per event, the second of two events with the same (channel, external id)
+    /// being a duplicate of the first.
+    async fn record_handled_inbound_all(
+        &mut self,
+        inbound: &[&crate::core::message::Inbound],
+        now: Millis,
+    ) -> Result<Vec<Recorded>>;
     async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>>;
     /// Unhandled events stored after `after_id`, oldest first.
     async fn unhandled_inbound(&mut self, after_id: i64, limit: i64) -> Result<Vec<InboxItem>>;
@@ -99,6 +115,14 @@ pub trait ConversationStore: Send {
         key: &str,
     ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
+    /// The customer with (channel, `customer_key`), the newest conversation with (channel,
+    /// `conversation_key`) and its customer lines, in one read.
+    async fn turn_context(
+        &mut self,
+        channel: &str,
+        customer_key: &str,
+        conversation_key: &str,
+    ) -> Result<TurnContext>;
     /// How many conversations the customer had before conversation `before`.
     async fn earlier_conversations(&mut self, customer_id: i64, before: i64) -> Result<i64>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.
@@ -314,5 +338,6 @@ pub mod prelude {
     pub use super::{
         AgentStore, CardStore, ConversationStore, CustomerStore, InboxStore, LeaseStore,
         OutboxStore, PrivacyStore, ReportStore, TicketStore, TimerStore, TranscriptStore, Tx,
+        WebSessionTx,
     };
 }

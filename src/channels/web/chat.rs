@@ -144,6 +144,8 @@ pub(super) async fn create_session(
     let key = user_id
         .as_deref()
         .map_or_else(|| id.clone(), identified_key);
+    // The customer and the session commit together: one disk flush, and never one without
+    // the other.
     let mut w = state.services.write().await?;
     let customer =
         w.tx.upsert_customer(WEB, &key, name.as_deref(), now)
@@ -152,21 +154,14 @@ pub(super) async fn create_session(
         w.tx.set_customer_email(customer.id, email.as_deref())
             .await?;
     }
+    w.tx.create_web_session(&WebSession {
+        id: id.clone(),
+        token_hash: token_hash(&token),
+        customer_id: customer.id,
+        created_at: now,
+    })
+    .await?;
     w.commit().await?;
-    // The session is written once its customer is: a crash in between leaves a customer no one
-    // can write as, and the visitor's request fails, so they start again.
-    let sessions = state.services.store.web_sessions();
-    {
-        let _writes = state.services.hold_writes().await;
-        sessions
-            .create_web_session(&WebSession {
-                id: id.clone(),
-                token_hash: token_hash(&token),
-                customer_id: customer.id,
-                created_at: now,
-            })
-            .await?;
-    }
     // A returning customer the site vouches for is greeted by the name they are known by.
     let greeting = match (&user_id, &customer.display_name) {
         (Some(_), Some(name)) => Some(state.services.render(
@@ -260,10 +255,12 @@ pub(super) async fn get_messages(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
     let mut changes = state.services.subscribe();
     loop {
-        let lines = {
-            let mut tx = state.services.store.read().await?;
-            tx.lines_for_key(WEB, &key, poll.after).await?
-        };
+        let lines = state
+            .services
+            .store
+            .web_sessions()
+            .chat_lines(WEB, &key, poll.after)
+            .await?;
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(
                 json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),

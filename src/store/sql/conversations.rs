@@ -20,6 +20,24 @@ pub(in crate::store) const UPDATE_CONVERSATION: &str =
             disclosed = $10, answer_turn = $11, created_at = $12, updated_at = $13 \
      WHERE id = $1";
 
+/// The customer, the newest conversation and its customer lines (one row per line, or one row
+/// with NULLs for whatever is missing). Customer columns are prefixed `cu_`, the line's text is
+/// `line_text`.
+pub(in crate::store) const TURN_CONTEXT: &str =
+    "SELECT cu.id AS cu_id, cu.channel AS cu_channel, cu.external_id AS cu_external_id, \
+            cu.display_name AS cu_display_name, cu.created_at AS cu_created_at, \
+            cu.blocked_at AS cu_blocked_at, \
+            c.id, c.channel, c.conversation_key, c.reply_to, c.customer_id, c.state, c.misses, \
+            c.clarify, c.ticket_id, c.disclosed, c.answer_turn, c.created_at, c.updated_at, \
+            l.text AS line_text \
+     FROM (SELECT 1 AS one) k \
+     LEFT JOIN customers cu ON cu.channel = $1 AND cu.external_id = $2 \
+     LEFT JOIN conversations c ON c.id = ( \
+         SELECT id FROM conversations WHERE channel = $1 AND conversation_key = $3 \
+         ORDER BY id DESC LIMIT 1) \
+     LEFT JOIN transcript_lines l ON l.conversation_id = c.id AND l.author = 'customer' \
+     ORDER BY l.id";
+
 pub(in crate::store) const EARLIER_CONVERSATIONS: &str =
     "SELECT COUNT(*) FROM conversations WHERE customer_id = $1 AND id < $2";
 
@@ -59,6 +77,43 @@ macro_rules! impl_conversations {
                     .fetch_optional(&mut *self.0)
                     .await?;
                 row.as_ref().map(conversation).transpose()
+            }
+
+            async fn turn_context(
+                &mut self,
+                channel: &str,
+                customer_key: &str,
+                conversation_key: &str,
+            ) -> Result<$crate::store::TurnContext> {
+                let rows = sqlx::query(sql::TURN_CONTEXT)
+                    .bind(channel)
+                    .bind(customer_key)
+                    .bind(conversation_key)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                let mut context = $crate::store::TurnContext::default();
+                let Some(first) = rows.first() else {
+                    return Ok(context);
+                };
+                if first.try_get::<Option<i64>, _>("cu_id")?.is_some() {
+                    context.customer = Some($crate::core::customer::Customer {
+                        id: first.try_get("cu_id")?,
+                        channel: first.try_get("cu_channel")?,
+                        external_id: first.try_get("cu_external_id")?,
+                        display_name: first.try_get("cu_display_name")?,
+                        created_at: first.try_get("cu_created_at")?,
+                        blocked_at: first.try_get("cu_blocked_at")?,
+                    });
+                }
+                if first.try_get::<Option<i64>, _>("id")?.is_some() {
+                    context.conversation = Some(conversation(first)?);
+                }
+                for row in &rows {
+                    if let Some(text) = row.try_get::<Option<String>, _>("line_text")? {
+                        context.customer_lines.push(text);
+                    }
+                }
+                Ok(context)
             }
 
             async fn create_conversation(&mut self, c: &Conversation) -> Result<i64> {

@@ -8,6 +8,36 @@ pub(in crate::store) const INSERT_INBOUND: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT (channel, external_id) DO NOTHING \
      RETURNING id";
+/// The most events one multi-row insert of [`insert_inbound_rows`] takes.
+pub(in crate::store) const MAX_INBOUND_ROWS: usize = 32;
+
+/// [`INSERT_INBOUND`] for `n` events at once (`n` a power of two up to [`MAX_INBOUND_ROWS`], so a
+/// batch of any size is a few statements that each connection prepares once and keeps), each
+/// row returning its channel and external id too, as inserted rows come back in no set order.
+pub(in crate::store) fn insert_inbound_rows(n: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static SQL: [OnceLock<String>; 6] = [const { OnceLock::new() }; 6];
+    assert!(
+        n.is_power_of_two() && n <= MAX_INBOUND_ROWS,
+        "{n} rows: a power of two up to {MAX_INBOUND_ROWS}"
+    );
+    SQL[n.trailing_zeros() as usize].get_or_init(|| {
+        let rows: Vec<String> = (0..n)
+            .map(|row| {
+                let params: Vec<String> = (1..=10).map(|i| format!("${}", row * 10 + i)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO inbox (channel, external_id, customer_key, customer_name, \
+             conversation_key, reply_to, text, received_at, sender, handled_at) VALUES {} \
+             ON CONFLICT (channel, external_id) DO NOTHING \
+             RETURNING id, channel, external_id",
+            rows.join(", ")
+        )
+    })
+}
+
 pub(in crate::store) const INBOUND_ID: &str =
     "SELECT id FROM inbox WHERE channel = $1 AND external_id = $2";
 pub(in crate::store) const INBOX_ITEM: &str =
@@ -78,6 +108,62 @@ macro_rules! impl_inbox {
                 now: Millis,
             ) -> Result<Recorded> {
                 self.insert_inbound(inbound, Some(now)).await
+            }
+
+            async fn record_handled_inbound_all(
+                &mut self,
+                batch: &[&Inbound],
+                now: Millis,
+            ) -> Result<Vec<Recorded>> {
+                // Inserted: (channel, external id) -> id.
+                let mut inserted = std::collections::HashMap::new();
+                let mut rest = batch;
+                while !rest.is_empty() {
+                    // The largest power of two that fits: 13 events are 8 + 4 + 1 rows.
+                    let n = rest.len().min(sql::MAX_INBOUND_ROWS);
+                    let n = 1 << (usize::BITS - 1 - n.leading_zeros());
+                    let (chunk, tail) = rest.split_at(n);
+                    let mut query = sqlx::query(sql::insert_inbound_rows(n));
+                    for inbound in chunk {
+                        query = query
+                            .bind(&inbound.channel)
+                            .bind(&inbound.external_id)
+                            .bind(&inbound.customer_key)
+                            .bind(&inbound.customer_name)
+                            .bind(&inbound.conversation_key)
+                            .bind(&inbound.reply_to)
+                            .bind(&inbound.text)
+                            .bind(inbound.received_at)
+                            .bind(inbound.sender.as_str())
+                            .bind(Some(now));
+                    }
+                    for row in query.fetch_all(&mut *self.0).await? {
+                        let key: (String, String) =
+                            (row.try_get("channel")?, row.try_get("external_id")?);
+                        inserted.insert(key, row.try_get::<i64, _>("id")?);
+                    }
+                    rest = tail;
+                }
+                let mut seen = std::collections::HashSet::new();
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for inbound in batch {
+                    let key = (inbound.channel.clone(), inbound.external_id.clone());
+                    let first = seen.insert(key.clone());
+                    outcomes.push(match inserted.get(&key) {
+                        Some(&id) if first => Recorded::New(id),
+                        // The same event twice in the batch: the second is the first's duplicate.
+                        Some(&id) => Recorded::Duplicate(id),
+                        None => {
+                            let id: i64 = sqlx::query_scalar(sql::INBOUND_ID)
+                                .bind(&inbound.channel)
+                                .bind(&inbound.external_id)
+                                .fetch_one(&mut *self.0)
+                                .await?;
+                            Recorded::Duplicate(id)
+                        }
+                    });
+                }
+                Ok(outcomes)
             }
 
             async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>> {

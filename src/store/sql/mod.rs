@@ -201,8 +201,14 @@ macro_rules! impl_tx {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            /// A transaction on this database; dropping it without `commit` rolls it back.
-            pub(in super::super) struct $tx(pub(in super::super) sqlx::Transaction<'static, $db>);
+            /// A transaction on this database; dropping it without `commit` rolls it back. The
+            /// guard, if any, is held until then (see the SQLite store's write gate).
+            pub(in super::super) struct $tx(
+                pub(in super::super) sqlx::Transaction<'static, $db>,
+                // Held for the transaction's life, never read.
+                #[allow(dead_code)]
+                pub(in super::super) Option<tokio::sync::OwnedMutexGuard<()>>,
+            );
 
             fn customer(r: &DbRow) -> Result<Customer> {
                 Ok(Customer {
@@ -251,7 +257,8 @@ macro_rules! impl_tx {
                 })
             }
 
-            fn line(r: &DbRow) -> Result<TranscriptLine> {
+            /// Also read by the web-chat session store of the same database.
+            pub(in super::super) fn line(r: &DbRow) -> Result<TranscriptLine> {
                 Ok(TranscriptLine {
                     id: r.try_get("id")?,
                     conversation_id: r.try_get("conversation_id")?,
@@ -367,6 +374,7 @@ macro_rules! impl_tx {
             sql::report::impl_report!($tx);
             sql::privacy::impl_privacy!($tx);
             sql::leases::impl_leases!($tx);
+            sql::web_sessions::impl_web_session_tx!($tx);
         }
         use tx::$tx;
     };

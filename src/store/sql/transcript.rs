@@ -2,8 +2,8 @@
 
 pub(in crate::store) const APPEND_LINE: &str =
     "INSERT INTO transcript_lines (conversation_id, author, author_name, text, at, intent, \
-                                   confidence, choices) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+                                   confidence, choices, outcome) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 /// `$3` is true to include notes.
 pub(in crate::store) const CONVERSATION_LINES: &str =
     "SELECT id, conversation_id, author, author_name, text, at, intent, confidence, choices \
@@ -32,6 +32,7 @@ macro_rules! impl_transcript {
                     .bind(&l.intent)
                     .bind(l.confidence)
                     .bind(sql::choices_to_db(&l.choices)?)
+                    .bind(&l.outcome)
                     .fetch_one(&mut *self.0)
                     .await?;
                 Ok(TranscriptLine {

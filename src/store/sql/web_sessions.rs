@@ -1,5 +1,6 @@
 //! Web-chat sessions: the web channel's own records (a session id and its token's hash), kept by
-//! the store beside the core's tables but outside the core's transaction.
+//! the store beside the core's tables. A session is written in the transaction that writes its
+//! customer; reads go straight to the pool.
 
 pub(in crate::store) const CREATE_WEB_SESSION: &str =
     "INSERT INTO web_sessions (id, token_hash, customer_id, created_at) VALUES ($1, $2, $3, $4)";
@@ -17,20 +18,6 @@ macro_rules! impl_web_sessions {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::WebSessionStore for $store {
-            async fn create_web_session(
-                &self,
-                session: &$crate::store::WebSession,
-            ) -> $crate::store::Result<()> {
-                sqlx::query($crate::store::sql::CREATE_WEB_SESSION)
-                    .bind(&session.id)
-                    .bind(&session.token_hash)
-                    .bind(session.customer_id)
-                    .bind(session.created_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn web_session(
                 &self,
                 id: &str,
@@ -84,8 +71,50 @@ macro_rules! impl_web_sessions {
                 })
                 .transpose()
             }
+
+            async fn chat_lines(
+                &self,
+                channel: &str,
+                key: &str,
+                after: i64,
+            ) -> $crate::store::Result<Vec<$crate::core::message::TranscriptLine>> {
+                // One statement sees one consistent state of the database by itself: no
+                // BEGIN and ROLLBACK around it, each a round trip of its own.
+                let rows = sqlx::query($crate::store::sql::LINES_FOR_KEY)
+                    .bind(channel)
+                    .bind(key)
+                    .bind(after)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(tx::line).collect()
+            }
         }
     };
 }
 
 pub(in crate::store) use impl_web_sessions;
+
+/// Implements [`WebSessionTx`](crate::store::WebSessionTx) for a transaction type of
+/// `sql::impl_tx!`.
+macro_rules! impl_web_session_tx {
+    ($tx:ident) => {
+        #[async_trait]
+        impl WebSessionTx for $tx {
+            async fn create_web_session(
+                &mut self,
+                session: &$crate::store::WebSession,
+            ) -> Result<()> {
+                sqlx::query(sql::CREATE_WEB_SESSION)
+                    .bind(&session.id)
+                    .bind(&session.token_hash)
+                    .bind(session.customer_id)
+                    .bind(session.created_at)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(in crate::store) use impl_web_session_tx;
