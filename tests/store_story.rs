@@ -955,7 +955,15 @@ async fn turn_story(store: &dyn Store) {
     // 40 events: more than one multi-row statement holds, a repeat of the earlier event, and
     // the same event twice within the batch.
     let mut batch: Vec<Inbound> = (1..=38)
-        .map(|i| inbound("turn", &format!("e-{i}"), &format!("k{}", i % 3), "q", T + i))
+        .map(|i| {
+            inbound(
+                "turn",
+                &format!("e-{i}"),
+                &format!("k{}", i % 3),
+                "q",
+                T + i,
+            )
+        })
         .collect();
     batch.insert(5, inbound("turn", "e-0", "k", "hi", T));
     batch.push(inbound("turn", "e-7", "k1", "q", T + 7));
@@ -1054,17 +1062,33 @@ async fn turn_story(store: &dyn Store) {
     // What a chat page polls for, read outside a transaction: the same as inside one.
     let mut tx = store.read().await.unwrap();
     let all = tx.lines_for_key("turn", "chat-ana", 0).await.unwrap();
-    let after = tx.lines_for_key("turn", "chat-ana", asked.id).await.unwrap();
+    let after = tx
+        .lines_for_key("turn", "chat-ana", asked.id)
+        .await
+        .unwrap();
     drop(tx);
-    assert_eq!(all.len(), 6, "both conversations, without the note: {all:?}");
+    assert_eq!(
+        all.len(),
+        6,
+        "both conversations, without the note: {all:?}"
+    );
     assert_eq!(after.len(), 4);
     let sessions = store.web_sessions();
-    assert_eq!(sessions.chat_lines("turn", "chat-ana", 0).await.unwrap(), all);
     assert_eq!(
-        sessions.chat_lines("turn", "chat-ana", asked.id).await.unwrap(),
+        sessions.chat_lines("turn", "chat-ana", 0).await.unwrap(),
+        all
+    );
+    assert_eq!(
+        sessions
+            .chat_lines("turn", "chat-ana", asked.id)
+            .await
+            .unwrap(),
         after
     );
-    assert_eq!(sessions.chat_lines("web", "chat-ana", 0).await.unwrap(), vec![]);
+    assert_eq!(
+        sessions.chat_lines("web", "chat-ana", 0).await.unwrap(),
+        vec![]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

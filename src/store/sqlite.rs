@@ -271,23 +271,28 @@ mod tests {
         format!("sqlite:{}", dir.join("test.db").display())
     }
 
+    /// An inbound message a few pages long.
+    fn long_message(external_id: String) -> Inbound {
+        Inbound {
+            channel: "test".into(),
+            external_id,
+            customer_key: "c".into(),
+            customer_name: None,
+            conversation_key: "c".into(),
+            reply_to: "c".into(),
+            text: "x".repeat(9_000),
+            received_at: 0,
+            sender: Default::default(),
+        }
+    }
+
     /// Writes `n` transactions of one inbound message each, every one a few pages long.
     async fn write(store: &SqliteStore, n: usize, tag: &str) {
         for i in 0..n {
             let mut tx = store.begin().await.unwrap();
-            tx.record_inbound(&Inbound {
-                channel: "test".into(),
-                external_id: format!("{tag}-{i}"),
-                customer_key: "c".into(),
-                customer_name: None,
-                conversation_key: "c".into(),
-                reply_to: "c".into(),
-                text: "x".repeat(9_000),
-                received_at: 0,
-                sender: Default::default(),
-            })
-            .await
-            .unwrap();
+            tx.record_inbound(&long_message(format!("{tag}-{i}")))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
     }
@@ -348,20 +353,13 @@ mod tests {
         });
         // The round copies what it can alongside the writer, then waits for the gate.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!round.is_finished(), "the round did not wait for the writer");
-        open.record_inbound(&Inbound {
-            channel: "test".into(),
-            external_id: "open".into(),
-            customer_key: "c".into(),
-            customer_name: None,
-            conversation_key: "c".into(),
-            reply_to: "c".into(),
-            text: "x".repeat(9_000),
-            received_at: 0,
-            sender: Default::default(),
-        })
-        .await
-        .unwrap();
+        assert!(
+            !round.is_finished(),
+            "the round did not wait for the writer"
+        );
+        open.record_inbound(&long_message("open".into()))
+            .await
+            .unwrap();
         open.commit().await.unwrap();
         let done = round.await.unwrap();
         assert!(done.log_pages >= 1_200, "{done:?}");

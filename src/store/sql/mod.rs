@@ -206,8 +206,7 @@ macro_rules! impl_tx {
             pub(in super::super) struct $tx(
                 pub(in super::super) sqlx::Transaction<'static, $db>,
                 // Held for the transaction's life, never read.
-                #[allow(dead_code)]
-                pub(in super::super) Option<tokio::sync::OwnedMutexGuard<()>>,
+                #[allow(dead_code)] pub(in super::super) Option<tokio::sync::OwnedMutexGuard<()>>,
             );
 
             fn customer(r: &DbRow) -> Result<Customer> {
