@@ -22,7 +22,32 @@ on_both_databases!(
     a_removed_agents_tickets_go_back_to_the_queue,
     malformed_requests_get_json_errors,
     messages_of_one_chat_in_one_batch_are_answered_in_turn,
+    a_reply_wakes_the_polls_of_its_own_chat_only,
 );
+
+/// A commit wakes the long polls of the chats it wrote to (and of the few that share their
+/// shard), not every open chat's: with many customers waiting, one reply costs one re-read.
+async fn a_reply_wakes_the_polls_of_its_own_chat_only(db: Db) {
+    use frontline::core::services::Services;
+    let app = TestApp::start(db).await;
+    let services = &app.app.services;
+    // An anonymous visitor's chat is keyed by their session id.
+    let waiting = app.new_session(None).await;
+    let mut other = app.new_session(None).await;
+    while Services::change_shard("web", &other.id) == Services::change_shard("web", &waiting.id) {
+        other = app.new_session(None).await;
+    }
+    let mut waiting_wake = services.subscribe("web", &waiting.id);
+    let mut other_wake = services.subscribe("web", &other.id);
+    // A message is answered before its POST returns.
+    assert_eq!(app.say(&other, "where is my order?").await.0, 202);
+    assert!(other_wake.has_changed().unwrap());
+    assert!(!waiting_wake.has_changed().unwrap());
+    other_wake.mark_unchanged();
+    assert_eq!(app.say(&waiting, "how much is shipping").await.0, 202);
+    assert!(waiting_wake.has_changed().unwrap());
+    assert!(!other_wake.has_changed().unwrap());
+}
 
 /// Several messages of one chat in one batch (posted at once, the first waiting for the others):
 /// each is handled seeing the ones before it, so every question gets its own answer right after

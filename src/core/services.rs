@@ -23,6 +23,15 @@ use crate::core::template::Vars;
 use crate::core::ticket::Ticket;
 use crate::store::{conversation_lock_key, Lane, NewLine, NewOutbox, Store, Tx};
 
+/// Shards of the long-poll wake-ups: a commit wakes the readers of the shards it wrote to, so
+/// with many open chats a reply wakes a few polls instead of all of them. At most 64 (a `u64`
+/// mask in the writer).
+const CHANGE_SHARDS: usize = 64;
+
+fn change_shard(lock_key: i32) -> usize {
+    lock_key as u32 as usize % CHANGE_SHARDS
+}
+
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -33,8 +42,9 @@ pub struct Services {
     write_lock: Mutex<()>,
     /// Woken after a commit that queued outbound messages.
     pub outbox_wake: Notify,
-    /// Bumped after every commit, so long-polling readers know to look again.
-    changes: watch::Sender<u64>,
+    /// Bumped after a commit, so long-polling readers know to look again: one counter per shard
+    /// of conversations (see [`Services::subscribe`]).
+    changes: Box<[watch::Sender<u64>]>,
     /// Channels whose customers read the transcript itself (the web chat): a line is delivered
     /// when it commits, so it gets no outbox row.
     delivered_on_commit: HashSet<String>,
@@ -56,7 +66,7 @@ impl Services {
             vars,
             write_lock: Mutex::new(()),
             outbox_wake: Notify::new(),
-            changes: watch::channel(0).0,
+            changes: (0..CHANGE_SHARDS).map(|_| watch::channel(0).0).collect(),
             delivered_on_commit: HashSet::new(),
         }
     }
@@ -83,6 +93,7 @@ impl Services {
             queued: false,
             sent_on_commit: Vec::new(),
             locked: HashSet::new(),
+            touched: 0,
         })
     }
 
@@ -95,9 +106,24 @@ impl Services {
         crate::core::template::render(template, &[&extra, &self.vars])
     }
 
-    /// A receiver that changes after every commit.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// A receiver that changes after every commit that wrote to the conversation with this
+    /// channel and key (and to the few others that share its shard), or that named none.
+    pub fn subscribe(&self, channel: &str, conversation_key: &str) -> watch::Receiver<u64> {
+        self.changes[change_shard(conversation_lock_key(channel, conversation_key))].subscribe()
+    }
+
+    /// Which shard of long-poll wake-ups the conversation with this channel and key is in.
+    pub fn change_shard(channel: &str, conversation_key: &str) -> usize {
+        change_shard(conversation_lock_key(channel, conversation_key))
+    }
+
+    /// Wakes the readers of the shards in `mask` (bit i: shard i).
+    fn announce(&self, mask: u64) {
+        for (i, changes) in self.changes.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                changes.send_modify(|n| *n += 1);
+            }
+        }
     }
 
     /// The platform where ticket cards and threads go, or `None` when agents work in the web
@@ -117,6 +143,9 @@ pub struct Writer<'a> {
     sent_on_commit: Vec<String>,
     /// Conversation locks this transaction holds.
     locked: HashSet<i32>,
+    /// Change shards of the conversations this transaction wrote to (every write to a
+    /// conversation takes its lock first, see [`Writer::lock`]), whose readers its commit wakes.
+    touched: u64,
 }
 
 impl Writer<'_> {
@@ -128,6 +157,7 @@ impl Writer<'_> {
             queued,
             sent_on_commit,
             locked: _,
+            touched,
         } = self;
         tx.commit().await?;
         drop(_guard);
@@ -137,7 +167,8 @@ impl Writer<'_> {
         for channel in sent_on_commit {
             metrics::counter!(crate::metrics::MESSAGES_SENT, "channel" => channel).increment(1);
         }
-        services.changes.send_modify(|n| *n += 1);
+        // A commit that named no conversation may still have changed what readers see: wake all.
+        services.announce(if touched == 0 { u64::MAX } else { touched });
         Ok(())
     }
 
@@ -145,10 +176,11 @@ impl Writer<'_> {
     /// [`crate::store::LockStore`]) for the rest of the transaction; true when it was taken just
     /// now, so whatever was read of the conversation before may be stale.
     pub async fn lock(&mut self, channel: &str, key: &str) -> crate::store::Result<bool> {
+        let key = conversation_lock_key(channel, key);
+        self.touched |= 1 << change_shard(key);
         if !self.tx.locks_conversations() {
             return Ok(false);
         }
-        let key = conversation_lock_key(channel, key);
         if !self.locked.insert(key) {
             return Ok(false);
         }
@@ -162,11 +194,15 @@ impl Writer<'_> {
         &mut self,
         conversations: impl Iterator<Item = (&'k str, &'k str)>,
     ) -> crate::store::Result<()> {
+        let keys = conversations.map(|(channel, key)| conversation_lock_key(channel, key));
         if !self.tx.locks_conversations() {
+            for key in keys {
+                self.touched |= 1 << change_shard(key);
+            }
             return Ok(());
         }
-        let mut keys: Vec<i32> = conversations
-            .map(|(channel, key)| conversation_lock_key(channel, key))
+        let mut keys: Vec<i32> = keys
+            .inspect(|&key| self.touched |= 1 << change_shard(key))
             .filter(|key| !self.locked.contains(key))
             .collect();
         keys.sort_unstable();

@@ -253,7 +253,7 @@ pub(super) async fn get_messages(
 ) -> Result<Json<Value>, ApiError> {
     let key = session(&state, &id, &token).await?.key;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
-    let mut changes = state.services.subscribe();
+    let mut changes = state.services.subscribe(WEB, &key);
     loop {
         let lines = state
             .services
@@ -266,8 +266,8 @@ pub(super) async fn get_messages(
                 json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),
             ));
         }
-        // A commit in this process wakes the poll at once; one made by another instance sharing
-        // the database is seen at the next look.
+        // A commit in this process that wrote to this chat wakes the poll at once; one made by
+        // another instance sharing the database is seen at the next look.
         let look_again = tokio::time::Instant::now() + RECHECK;
         let _ = tokio::time::timeout_at(deadline.min(look_again), changes.changed()).await;
     }
