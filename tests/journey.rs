@@ -26,7 +26,8 @@ on_both_databases!(
 );
 
 /// A commit wakes the long polls of the chats it wrote to (and of the few that share their
-/// shard), not every open chat's: with many customers waiting, one reply costs one re-read.
+/// shard), not every open chat's: with many customers waiting, one reply costs one re-read,
+/// and a new chat none.
 async fn a_reply_wakes_the_polls_of_its_own_chat_only(db: Db) {
     use frontline::core::services::Services;
     let app = TestApp::start(db).await;
@@ -39,6 +40,10 @@ async fn a_reply_wakes_the_polls_of_its_own_chat_only(db: Db) {
     }
     let mut waiting_wake = services.subscribe("web", &waiting.id);
     let mut other_wake = services.subscribe("web", &other.id);
+    // A new chat writes no line anyone reads yet.
+    app.new_session(None).await;
+    assert!(!waiting_wake.has_changed().unwrap());
+    assert!(!other_wake.has_changed().unwrap());
     // A message is answered before its POST returns.
     assert_eq!(app.say(&other, "where is my order?").await.0, 202);
     assert!(other_wake.has_changed().unwrap());

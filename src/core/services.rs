@@ -107,7 +107,7 @@ impl Services {
     }
 
     /// A receiver that changes after every commit that wrote to the conversation with this
-    /// channel and key (and to the few others that share its shard), or that named none.
+    /// channel and key (or to one of the few others that share its shard).
     pub fn subscribe(&self, channel: &str, conversation_key: &str) -> watch::Receiver<u64> {
         self.changes[change_shard(conversation_lock_key(channel, conversation_key))].subscribe()
     }
@@ -167,8 +167,9 @@ impl Writer<'_> {
         for channel in sent_on_commit {
             metrics::counter!(crate::metrics::MESSAGES_SENT, "channel" => channel).increment(1);
         }
-        // A commit that named no conversation may still have changed what readers see: wake all.
-        services.announce(if touched == 0 { u64::MAX } else { touched });
+        // Lines are written only under their conversation's lock, so a commit that took none
+        // (a new chat's session, an agent's sign-in) wakes nobody.
+        services.announce(touched);
         Ok(())
     }
 
