@@ -38,7 +38,7 @@ async fn a_reply_wakes_the_polls_of_its_own_chat_only(db: Db) {
     while Services::change_shard("web", &other.id) == Services::change_shard("web", &waiting.id) {
         other = app.new_session(None).await;
     }
-    let mut waiting_wake = services.subscribe("web", &waiting.id);
+    let waiting_wake = services.subscribe("web", &waiting.id);
     let mut other_wake = services.subscribe("web", &other.id);
     // A new chat writes no line anyone reads yet.
     app.new_session(None).await;

@@ -109,7 +109,7 @@ impl Services {
     /// A receiver that changes after every commit that wrote to the conversation with this
     /// channel and key (or to one of the few others that share its shard).
     pub fn subscribe(&self, channel: &str, conversation_key: &str) -> watch::Receiver<u64> {
-        self.changes[change_shard(conversation_lock_key(channel, conversation_key))].subscribe()
+        self.changes[Self::change_shard(channel, conversation_key)].subscribe()
     }
 
     /// Which shard of long-poll wake-ups the conversation with this channel and key is in.
