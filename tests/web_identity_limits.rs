@@ -12,7 +12,10 @@ use frontline::clock::ManualClock;
 use frontline::config::Secret;
 use serde_json::{json, Value};
 
-on_both_databases!(signed_identity_ties_sessions_to_one_customer);
+on_both_databases!(
+    signed_identity_ties_sessions_to_one_customer,
+    chats_opened_together_each_get_their_own_session
+);
 
 const SECRET: &str = "shop-secret-for-tests";
 
@@ -347,4 +350,71 @@ async fn pages_and_the_widget_carry_the_security_headers() {
     let api = get("/api/tickets").await.unwrap();
     assert_eq!(api.status(), 401);
     assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+}
+
+/// New chats opened at the same moment are stored in shared transactions: each still gets its
+/// own working session, a returning customer's devices still share one customer, and nothing
+/// of one chat leaks into another.
+async fn chats_opened_together_each_get_their_own_session(db: Db) {
+    let mut config = test_config();
+    config.web.identity_secret = Secret::new(SECRET);
+    let app = TestApp::start_with(
+        db,
+        Options {
+            config,
+            ..Options::default()
+        },
+        ManualClock::new(START_MS),
+    )
+    .await;
+    let before = customers(&app).await;
+    let hash = user_hash(SECRET, "cust-7");
+    let bodies = (0..12).map(|i| {
+        if i % 2 == 0 {
+            json!({"name": format!("Visitor {i}")})
+        } else {
+            json!({"user_id": "cust-7", "user_hash": hash, "email": "seven@example.com"})
+        }
+    });
+    let opened = futures_util::future::join_all(bodies.map(|body| post_session(&app, body))).await;
+    let mut sessions = Vec::new();
+    for (code, body) in &opened {
+        assert_eq!(*code, 201, "{body}");
+        sessions.push(session(body));
+    }
+    let ids: std::collections::HashSet<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 12, "every chat has a session of its own");
+    assert_eq!(
+        customers(&app).await,
+        before + 7,
+        "six anonymous visitors and one identified customer"
+    );
+    for (i, s) in sessions.iter_mut().enumerate() {
+        let (code, _) = app.say(s, &format!("where is my order {i}")).await;
+        assert_eq!(code, 202);
+        app.next_from(s, "bot").await;
+    }
+    // Each chat shows its own message; an anonymous chat only that one.
+    for (i, s) in sessions.iter().enumerate() {
+        let lines: Vec<String> = app
+            .messages(s, 0)
+            .await
+            .iter()
+            .filter(|l| l["from"] == "customer")
+            .map(|l| l["text"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            lines.contains(&format!("where is my order {i}")),
+            "chat {i}: {lines:?}"
+        );
+        if i % 2 == 0 {
+            assert_eq!(lines.len(), 1, "anonymous chat {i}: {lines:?}");
+        }
+    }
+    let shared = app.messages(&sessions[1], 0).await;
+    let identified = shared.iter().filter(|l| l["from"] == "customer").count();
+    assert_eq!(
+        identified, 6,
+        "the identified customer's six lines in one history"
+    );
 }

@@ -13,7 +13,7 @@ use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
-use crate::core::group_commit::{GroupCommit, Pending};
+use crate::core::group_commit::{GroupCommit, Pending, QueuedEvent};
 use crate::core::matcher::{Classification, Matcher};
 use crate::core::message::{Author, Inbound, Sender, TranscriptLine};
 use crate::core::policy;
@@ -93,7 +93,7 @@ impl Engine {
     /// Records and handles a batch of events in one transaction, in order, and tells each waiting
     /// caller its outcome. If anything in the batch fails, the whole transaction rolls back and
     /// each event goes through [`Engine::record_and_handle`] on its own instead.
-    pub(crate) async fn commit_batch(&self, batch: Vec<Pending>) {
+    pub(crate) async fn commit_batch(&self, batch: Vec<QueuedEvent>) {
         let _order = self.inbox_order.lock().await;
         // Events stored earlier and still unhandled (a failed attempt, a crash) go first.
         if self.maybe_unhandled.swap(false, Ordering::SeqCst) {
@@ -107,32 +107,32 @@ impl Engine {
             Ok(outcomes) => {
                 let elapsed = started.elapsed().as_secs_f64();
                 metrics::histogram!(crate::metrics::INBOX_BATCH_SIZE).record(batch.len() as f64);
-                for (pending, received) in batch.into_iter().zip(outcomes) {
+                for (queued, received) in batch.into_iter().zip(outcomes) {
                     if !received.duplicate {
-                        metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => pending.inbound.channel.clone())
+                        metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => queued.item.inbound.channel.clone())
                             .increment(1);
                         metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(elapsed);
                     }
-                    let _ = pending.done.send(Ok(received));
+                    let _ = queued.done.send(Ok(received));
                 }
             }
             Err(e) => {
                 if batch.len() > 1 {
                     tracing::warn!(events = batch.len(), error = %e, "a batch failed; handling its events one at a time");
                 }
-                for pending in batch {
-                    let outcome = self
-                        .record_and_handle(pending.inbound, pending.original)
-                        .await;
-                    let _ = pending.done.send(outcome);
+                for queued in batch {
+                    let Pending { inbound, original } = queued.item;
+                    let outcome = self.record_and_handle(inbound, original).await;
+                    let _ = queued.done.send(outcome);
                 }
             }
         }
     }
 
-    async fn try_batch(&self, batch: &[Pending]) -> Result<Vec<Received>> {
+    async fn try_batch(&self, batch: &[QueuedEvent]) -> Result<Vec<Received>> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
+        let batch: Vec<&Pending> = batch.iter().map(|q| &q.item).collect();
         w.lock_all(batch.iter().map(|p| {
             (
                 p.inbound.channel.as_str(),

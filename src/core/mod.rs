@@ -3,6 +3,7 @@
 //! reached through [`crate::store::Store`].
 
 pub mod agent;
+pub(crate) mod batcher;
 pub mod card;
 pub mod choice;
 pub mod command;

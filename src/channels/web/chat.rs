@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::api::{ApiError, Json, OptionalJson, SessionId, SessionToken, Q};
 use super::identity::{verify, IdentityError};
 use super::limits::Limits;
+use super::new_chats::{NewChat, NewChats};
 use super::{WebState, WEB};
 use crate::clock::rfc3339;
 use crate::core::agent::{new_token, token_hash};
@@ -85,6 +86,7 @@ pub(super) struct NewSession {
 pub(super) async fn create_session(
     State(state): State<WebState>,
     Extension(limits): Extension<Arc<Limits>>,
+    Extension(new_chats): Extension<Arc<NewChats>>,
     parts: Parts,
     OptionalJson(body): OptionalJson<NewSession>,
 ) -> Result<Response, ApiError> {
@@ -144,24 +146,19 @@ pub(super) async fn create_session(
     let key = user_id
         .as_deref()
         .map_or_else(|| id.clone(), identified_key);
-    // The customer and the session commit together: one disk flush, and never one without
-    // the other.
-    let mut w = state.services.write().await?;
-    let customer =
-        w.tx.upsert_customer(WEB, &key, name.as_deref(), now)
-            .await?;
-    if email.is_some() {
-        w.tx.set_customer_email(customer.id, email.as_deref())
-            .await?;
-    }
-    w.tx.create_web_session(&WebSession {
-        id: id.clone(),
-        token_hash: token_hash(&token),
-        customer_id: customer.id,
-        created_at: now,
-    })
-    .await?;
-    w.commit().await?;
+    let customer = new_chats
+        .open(
+            &state.services,
+            NewChat {
+                key,
+                name,
+                email,
+                session_id: id.clone(),
+                token_hash: token_hash(&token),
+                now,
+            },
+        )
+        .await?;
     // A returning customer the site vouches for is greeted by the name they are known by.
     let greeting = match (&user_id, &customer.display_name) {
         (Some(_), Some(name)) => Some(state.services.render(

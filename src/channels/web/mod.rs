@@ -30,6 +30,7 @@ mod console;
 mod customers;
 pub mod identity;
 pub mod limits;
+mod new_chats;
 pub mod pages;
 mod report;
 
@@ -108,6 +109,7 @@ pub fn router(state: WebState) -> Router {
             )
         })
         .layer(axum::Extension(limits))
+        .layer(axum::Extension(Arc::new(new_chats::NewChats::default())))
         .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }
