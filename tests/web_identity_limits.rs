@@ -45,7 +45,8 @@ async fn customers(app: &TestApp) -> usize {
         .len()
 }
 
-async fn signed_identity_ties_sessions_to_one_customer(db: Db) {
+/// The app with `SECRET` as the site's identity secret.
+async fn start_with_identity_secret(db: Db) -> TestApp {
     let mut config = test_config();
     config.web.identity_secret = Secret::new(SECRET);
     let app = TestApp::start_with(
@@ -57,6 +58,11 @@ async fn signed_identity_ties_sessions_to_one_customer(db: Db) {
         ManualClock::new(START_MS),
     )
     .await;
+    app
+}
+
+async fn signed_identity_ties_sessions_to_one_customer(db: Db) {
+    let app = start_with_identity_secret(db).await;
     let agent = app.add_agent("alice").await;
     let hash = user_hash(SECRET, "cust-42");
 
@@ -356,17 +362,7 @@ async fn pages_and_the_widget_carry_the_security_headers() {
 /// own working session, a returning customer's devices still share one customer, and nothing
 /// of one chat leaks into another.
 async fn chats_opened_together_each_get_their_own_session(db: Db) {
-    let mut config = test_config();
-    config.web.identity_secret = Secret::new(SECRET);
-    let app = TestApp::start_with(
-        db,
-        Options {
-            config,
-            ..Options::default()
-        },
-        ManualClock::new(START_MS),
-    )
-    .await;
+    let app = start_with_identity_secret(db).await;
     let before = customers(&app).await;
     let hash = user_hash(SECRET, "cust-7");
     let bodies = (0..12).map(|i| {
