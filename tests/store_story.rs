@@ -13,7 +13,8 @@ use frontline::core::ticket::TicketStatus;
 use frontline::store::postgres::PgStore;
 use frontline::store::sqlite::SqliteStore;
 use frontline::store::{
-    Lane, NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, Store, StoreError, WebSession,
+    Lane, NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, Store, StoreError, TurnContext,
+    TurnKey, Tx, WebSession,
 };
 
 /// A fresh folder under the system temp dir, unique per test and per run.
@@ -940,6 +941,23 @@ async fn concurrent_writers(store: Arc<dyn Store>) {
 /// events stored at once, the customer with their conversation and its customer lines read
 /// together, and a customer's line stored with its outcome. Times are far from the main story's,
 /// so its report windows see none of this.
+/// One key's turn context.
+async fn turn_context(
+    tx: &mut dyn Tx,
+    channel: &str,
+    customer_key: &str,
+    conversation_key: &str,
+) -> TurnContext {
+    let key = TurnKey {
+        channel,
+        customer_key,
+        conversation_key,
+    };
+    let mut contexts = tx.turn_contexts(&[key]).await.unwrap();
+    assert_eq!(contexts.len(), 1);
+    contexts.pop().unwrap()
+}
+
 async fn turn_story(store: &dyn Store) {
     const T: i64 = 5_000_000_000_000;
     let mut tx = store.begin().await.unwrap();
@@ -996,14 +1014,14 @@ async fn turn_story(store: &dyn Store) {
     assert_eq!(ids(&unhandled, |i| i.id), vec![earlier]);
 
     // Nobody yet.
-    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    let context = turn_context(tx.as_mut(), "turn", "ana", "chat-ana").await;
     assert_eq!(context, Default::default());
     // A customer, no conversation.
     let ana = tx
         .upsert_customer("turn", "ana", Some("Ana"), T)
         .await
         .unwrap();
-    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    let context = turn_context(tx.as_mut(), "turn", "ana", "chat-ana").await;
     assert_eq!(context.customer.as_ref(), Some(&ana));
     assert_eq!(context.conversation, None);
     assert!(context.customer_lines.is_empty());
@@ -1037,7 +1055,7 @@ async fn turn_story(store: &dyn Store) {
     tx.append_line(&line(other.id, Author::Customer, "not ana", T + 4))
         .await
         .unwrap();
-    let context = tx.turn_context("turn", "ana", "chat-ana").await.unwrap();
+    let context = turn_context(tx.as_mut(), "turn", "ana", "chat-ana").await;
     assert_eq!(context.customer, Some(ana.clone()));
     assert_eq!(context.conversation, Some(newest.clone()));
     assert_eq!(
@@ -1045,10 +1063,38 @@ async fn turn_story(store: &dyn Store) {
         vec!["where is my order", "my ORDER", "thanks"]
     );
     // The conversation is found by its key, whoever the customer key names.
-    let context = tx.turn_context("turn", "nobody", "chat-ana").await.unwrap();
+    let context = turn_context(tx.as_mut(), "turn", "nobody", "chat-ana").await;
     assert_eq!(context.customer, None);
     assert_eq!(context.conversation, Some(newest.clone()));
     assert_eq!(context.customer_lines.len(), 3);
+
+    // Several keys in one read, answered in their order; three keys are padded to four.
+    let keys = [
+        ("ana", "chat-ana"),
+        ("nobody", "chat-bo"),
+        ("ana", "chat-none"),
+    ];
+    let keys: Vec<TurnKey> = keys
+        .iter()
+        .map(|(customer, conversation)| TurnKey {
+            channel: "turn",
+            customer_key: customer,
+            conversation_key: conversation,
+        })
+        .collect();
+    let contexts = tx.turn_contexts(&keys).await.unwrap();
+    assert_eq!(contexts.len(), 3);
+    assert_eq!(
+        contexts[0],
+        turn_context(tx.as_mut(), "turn", "ana", "chat-ana").await
+    );
+    assert_eq!(contexts[1].customer, None);
+    assert_eq!(contexts[1].conversation, Some(other.clone()));
+    assert_eq!(contexts[1].customer_lines, vec!["not ana"]);
+    assert_eq!(contexts[2].customer, Some(ana.clone()));
+    assert_eq!(contexts[2].conversation, None);
+    assert!(contexts[2].customer_lines.is_empty());
+    assert!(tx.turn_contexts(&[]).await.unwrap().is_empty());
 
     // The outcome written with the line is what the report counts.
     assert_eq!(
@@ -1091,6 +1137,104 @@ async fn turn_story(store: &dyn Store) {
     );
 }
 
+/// Conversations and lines written in a transaction (held back and written together on SQLite)
+/// are seen by its next statement and by everyone after the commit, with the ids they were given;
+/// a rolled-back transaction leaves nothing; an id is never given again, even after the newest
+/// rows are erased.
+async fn written_together_story(store: &dyn Store) {
+    const T: i64 = 9_000_000;
+    let mut tx = store.begin().await.unwrap();
+    let eve = tx.upsert_customer("wb", "eve", None, T).await.unwrap();
+    let mut first = conversation("wb", "chat-eve", eve.id, T);
+    first.id = tx.create_conversation(&first).await.unwrap();
+    let mut second = conversation("wb", "chat-eve-2", eve.id, T);
+    second.id = tx.create_conversation(&second).await.unwrap();
+    assert!(second.id > first.id);
+    let mut written = Vec::new();
+    for (i, conv) in [first.id, second.id, first.id].into_iter().enumerate() {
+        let line = line(conv, Author::Customer, &format!("line {i}"), T + i as i64);
+        written.push(tx.append_line(&line).await.unwrap());
+    }
+    assert!(written.windows(2).all(|w| w[0].id < w[1].id), "{written:?}");
+    first.state = ConversationState::Escalated;
+    first.misses = 2;
+    tx.update_conversation(&first).await.unwrap();
+    first.updated_at = T + 5;
+    tx.update_conversation(&first).await.unwrap();
+    second.disclosed = true;
+    tx.update_conversation(&second).await.unwrap();
+    // The next statement of the transaction sees all of it.
+    assert_eq!(
+        tx.conversation_lines(first.id, 0, true).await.unwrap(),
+        vec![written[0].clone(), written[2].clone()]
+    );
+    assert_eq!(
+        tx.conversation(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    // Written again after that statement, then committed with nothing in between.
+    second.misses = 1;
+    tx.update_conversation(&second).await.unwrap();
+    let last = tx
+        .append_line(&line(second.id, Author::Bot, "last", T + 6))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.conversation(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        tx.conversation(second.id).await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        tx.conversation_lines(second.id, 0, true).await.unwrap(),
+        vec![written[1].clone(), last.clone()]
+    );
+    drop(tx);
+
+    // Rolled back: nothing of it stays.
+    let mut tx = store.begin().await.unwrap();
+    let mut gone = conversation("wb", "chat-gone", eve.id, T + 7);
+    gone.id = tx.create_conversation(&gone).await.unwrap();
+    tx.append_line(&line(gone.id, Author::Customer, "gone", T + 7))
+        .await
+        .unwrap();
+    drop(tx);
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.conversation(gone.id).await.unwrap(), None);
+    assert_eq!(
+        tx.latest_conversation("wb", "chat-gone").await.unwrap(),
+        None
+    );
+    drop(tx);
+
+    // The customer and everything of theirs erased: new rows still get higher ids, so a chat
+    // client's `after` cursor never skips one.
+    let mut tx = store.begin().await.unwrap();
+    tx.forget_customer(eve.id, T + 8).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let ann = tx.upsert_customer("wb", "ann", None, T + 9).await.unwrap();
+    let mut next = conversation("wb", "chat-ann", ann.id, T + 9);
+    next.id = tx.create_conversation(&next).await.unwrap();
+    let next_line = tx
+        .append_line(&line(next.id, Author::Customer, "hello", T + 9))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(next.id > second.id, "{} after {}", next.id, second.id);
+    assert!(next_line.id > last.id, "{} after {}", next_line.id, last.id);
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.lines_for_key("wb", "chat-ann", 0).await.unwrap(),
+        vec![next_line]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn story_on_sqlite() {
     let dir = temp_dir("story");
@@ -1099,6 +1243,7 @@ async fn story_on_sqlite() {
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
     turn_story(store.as_ref()).await;
+    written_together_story(store.as_ref()).await;
     concurrent_writers(store).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -1113,6 +1258,7 @@ async fn story_on_sqlite_in_memory() {
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
     turn_story(store.as_ref()).await;
+    written_together_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 
@@ -1126,6 +1272,7 @@ async fn story_on_postgres() {
     story(store.as_ref()).await;
     platform_story(store.as_ref()).await;
     turn_story(store.as_ref()).await;
+    written_together_story(store.as_ref()).await;
     concurrent_writers(store).await;
 }
 

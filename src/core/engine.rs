@@ -13,14 +13,14 @@ use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
-use crate::core::group_commit::{GroupCommit, Pending, QueuedEvent};
+use crate::core::group_commit::{read_ahead_keys, turn_key, GroupCommit, Pending, QueuedEvent};
 use crate::core::matcher::{Classification, Matcher};
 use crate::core::message::{Author, Inbound, Sender, TranscriptLine};
 use crate::core::policy;
 use crate::core::services::{Services, Writer};
 use crate::core::template::{render, Vars};
 use crate::core::ticket::{EscalationReason, Ticket, TicketStatus};
-use crate::store::{InboxItem, NewLine, NewTicket, Recorded, Timer};
+use crate::store::{InboxItem, NewLine, NewTicket, Recorded, Timer, TurnContext};
 
 /// Timer kind that finishes a resolved ticket once its reopen window has passed.
 pub const CLOSE_TICKET: &str = "close_ticket";
@@ -143,8 +143,9 @@ impl Engine {
         // Every event of the batch is stored first, in a few multi-row statements.
         let inbound: Vec<&Inbound> = batch.iter().map(|p| &p.inbound).collect();
         let recorded = w.tx.record_handled_inbound_all(&inbound, now).await?;
+        let mut contexts = read_ahead(&mut w, &batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (pending, recorded) in batch.iter().zip(recorded) {
+        for ((pending, recorded), context) in batch.iter().zip(recorded).zip(&mut contexts) {
             let received = match recorded {
                 Recorded::Duplicate(id) => Received {
                     inbox_id: id,
@@ -156,7 +157,7 @@ impl Engine {
                         inbound: pending.inbound.clone(),
                         handled_at: Some(now),
                     };
-                    self.apply(&mut w, &item, pending.original.as_deref())
+                    self.apply(&mut w, &item, pending.original.as_deref(), context.take())
                         .await?;
                     Received {
                         inbox_id: id,
@@ -355,21 +356,23 @@ impl Engine {
         w.lock(&item.inbound.channel, &item.inbound.conversation_key)
             .await?;
         let original = self.originals().remove(&item.id);
-        self.apply(&mut w, &item, original.as_deref()).await?;
+        self.apply(&mut w, &item, original.as_deref(), None).await?;
         w.commit().await?;
         metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
     /// What a stored event does: a customer's message is answered, an agent's thread line acted on.
+    /// `context` is the customer message's turn context if it was read ahead for it.
     async fn apply(
         &self,
         w: &mut Writer<'_>,
         item: &InboxItem,
         original: Option<&str>,
+        context: Option<TurnContext>,
     ) -> Result<()> {
         match item.inbound.sender {
-            Sender::Customer => self.handle_item(w, item, original).await,
+            Sender::Customer => self.handle_item(w, item, original, context).await,
             Sender::Agent => self.desk.platform_line(w, &item.inbound).await,
         }
     }
@@ -379,14 +382,19 @@ impl Engine {
         w: &mut Writer<'_>,
         item: &InboxItem,
         original: Option<&str>,
+        context: Option<TurnContext>,
     ) -> Result<()> {
         let s = &self.services;
         let msg = &item.inbound;
         let now = s.now();
         // The customer, their conversation and what they said in it, in one read.
-        let context =
-            w.tx.turn_context(&msg.channel, &msg.customer_key, &msg.conversation_key)
-                .await?;
+        let context = match context {
+            Some(context) => context,
+            None => {
+                let key = turn_key(msg);
+                w.tx.turn_contexts(&[key]).await?.pop().unwrap_or_default()
+            }
+        };
         let customer = match context.customer {
             // Nothing to change: a name given is the one stored.
             Some(c) if msg.customer_name.is_none() || msg.customer_name == c.display_name => c,
@@ -1040,6 +1048,18 @@ impl Engine {
 
 /// Plans the next "where you stand" message for a ticket waiting in the queue; one chain of
 /// updates per ticket, however often it went back to the queue.
+/// The turn contexts of the batch's events that may be read before any of them is handled (see
+/// [`read_ahead_keys`]), all in one read; `None` for the others, which read their own.
+async fn read_ahead(w: &mut Writer<'_>, batch: &[&Pending]) -> Result<Vec<Option<TurnContext>>> {
+    let keys = read_ahead_keys(batch);
+    let wanted: Vec<_> = keys.iter().flatten().copied().collect();
+    let mut read = w.tx.turn_contexts(&wanted).await?.into_iter();
+    Ok(keys
+        .iter()
+        .map(|key| key.and_then(|_| read.next()))
+        .collect())
+}
+
 pub(crate) async fn schedule_queue_update(
     w: &mut Writer<'_>,
     config: &Config,

@@ -10,13 +10,15 @@
 //! one-at-a-time path (stored in a transaction of its own, then handled, a failure counting
 //! toward the inbox's attempt limit), so one bad event never holds up the others.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::core::batcher::{BatchLimits, Batcher, Queued};
 use crate::core::engine::Engine;
 use crate::core::error::Result;
 use crate::core::inbox::Received;
-use crate::core::message::Inbound;
+use crate::core::message::{Inbound, Sender};
+use crate::store::TurnKey;
 
 /// One event waiting for its batch.
 pub(crate) struct Pending {
@@ -62,5 +64,97 @@ impl GroupCommit {
             Some(received) => received,
             None => engine.receive_one(retry.0, retry.1).await,
         }
+    }
+}
+
+/// Whose turn context the customer message reads.
+pub(crate) fn turn_key(inbound: &Inbound) -> TurnKey<'_> {
+    TurnKey {
+        channel: &inbound.channel,
+        customer_key: &inbound.customer_key,
+        conversation_key: &inbound.conversation_key,
+    }
+}
+
+/// For each event of a batch, the turn context to read for it before the batch is handled, so
+/// the batch reads them all in one statement; `None` where that read could be out of date by
+/// the time the event is handled: an agent's event, and everything after one (it may change any
+/// conversation), and a customer message whose customer or conversation an earlier message of
+/// the batch writes to. A customer's message writes only to its own customer and conversation,
+/// and what it adds (tickets, cards) is not part of anyone's turn context.
+pub(crate) fn read_ahead_keys<'a>(batch: &[&'a Pending]) -> Vec<Option<TurnKey<'a>>> {
+    let mut customers = HashSet::new();
+    let mut conversations = HashSet::new();
+    let mut after_agent = false;
+    batch
+        .iter()
+        .map(|pending| {
+            let inbound = &pending.inbound;
+            if inbound.sender != Sender::Customer {
+                after_agent = true;
+            }
+            let customer_new = customers.insert((&inbound.channel, &inbound.customer_key));
+            let conversation_new =
+                conversations.insert((&inbound.channel, &inbound.conversation_key));
+            (!after_agent && customer_new && conversation_new).then(|| turn_key(inbound))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(customer: &str, conversation: &str, sender: Sender) -> Pending {
+        Pending {
+            inbound: Inbound {
+                channel: "test".into(),
+                external_id: format!("{customer}/{conversation}"),
+                customer_key: customer.into(),
+                customer_name: None,
+                conversation_key: conversation.into(),
+                reply_to: conversation.into(),
+                text: "hi".into(),
+                received_at: 0,
+                sender,
+            },
+            original: None,
+        }
+    }
+
+    #[test]
+    fn only_contexts_nothing_earlier_in_the_batch_writes_to_are_read_ahead() {
+        let batch = [
+            event("ann", "chat-ann", Sender::Customer),
+            event("bo", "chat-bo", Sender::Customer),
+            // Ann again: her first message changes her conversation.
+            event("ann", "chat-ann", Sender::Customer),
+            // Bo in another conversation: his customer row may change.
+            event("bo", "thread-bo", Sender::Customer),
+            // Someone else in Bo's conversation.
+            event("cy", "chat-bo", Sender::Customer),
+            event("dee", "chat-dee", Sender::Customer),
+            // An agent's line may change any conversation: nothing after it is read ahead.
+            event("agent", "thread-1", Sender::Agent),
+            event("eli", "chat-eli", Sender::Customer),
+        ];
+        let refs: Vec<&Pending> = batch.iter().collect();
+        let keys = read_ahead_keys(&refs);
+        let read: Vec<Option<&str>> = keys.iter().map(|k| k.map(|k| k.conversation_key)).collect();
+        assert_eq!(
+            read,
+            vec![
+                Some("chat-ann"),
+                Some("chat-bo"),
+                None,
+                None,
+                None,
+                Some("chat-dee"),
+                None,
+                None
+            ]
+        );
+        assert_eq!(keys[0].unwrap().customer_key, "ann");
+        assert_eq!(keys[0].unwrap().channel, "test");
     }
 }

@@ -207,8 +207,16 @@ pub struct NewLine {
     pub outcome: Option<String>,
 }
 
+/// Whose turn context to read: a customer message's channel and keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TurnKey<'a> {
+    pub channel: &'a str,
+    pub customer_key: &'a str,
+    pub conversation_key: &'a str,
+}
+
 /// What handling a customer's message reads before deciding, read together in one query (see
-/// [`ConversationStore::turn_context`]).
+/// [`ConversationStore::turn_contexts`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TurnContext {
     /// The customer with this (channel, customer key), if known.

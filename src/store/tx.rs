@@ -115,14 +115,9 @@ pub trait ConversationStore: Send {
         key: &str,
     ) -> Result<Option<Conversation>>;
     async fn conversation(&mut self, id: i64) -> Result<Option<Conversation>>;
-    /// The customer with (channel, `customer_key`), the newest conversation with (channel,
-    /// `conversation_key`) and its customer lines, in one read.
-    async fn turn_context(
-        &mut self,
-        channel: &str,
-        customer_key: &str,
-        conversation_key: &str,
-    ) -> Result<TurnContext>;
+    /// For each key, in order: the customer with (channel, customer key), the newest
+    /// conversation with (channel, conversation key) and its customer lines; all in one read.
+    async fn turn_contexts(&mut self, keys: &[TurnKey<'_>]) -> Result<Vec<TurnContext>>;
     /// How many conversations the customer had before conversation `before`.
     async fn earlier_conversations(&mut self, customer_id: i64, before: i64) -> Result<i64>;
     /// Inserts `conversation` (its `id` is ignored) and returns the new id.

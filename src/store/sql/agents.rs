@@ -38,7 +38,7 @@ macro_rules! impl_agents {
                     .bind(name)
                     .bind(token_hash)
                     .bind(now)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await
                     .map_err(|e| sql::conflict_or_database(e, name))?;
                 match id {
@@ -53,14 +53,14 @@ macro_rules! impl_agents {
             }
 
             async fn agents(&mut self) -> Result<Vec<Agent>> {
-                let rows = sqlx::query(sql::AGENTS).fetch_all(&mut *self.0).await?;
+                let rows = sqlx::query(sql::AGENTS).fetch_all(self.db().await?).await?;
                 all(rows, agent)
             }
 
             async fn agent(&mut self, id: i64) -> Result<Option<Agent>> {
                 let row = sqlx::query(sql::AGENT)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(agent).transpose()
             }
@@ -68,7 +68,7 @@ macro_rules! impl_agents {
             async fn agent_by_token_hash(&mut self, token_hash: &str) -> Result<Option<Agent>> {
                 let row = sqlx::query(sql::AGENT_BY_TOKEN_HASH)
                     .bind(token_hash)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(agent).transpose()
             }
@@ -77,7 +77,7 @@ macro_rules! impl_agents {
                 let done = sqlx::query(sql::REMOVE_AGENT)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -94,7 +94,7 @@ macro_rules! impl_agents {
                     .bind(user_id)
                     .bind(name)
                     .bind(now)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 let removed: Option<Millis> = row.try_get("removed_at")?;
                 if removed.is_some() {

@@ -25,7 +25,7 @@ macro_rules! impl_cards {
                     .bind(platform)
                     .bind(&card.card)
                     .bind(&card.thread)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -34,7 +34,7 @@ macro_rules! impl_cards {
                 let row = sqlx::query(sql::CARD)
                     .bind(ticket_id)
                     .bind(platform)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.map(|r| {
                     Ok(CardRef {
@@ -53,7 +53,7 @@ macro_rules! impl_cards {
                 Ok(sqlx::query_scalar(sql::TICKET_BY_CARD)
                     .bind(platform)
                     .bind(reference)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?)
             }
         }

@@ -38,7 +38,7 @@ macro_rules! impl_customers {
                     .bind(external_id)
                     .bind(display_name)
                     .bind(now)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 customer(&row)
             }
@@ -46,7 +46,7 @@ macro_rules! impl_customers {
             async fn customer(&mut self, id: i64) -> Result<Option<Customer>> {
                 let row = sqlx::query(sql::CUSTOMER)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(customer).transpose()
             }
@@ -57,7 +57,7 @@ macro_rules! impl_customers {
                 } else {
                     sqlx::query(sql::UNBLOCK_CUSTOMER).bind(id)
                 };
-                query.execute(&mut *self.0).await?;
+                query.execute(self.db().await?).await?;
                 Ok(())
             }
 
@@ -65,14 +65,14 @@ macro_rules! impl_customers {
                 let done = sqlx::query(sql::NOTICE_BLOCK)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn blocked_customers(&mut self) -> Result<Vec<Customer>> {
                 let rows = sqlx::query(sql::BLOCKED_CUSTOMERS)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, customer)
             }

@@ -82,7 +82,7 @@ macro_rules! impl_inbox {
                     .bind(inbound.received_at)
                     .bind(inbound.sender.as_str())
                     .bind(handled_at)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 if let Some(id) = inserted {
                     return Ok(Recorded::New(id));
@@ -90,7 +90,7 @@ macro_rules! impl_inbox {
                 let id: i64 = sqlx::query_scalar(sql::INBOUND_ID)
                     .bind(&inbound.channel)
                     .bind(&inbound.external_id)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 Ok(Recorded::Duplicate(id))
             }
@@ -137,7 +137,7 @@ macro_rules! impl_inbox {
                             .bind(inbound.sender.as_str())
                             .bind(Some(now));
                     }
-                    for row in query.fetch_all(&mut *self.0).await? {
+                    for row in query.fetch_all(self.db().await?).await? {
                         let key: (String, String) =
                             (row.try_get("channel")?, row.try_get("external_id")?);
                         inserted.insert(key, row.try_get::<i64, _>("id")?);
@@ -157,7 +157,7 @@ macro_rules! impl_inbox {
                             let id: i64 = sqlx::query_scalar(sql::INBOUND_ID)
                                 .bind(&inbound.channel)
                                 .bind(&inbound.external_id)
-                                .fetch_one(&mut *self.0)
+                                .fetch_one(self.db().await?)
                                 .await?;
                             Recorded::Duplicate(id)
                         }
@@ -169,7 +169,7 @@ macro_rules! impl_inbox {
             async fn inbox_item(&mut self, id: i64) -> Result<Option<InboxItem>> {
                 let row = sqlx::query(sql::INBOX_ITEM)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(inbox_item).transpose()
             }
@@ -182,7 +182,7 @@ macro_rules! impl_inbox {
                 let rows = sqlx::query(sql::UNHANDLED_INBOUND)
                     .bind(after_id)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, inbox_item)
             }
@@ -191,7 +191,7 @@ macro_rules! impl_inbox {
                 let done = sqlx::query(sql::MARK_INBOUND_HANDLED)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -200,7 +200,7 @@ macro_rules! impl_inbox {
                 let attempts: Option<i32> = sqlx::query_scalar(sql::INBOUND_FAILED)
                     .bind(id)
                     .bind(error)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 Ok(attempts.unwrap_or(0))
             }
@@ -209,7 +209,7 @@ macro_rules! impl_inbox {
                 let done = sqlx::query(sql::MARK_INBOUND_DEAD)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -222,7 +222,7 @@ macro_rules! impl_inbox {
                 let rows = sqlx::query(sql::INBOX_CURSORS)
                     .bind(channel)
                     .bind(since)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 rows.iter()
                     .map(|r| {

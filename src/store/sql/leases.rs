@@ -28,7 +28,7 @@ macro_rules! impl_leases {
                     .bind(holder)
                     .bind(now)
                     .bind(expires_at)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -37,7 +37,7 @@ macro_rules! impl_leases {
                 let done = sqlx::query(sql::RELEASE_LEASE)
                     .bind(name)
                     .bind(holder)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -46,7 +46,7 @@ macro_rules! impl_leases {
                 Ok(sqlx::query_scalar(sql::LEASE_HOLDER)
                     .bind(name)
                     .bind(now)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?)
             }
         }

@@ -161,6 +161,7 @@ pub(in crate::store) mod tickets;
 pub(in crate::store) mod timers;
 pub(in crate::store) mod transcript;
 pub(in crate::store) mod web_sessions;
+pub(in crate::store) mod write_behind;
 
 pub(in crate::store) use agents::*;
 pub(in crate::store) use cards::*;
@@ -203,11 +204,44 @@ macro_rules! impl_tx {
 
             /// A transaction on this database; dropping it without `commit` rolls it back. The
             /// guard, if any, is held until then (see the SQLite store's write gate).
-            pub(in super::super) struct $tx(
-                pub(in super::super) sqlx::Transaction<'static, $db>,
+            pub(in super::super) struct $tx {
+                tx: sqlx::Transaction<'static, $db>,
                 // Held for the transaction's life, never read.
-                #[allow(dead_code)] pub(in super::super) Option<tokio::sync::OwnedMutexGuard<()>>,
-            );
+                #[allow(dead_code)]
+                gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+                /// Writes held back until the next statement (see `sql::write_behind`).
+                behind: sql::write_behind::Pending,
+            }
+
+            impl $tx {
+                /// A transaction that writes at once.
+                pub(in super::super) fn new(
+                    tx: sqlx::Transaction<'static, $db>,
+                    gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+                ) -> Self {
+                    $tx {
+                        tx,
+                        gate,
+                        behind: Default::default(),
+                    }
+                }
+
+                /// A write transaction that holds back lines and conversation updates (see
+                /// `sql::write_behind`); only for a database it holds whole.
+                #[allow(dead_code)]
+                pub(in super::super) fn deferring(
+                    tx: sqlx::Transaction<'static, $db>,
+                    gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+                ) -> Self {
+                    $tx {
+                        tx,
+                        gate,
+                        behind: sql::write_behind::Pending::deferred(),
+                    }
+                }
+            }
+
+            sql::write_behind::impl_write_behind!($tx, $db);
 
             fn customer(r: &DbRow) -> Result<Customer> {
                 Ok(Customer {
@@ -356,8 +390,9 @@ macro_rules! impl_tx {
 
             #[async_trait]
             impl Tx for $tx {
-                async fn commit(self: Box<Self>) -> Result<()> {
-                    Ok(self.0.commit().await?)
+                async fn commit(mut self: Box<Self>) -> Result<()> {
+                    self.db().await?;
+                    Ok(self.tx.commit().await?)
                 }
             }
 

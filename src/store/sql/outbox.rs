@@ -67,7 +67,7 @@ macro_rules! impl_outbox {
                             .map(|e| sql::to_json("desk event", e))
                             .transpose()?,
                     )
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?)
             }
 
@@ -75,7 +75,7 @@ macro_rules! impl_outbox {
                 let rows = sqlx::query(sql::DUE_OUTBOX)
                     .bind(now)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, outbox_item)
             }
@@ -93,7 +93,7 @@ macro_rules! impl_outbox {
                 let rows = sqlx::query(DUE.as_str())
                     .bind(now)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, outbox_item)
             }
@@ -101,7 +101,7 @@ macro_rules! impl_outbox {
             async fn outbox_item(&mut self, id: i64) -> Result<Option<OutboxItem>> {
                 let row = sqlx::query(sql::OUTBOX_ITEM)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(outbox_item).transpose()
             }
@@ -110,7 +110,7 @@ macro_rules! impl_outbox {
                 sqlx::query(sql::MARK_DELIVERED)
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -120,7 +120,7 @@ macro_rules! impl_outbox {
                     .bind(id)
                     .bind(until)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -137,7 +137,7 @@ macro_rules! impl_outbox {
                     .bind(attempts)
                     .bind(next_attempt_at)
                     .bind(error)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -147,20 +147,20 @@ macro_rules! impl_outbox {
                     .bind(id)
                     .bind(attempts)
                     .bind(error)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
 
             async fn next_outbox_due(&mut self) -> Result<Option<Millis>> {
                 Ok(sqlx::query_scalar(sql::NEXT_OUTBOX_DUE)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?)
             }
 
             async fn outbox_backlog(&mut self) -> Result<(i64, Option<Millis>)> {
                 let row = sqlx::query(sql::OUTBOX_BACKLOG)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 Ok((row.try_get("n")?, row.try_get("oldest")?))
             }

@@ -185,7 +185,7 @@ macro_rules! impl_privacy {
                 &mut self,
             ) -> Result<Vec<$crate::core::privacy::CustomerRecord>> {
                 let rows = sqlx::query(sql::CUSTOMERS_LIST)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, |r| {
                     Ok($crate::core::privacy::CustomerRecord {
@@ -205,18 +205,18 @@ macro_rules! impl_privacy {
             async fn person_customers(&mut self, customer_id: i64) -> Result<Vec<i64>> {
                 Ok(sqlx::query_scalar(sql::PERSON_CUSTOMERS)
                     .bind(customer_id)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?)
             }
 
             async fn link_customers(&mut self, a: i64, b: i64) -> Result<bool> {
                 let pa: Option<i64> = sqlx::query_scalar(sql::PERSON_OF)
                     .bind(a)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 let pb: Option<i64> = sqlx::query_scalar(sql::PERSON_OF)
                     .bind(b)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 let (Some(pa), Some(pb)) = (pa, pb) else {
                     return Ok(false);
@@ -225,7 +225,7 @@ macro_rules! impl_privacy {
                 sqlx::query(sql::LINK_PERSON)
                     .bind(keep)
                     .bind(moved)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(true)
             }
@@ -234,7 +234,7 @@ macro_rules! impl_privacy {
                 sqlx::query(sql::SET_EMAIL)
                     .bind(id)
                     .bind(email)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -248,7 +248,7 @@ macro_rules! impl_privacy {
                     let query = format!("SELECT * {tail}");
                     let rows = sqlx::query(sqlx::AssertSqlSafe(query))
                         .bind(customer_id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(self.db().await?)
                         .await?;
                     tables.push((table, all(rows, row_json)?));
                 }
@@ -258,14 +258,14 @@ macro_rules! impl_privacy {
             async fn forget_customer(&mut self, customer_id: i64, now: Millis) -> Result<()> {
                 let erased: i64 = sqlx::query_scalar(sql::ERASED_CUSTOMER)
                     .bind(now)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 for statement in sql::FORGET {
                     sqlx::query(statement)
                         .bind(customer_id)
                         .bind(erased)
                         .bind(now)
-                        .execute(&mut *self.0)
+                        .execute(self.db().await?)
                         .await?;
                 }
                 Ok(())
@@ -280,7 +280,7 @@ macro_rules! impl_privacy {
                 let rows = sqlx::query(sql::EXPIRED_CONVERSATIONS)
                     .bind(cutoff)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 for r in &rows {
                     let id: i64 = r.try_get("id")?;
@@ -294,18 +294,18 @@ macro_rules! impl_privacy {
                             .bind(&key)
                             .bind(last)
                             .bind(now)
-                            .execute(&mut *self.0)
+                            .execute(self.db().await?)
                             .await?;
                     }
                     sqlx::query(sql::DELETE_UNTICKETED_CONVERSATION)
                         .bind(id)
-                        .execute(&mut *self.0)
+                        .execute(self.db().await?)
                         .await?;
                 }
                 for statement in sql::EXPIRE_WEB {
                     sqlx::query(statement)
                         .bind(cutoff)
-                        .execute(&mut *self.0)
+                        .execute(self.db().await?)
                         .await?;
                 }
                 Ok(rows.len())
@@ -314,7 +314,7 @@ macro_rules! impl_privacy {
             async fn has_pending_timer(&mut self, kind: &str) -> Result<bool> {
                 let n: i64 = sqlx::query_scalar(sql::HAS_TIMER)
                     .bind(kind)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 Ok(n > 0)
             }
@@ -323,7 +323,7 @@ macro_rules! impl_privacy {
                 sqlx::query(sql::SET_ADMIN)
                     .bind(agent_id)
                     .bind(admin)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -331,7 +331,7 @@ macro_rules! impl_privacy {
             async fn agent_is_admin(&mut self, agent_id: i64) -> Result<bool> {
                 let admin: Option<bool> = sqlx::query_scalar(sql::IS_ADMIN)
                     .bind(agent_id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 Ok(admin.unwrap_or(false))
             }

@@ -36,7 +36,7 @@ macro_rules! impl_report {
                 sqlx::query(sql::SET_LINE_OUTCOME)
                     .bind(line_id)
                     .bind(outcome)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -49,7 +49,7 @@ macro_rules! impl_report {
                 let rows = sqlx::query(sql::OUTCOMES_BY_DAY)
                     .bind(from)
                     .bind(to)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, |r| {
                     Ok((r.try_get("day")?, r.try_get("outcome")?, r.try_get("n")?))
@@ -60,7 +60,7 @@ macro_rules! impl_report {
                 Ok(sqlx::query_scalar(sql::INBOX_DEAD_LETTERS)
                     .bind(from)
                     .bind(to)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?)
             }
 
@@ -72,7 +72,7 @@ macro_rules! impl_report {
                 let rows = sqlx::query(sql::OUTCOME_COUNTS)
                     .bind(from)
                     .bind(to)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, |r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
             }
@@ -87,7 +87,7 @@ macro_rules! impl_report {
                     .bind(from)
                     .bind(to)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, |r| {
                     Ok(NotUnderstood {
@@ -103,7 +103,7 @@ macro_rules! impl_report {
                 let rows = sqlx::query(sql::TICKETS_OPENED)
                     .bind(from)
                     .bind(to)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, ticket)
             }

@@ -58,7 +58,7 @@ macro_rules! impl_tickets {
                     .bind(&t.reason)
                     .bind(sql::to_json("ticket intents", &t.intents)?)
                     .bind(t.created_at)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?;
                 Ok(Ticket {
                     id,
@@ -86,7 +86,7 @@ macro_rules! impl_tickets {
             async fn ticket(&mut self, id: i64) -> Result<Option<Ticket>> {
                 let row = sqlx::query(sql::TICKET)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(ticket).transpose()
             }
@@ -101,7 +101,7 @@ macro_rules! impl_tickets {
                     .bind(ticket_id)
                     .bind(agent)
                     .bind(held_by)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -120,7 +120,7 @@ macro_rules! impl_tickets {
                     .bind(sql::to_json("ticket tags", &t.tags)?)
                     .bind(t.breached_at)
                     .bind(&t.closed_by)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
@@ -138,7 +138,7 @@ macro_rules! impl_tickets {
                     .bind(status(1))
                     .bind(status(2))
                     .bind(status(3))
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 let mut tickets = all(rows, ticket_summary)?;
                 // More than four statuses can only repeat one; keep the query static anyway.
@@ -152,7 +152,7 @@ macro_rules! impl_tickets {
             async fn ticket_summary(&mut self, id: i64) -> Result<Option<TicketSummary>> {
                 let row = sqlx::query(sql::TICKET_SUMMARY)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 row.as_ref().map(ticket_summary).transpose()
             }
@@ -160,7 +160,7 @@ macro_rules! impl_tickets {
             async fn queue_position(&mut self, ticket_id: i64) -> Result<i64> {
                 let position: Option<i64> = sqlx::query_scalar(sql::QUEUE_POSITION)
                     .bind(ticket_id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.db().await?)
                     .await?;
                 Ok(position.unwrap_or(1))
             }
@@ -168,7 +168,7 @@ macro_rules! impl_tickets {
             async fn recent_claim_waits(&mut self, limit: i64) -> Result<Vec<Millis>> {
                 Ok(sqlx::query_scalar(sql::RECENT_CLAIM_WAITS)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?)
             }
 
@@ -180,7 +180,7 @@ macro_rules! impl_tickets {
                 let rows = sqlx::query(sql::CUSTOMER_TICKETS)
                     .bind(customer_id)
                     .bind(except)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, ticket)
             }

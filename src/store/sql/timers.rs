@@ -29,7 +29,7 @@ macro_rules! impl_timers {
                     .bind(kind)
                     .bind(subject_id)
                     .bind(due_at)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.db().await?)
                     .await?)
             }
 
@@ -37,7 +37,7 @@ macro_rules! impl_timers {
                 let rows = sqlx::query(sql::DUE_TIMERS)
                     .bind(now)
                     .bind(limit)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, timer)
             }
@@ -49,7 +49,7 @@ macro_rules! impl_timers {
                 let done = sqlx::query(MARK.as_str())
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -58,7 +58,7 @@ macro_rules! impl_timers {
                 sqlx::query(sql::CANCEL_TIMERS)
                     .bind(kind)
                     .bind(subject_id)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }

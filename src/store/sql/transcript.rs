@@ -23,18 +23,25 @@ macro_rules! impl_transcript {
         #[async_trait]
         impl TranscriptStore for $tx {
             async fn append_line(&mut self, l: &NewLine) -> Result<TranscriptLine> {
-                let id: i64 = sqlx::query_scalar(sql::APPEND_LINE)
-                    .bind(l.conversation_id)
-                    .bind(l.author.as_str())
-                    .bind(&l.author_name)
-                    .bind(&l.text)
-                    .bind(l.at)
-                    .bind(&l.intent)
-                    .bind(l.confidence)
-                    .bind(sql::choices_to_db(&l.choices)?)
-                    .bind(&l.outcome)
-                    .fetch_one(&mut *self.0)
-                    .await?;
+                let id = if self.behind.deferred {
+                    let next = &mut self.behind.next_line_id;
+                    let id = Self::next_id(&mut self.tx, next, "transcript_lines").await?;
+                    self.behind.lines.push((id, l.clone()));
+                    id
+                } else {
+                    sqlx::query_scalar(sql::APPEND_LINE)
+                        .bind(l.conversation_id)
+                        .bind(l.author.as_str())
+                        .bind(&l.author_name)
+                        .bind(&l.text)
+                        .bind(l.at)
+                        .bind(&l.intent)
+                        .bind(l.confidence)
+                        .bind(sql::choices_to_db(&l.choices)?)
+                        .bind(&l.outcome)
+                        .fetch_one(self.db().await?)
+                        .await?
+                };
                 Ok(TranscriptLine {
                     id,
                     conversation_id: l.conversation_id,
@@ -58,7 +65,7 @@ macro_rules! impl_transcript {
                     .bind(conversation_id)
                     .bind(after)
                     .bind(include_notes)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, line)
             }
@@ -73,7 +80,7 @@ macro_rules! impl_transcript {
                     .bind(channel)
                     .bind(key)
                     .bind(after)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.db().await?)
                     .await?;
                 all(rows, line)
             }

@@ -109,7 +109,7 @@ macro_rules! impl_web_session_tx {
                     .bind(&session.token_hash)
                     .bind(session.customer_id)
                     .bind(session.created_at)
-                    .execute(&mut *self.0)
+                    .execute(self.db().await?)
                     .await?;
                 Ok(())
             }
