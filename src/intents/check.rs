@@ -524,6 +524,7 @@ fn similar_intents(set: &IntentSet, problems: &mut Vec<Problem>) {
         char_min: 3,
         char_max: 3,
         word_bigrams: false,
+        word_stems: false,
     };
     let mut bounds = Vec::new();
     let mut hashes = Vec::new();

@@ -7,7 +7,8 @@
 
 use super::calibrate::Held;
 use super::features::SparseVec;
-use super::model::{LinearModel, Rng, TrainParams};
+use super::model::{Rng, TrainParams};
+use super::nb_fold;
 use super::settings::MatcherSettings;
 
 /// Calibration splits a set into folds again (up to [`MAX_REPEATS`] times) until it has about
@@ -71,6 +72,7 @@ pub fn held_out_scores(
     fixed: usize,
     s: &MatcherSettings,
     params: TrainParams,
+    foldable: &[bool],
     threads: usize,
 ) -> Vec<Held> {
     let scored = xs.len() - fixed.min(xs.len());
@@ -104,7 +106,7 @@ pub fn held_out_scores(
             .filter(|&r| fold[r] != f)
             .chain(scored..xs.len())
             .collect();
-        let m = LinearModel::train(xs, ys, &train_rows, features, classes, params);
+        let m = nb_fold::train(xs, ys, &train_rows, features, classes, params, foldable);
         for r in (0..scored).filter(|&r| fold[r] == f) {
             m.probabilities(&xs[r], &mut probs);
             let (top, score) = top_in_scope(&probs[..n_intents]);

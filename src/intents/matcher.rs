@@ -20,9 +20,10 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::calibrate::{calibrate_or_identity, Calibration, Held};
 use super::check::IntentSet;
-use super::features::{extract, FeatureConfig, SparseVec, Vocabulary};
+use super::features::{extract, FeatureConfig, Kind, SparseVec, Vocabulary};
 use super::holdout::{held_out_scores, worker_threads};
 use super::model::{LinearModel, TrainParams};
+use super::nb_fold;
 use super::normalize::normalize_into;
 use super::semantic::{embedder_for, Mode, SemanticError, TextEmbedder};
 use super::settings::MatcherSettings;
@@ -185,6 +186,8 @@ fn feature_config(s: &MatcherSettings) -> FeatureConfig {
         char_min: s.char_ngram_min,
         char_max: s.char_ngram_max,
         word_bigrams: s.word_bigrams,
+        // The sentence embedding already knows "refund" from "refunded".
+        word_stems: s.word_stems && !s.mode.uses_embeddings(),
     }
 }
 
@@ -266,16 +269,17 @@ impl TrainedMatcher {
         let mut ys: Vec<u32> = Vec::with_capacity(set.example_count());
         // The text of each row, for the embedding model.
         let mut texts: Vec<&str> = Vec::with_capacity(set.example_count());
-        let (mut norm, mut bounds) = (String::new(), Vec::new());
+        let (mut norm, mut bounds, mut h) = (String::new(), Vec::new(), Vec::new());
         let max_chars = s.max_message_chars;
         let mut add = |text: &str, y: usize, docs: &mut Vec<Vec<u64>>, ys: &mut Vec<u32>| {
             normalize_into(text, max_chars, &mut norm);
             if norm.is_empty() {
                 return false;
             }
-            let mut h = Vec::new();
+            h.clear();
             extract(&norm, cfg, &mut bounds, &mut h);
-            docs.push(h);
+            // A copy of exactly its length (a growing vector overshoots by up to half).
+            docs.push(h.clone());
             ys.push(y as u32);
             true
         };
@@ -402,10 +406,20 @@ impl TrainedMatcher {
             },
             l2: s.l2,
             seed: s.seed,
+            // With embeddings the fold gains nothing the embedding does not already give.
+            nb_fold: if s.mode.uses_embeddings() {
+                0.0
+            } else {
+                s.naive_bayes_weight
+            },
         };
+        // The naive-Bayes fold moves single words and stems only.
+        let foldable: Vec<bool> = (0..vocab.len())
+            .map(|i| matches!(vocab.kind(i), Kind::Word | Kind::Stem))
+            .collect();
 
         let all: Vec<usize> = (0..xs.len()).collect();
-        let train_final = || LinearModel::train(&xs, &ys, &all, features, classes, params);
+        let train_final = || nb_fold::train(&xs, &ys, &all, features, classes, params, &foldable);
         // With embeddings, training is long and the model already large: use every core. The
         // lexical matcher trains in a second or two and is kept small, one model at a time.
         let threads = if s.mode.uses_embeddings() {
@@ -424,6 +438,7 @@ impl TrainedMatcher {
                 fixed,
                 &s,
                 params,
+                &foldable,
                 threads,
             )
         };
@@ -1055,6 +1070,19 @@ mod tests {
                 intent: "gift_cards".into()
             }
         );
+    }
+
+    #[test]
+    fn stems_and_the_fold_are_lexical_mode_only() {
+        let s = MatcherSettings::default();
+        assert!(feature_config(&s).word_stems);
+        for mode in [Mode::Semantic, Mode::Ensemble] {
+            let s = MatcherSettings {
+                mode,
+                ..Default::default()
+            };
+            assert!(!feature_config(&s).word_stems, "{mode:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`file`]: the TOML format, parsed with the line of every item.
 //! - [`check`]: validation of a folder into an [`IntentSet`]; [`load_dir`].
 //! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams).
-//! - [`model`]: multinomial logistic regression trained by SGD.
+//! - [`model`]: multinomial logistic regression trained by SGD; [`nb_fold`]: naive-Bayes
+//!   log-count ratios folded into its word and stem weights.
 //! - [`holdout`]: held-out scores from stratified folds; [`standin`]: built-in unseen questions
 //!   for sets with few out-of-scope examples.
 //! - [`calibrate`]: answer threshold from held-out scores for a target precision.
@@ -30,6 +31,7 @@ pub mod holdout;
 pub mod import;
 pub mod matcher;
 pub mod model;
+pub mod nb_fold;
 pub mod normalize;
 pub mod report;
 pub mod semantic;

@@ -23,6 +23,9 @@ pub struct TrainParams {
     pub learning_rate: f32,
     pub l2: f32,
     pub seed: u64,
+    /// Weight of the naive-Bayes fold applied after SGD (0: none); see
+    /// [`super::nb_fold`], which trains with it.
+    pub nb_fold: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +63,23 @@ impl Rng {
 impl LinearModel {
     pub fn classes(&self) -> usize {
         self.classes
+    }
+
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Adds `delta` (one value per class) to feature `f`'s weights.
+    pub fn add_to_row(&mut self, f: usize, delta: &[f32]) {
+        let c = self.classes;
+        for (w, d) in self.w[f * c..(f + 1) * c].iter_mut().zip(delta) {
+            *w += d;
+        }
+    }
+
+    /// Adds `delta` to the weight of feature `f` for class `c`.
+    pub fn add_weight(&mut self, f: usize, c: usize, delta: f32) {
+        self.w[f * self.classes + c] += delta;
     }
 
     /// Bytes held by the weights.
@@ -262,6 +282,7 @@ mod tests {
             learning_rate: 0.5,
             l2: 1e-6,
             seed: 1,
+            nb_fold: 0.0,
         };
         let m = LinearModel::train(&xs, &ys, &[0, 1, 2, 3], 4, 2, params);
         let mut p = [0.0; 2];

@@ -46,6 +46,12 @@ pub struct MatcherSettings {
     pub word_weight: f32,
     /// Add word pairs as features.
     pub word_bigrams: bool,
+    /// Add each word's Snowball (English) stem as a feature beside the word, so "refunded" and
+    /// "refund" share one. Lexical mode only (semantic and ensemble modes ignore it).
+    pub word_stems: bool,
+    /// After training, add this times each single word's (and stem's) naive-Bayes log-count
+    /// ratio to its weights (0: off). Lexical mode only.
+    pub naive_bayes_weight: f32,
     /// Train on each intent's description (by default its id in words) as one more example.
     pub description_as_example: bool,
     /// Upper bound on training passes; training stops earlier once the loss stops improving.
@@ -91,6 +97,8 @@ impl Default for MatcherSettings {
             char_ngram_max: 4,
             word_weight: 1.0,
             word_bigrams: true,
+            word_stems: true,
+            naive_bayes_weight: 0.2,
             description_as_example: true,
             epochs: 5,
             max_steps: 1_000_000,
@@ -121,6 +129,7 @@ impl MatcherSettings {
         s.char_ngram_min = s.char_ngram_min.clamp(1, 8);
         s.char_ngram_max = s.char_ngram_max.clamp(s.char_ngram_min, 8);
         s.word_weight = clamp_or(s.word_weight, 0.0, 100.0, 1.0);
+        s.naive_bayes_weight = clamp_or(s.naive_bayes_weight, 0.0, 10.0, 0.2);
         s.embedding_weight = clamp_or(s.embedding_weight, 0.01, 100.0, 2.0);
         s.epochs = s.epochs.clamp(1, 200);
         s.max_steps = s.max_steps.max(1);
@@ -151,6 +160,11 @@ mod tests {
         assert_eq!(s.target_precision, 0.95);
         assert_eq!(s.epochs, MatcherSettings::default().epochs);
         assert!(toml::from_str::<MatcherSettings>("target_precison = 0.95").is_err());
+        let s: MatcherSettings =
+            toml::from_str("word_stems = false\nnaive_bayes_weight = 0.5").unwrap();
+        assert!(!s.word_stems);
+        assert_eq!(s.naive_bayes_weight, 0.5);
+        assert!(MatcherSettings::default().word_stems);
     }
 
     #[test]
@@ -158,10 +172,12 @@ mod tests {
         let s = MatcherSettings {
             target_precision: f32::NAN,
             calibration_folds: 0,
+            naive_bayes_weight: -1.0,
             ..Default::default()
         };
         let s = s.sanitized();
         assert_eq!(s.target_precision, 0.88);
         assert_eq!(s.calibration_folds, 2);
+        assert_eq!(s.naive_bayes_weight, 0.0);
     }
 }
