@@ -3,7 +3,9 @@
 //!
 //! All work happens inside a transaction ([`Tx`]): the engine reads, decides and writes the state
 //! change, the transcript lines and the outbox rows it caused, then commits once. Dropping a `Tx`
-//! without `commit` rolls it back. After a method returns an error, drop the `Tx` (PostgreSQL
+//! without `commit` rolls it back. SQLite write transactions hold new conversations, transcript
+//! lines and conversation updates back and write them together before their next other
+//! statement or commit (`sql::write_behind`); what the transaction reads is the same either way. After a method returns an error, drop the `Tx` (PostgreSQL
 //! aborts the transaction on any error); only `create_agent`'s `Conflict` leaves it usable.
 
 use async_trait::async_trait;

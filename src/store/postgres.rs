@@ -111,7 +111,7 @@ impl Store for PgStore {
     /// Instances sharing this schema work in parallel: what must not interleave is serialised
     /// per conversation ([`super::LockStore`]) and per row (conditional updates, `SKIP LOCKED`).
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(PgTx::new(self.pool.begin().await?, None)))
+        Ok(Box::new(PgTx::new(self.pool.begin().await?, None, false)))
     }
 
     fn web_sessions(&self) -> &dyn super::WebSessionStore {
@@ -119,6 +119,6 @@ impl Store for PgStore {
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(PgTx::new(self.pool.begin().await?, None)))
+        Ok(Box::new(PgTx::new(self.pool.begin().await?, None, false)))
     }
 }

@@ -242,9 +242,10 @@ impl Store for SqliteStore {
         // fail with SQLITE_BUSY half-way, when another writer got in between.
         // The write gate first, so the checkpointer can find a moment with no writer.
         let gate = self.write_gate.clone().lock_owned().await;
-        Ok(Box::new(SqliteTx::deferring(
+        Ok(Box::new(SqliteTx::new(
             self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Some(gate),
+            true,
         )))
     }
 
@@ -253,7 +254,11 @@ impl Store for SqliteStore {
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(SqliteTx::new(self.pool.begin().await?, None)))
+        Ok(Box::new(SqliteTx::new(
+            self.pool.begin().await?,
+            None,
+            false,
+        )))
     }
 }
 

@@ -214,30 +214,19 @@ macro_rules! impl_tx {
             }
 
             impl $tx {
-                /// A transaction that writes at once.
+                /// A transaction; with `defer` it holds back new conversations, lines and
+                /// conversation updates (see `sql::write_behind`), which is only for a write
+                /// transaction that holds the whole database.
                 pub(in super::super) fn new(
                     tx: sqlx::Transaction<'static, $db>,
                     gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+                    defer: bool,
                 ) -> Self {
-                    $tx {
-                        tx,
-                        gate,
-                        behind: Default::default(),
-                    }
-                }
-
-                /// A write transaction that holds back lines and conversation updates (see
-                /// `sql::write_behind`); only for a database it holds whole.
-                #[allow(dead_code)]
-                pub(in super::super) fn deferring(
-                    tx: sqlx::Transaction<'static, $db>,
-                    gate: Option<tokio::sync::OwnedMutexGuard<()>>,
-                ) -> Self {
-                    $tx {
-                        tx,
-                        gate,
-                        behind: sql::write_behind::Pending::deferred(),
-                    }
+                    let behind = sql::write_behind::Pending {
+                        deferred: defer,
+                        ..Default::default()
+                    };
+                    $tx { tx, gate, behind }
                 }
             }
 

@@ -62,13 +62,6 @@ pub(in crate::store) struct Pending {
 }
 
 impl Pending {
-    pub fn deferred() -> Self {
-        Pending {
-            deferred: true,
-            ..Pending::default()
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.new_conversations.is_empty() && self.lines.is_empty() && self.conversations.is_empty()
     }
