@@ -153,8 +153,9 @@ macro_rules! impl_conversations {
 
             async fn create_conversation(&mut self, c: &Conversation) -> Result<i64> {
                 if self.behind.deferred {
-                    let next = &mut self.behind.next_conversation_id;
-                    let id = Self::next_id(&mut self.tx, next, "conversations").await?;
+                    let next = self.next_ids().await?;
+                    let id = next.conversation;
+                    next.conversation += 1;
                     self.behind
                         .new_conversations
                         .push(Conversation { id, ..c.clone() });

@@ -24,8 +24,9 @@ macro_rules! impl_transcript {
         impl TranscriptStore for $tx {
             async fn append_line(&mut self, l: &NewLine) -> Result<TranscriptLine> {
                 let id = if self.behind.deferred {
-                    let next = &mut self.behind.next_line_id;
-                    let id = Self::next_id(&mut self.tx, next, "transcript_lines").await?;
+                    let next = self.next_ids().await?;
+                    let id = next.line;
+                    next.line += 1;
                     self.behind.lines.push((id, l.clone()));
                     id
                 } else {

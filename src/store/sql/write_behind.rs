@@ -9,9 +9,9 @@
 //! or its commit. Whatever runs next in the transaction therefore sees them, as if they had been
 //! written at once.
 //!
-//! Their ids are given here, not by the database: the next one is read from `sqlite_sequence`
+//! Their ids are given here, not by the database: the next ones are read from `sqlite_sequence`
 //! (AUTOINCREMENT's high-water mark, so an id is never reused, as the chat API's `after=N` cursor
-//! needs) at the transaction's first row of the table, and counted on from there. That is safe
+//! needs) at the transaction's first new row, and counted on from there. That is safe
 //! because a write transaction holds the whole database (`BEGIN IMMEDIATE`) and, inside it, these
 //! rows are only inserted through this buffer. A deferred write that fails does so at the next
 //! statement or at the commit, and fails the transaction as a whole, like any other statement
@@ -26,9 +26,10 @@ use crate::store::NewLine;
 /// Rows per multi-row statement: well under SQLite's limit of 32,766 bound values.
 pub(in crate::store) const CHUNK: usize = 500;
 
-/// The next id of an SQLite table with AUTOINCREMENT (`$1`: its name).
-pub(in crate::store) const SQLITE_NEXT_ID: &str =
-    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0) + 1";
+/// The next conversation id and the next line id of an SQLite database.
+pub(in crate::store) const SQLITE_NEXT_IDS: &str =
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'conversations'), 0) + 1, \
+            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transcript_lines'), 0) + 1";
 
 pub(in crate::store) const INSERT_LINES: &str =
     "INSERT INTO transcript_lines (id, conversation_id, author, author_name, text, at, intent, \
@@ -45,15 +46,20 @@ pub(in crate::store) const UPDATE_CONVERSATIONS: &str = "UPDATE conversations SE
 pub(in crate::store) const UPDATE_CONVERSATIONS_END: &str =
     ") AS v WHERE conversations.id = v.column1";
 
+/// The ids the next new rows get.
+pub(in crate::store) struct NextIds {
+    pub conversation: i64,
+    pub line: i64,
+}
+
 /// What a transaction has written but not yet sent to the database.
 #[derive(Default)]
 pub(in crate::store) struct Pending {
     /// Set for SQLite write transactions; otherwise every write goes out at once.
     pub deferred: bool,
-    /// The ids the next conversation and line get, once the transaction's first one has read
-    /// them.
-    pub next_conversation_id: Option<i64>,
-    pub next_line_id: Option<i64>,
+    /// The ids the next conversation and line get, once the transaction's first new row has
+    /// read them.
+    pub next_ids: Option<NextIds>,
     /// Conversations created, in their newest state.
     pub new_conversations: Vec<Conversation>,
     pub lines: Vec<(i64, NewLine)>,
@@ -96,23 +102,17 @@ macro_rules! impl_write_behind {
                 Ok(&mut *self.tx)
             }
 
-            /// The id the next row of `table` gets (`next`: the transaction's counter for it).
-            async fn next_id(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                next: &mut Option<i64>,
-                table: &str,
-            ) -> Result<i64> {
-                let id = match *next {
-                    Some(id) => id,
-                    None => {
-                        sqlx::query_scalar(sql::write_behind::SQLITE_NEXT_ID)
-                            .bind(table)
-                            .fetch_one(&mut **tx)
-                            .await?
-                    }
-                };
-                *next = Some(id + 1);
-                Ok(id)
+            /// The ids the transaction's next new rows get, read at its first.
+            async fn next_ids(&mut self) -> Result<&mut sql::write_behind::NextIds> {
+                let next = &mut self.behind.next_ids;
+                if next.is_none() {
+                    let (conversation, line): (i64, i64) =
+                        sqlx::query_as(sql::write_behind::SQLITE_NEXT_IDS)
+                            .fetch_one(&mut *self.tx)
+                            .await?;
+                    *next = Some(sql::write_behind::NextIds { conversation, line });
+                }
+                Ok(next.as_mut().expect("read just above"))
             }
 
             /// Each row count is a statement of its own text: they are prepared each time
