@@ -78,7 +78,8 @@ async fn commit(services: &Services, batch: Vec<Queued<NewChat, Result<Customer>
     }
 }
 
-/// Stores the chats in one transaction; their customers, in order.
+/// Stores the chats in one transaction; their customers, in order. The customers come first,
+/// then the sessions together (which the store may write in one statement).
 async fn store(services: &Services, chats: &[&NewChat]) -> Result<Vec<Customer>> {
     let mut w = services.write().await?;
     let mut customers = Vec::new();
@@ -90,6 +91,9 @@ async fn store(services: &Services, chats: &[&NewChat]) -> Result<Vec<Customer>>
             w.tx.set_customer_email(customer.id, chat.email.as_deref())
                 .await?;
         }
+        customers.push(customer);
+    }
+    for (chat, customer) in chats.iter().zip(&customers) {
         w.tx.create_web_session(&WebSession {
             id: chat.session_id.clone(),
             token_hash: chat.token_hash.clone(),
@@ -97,7 +101,6 @@ async fn store(services: &Services, chats: &[&NewChat]) -> Result<Vec<Customer>>
             created_at: chat.now,
         })
         .await?;
-        customers.push(customer);
     }
     w.commit().await?;
     Ok(customers)

@@ -104,6 +104,10 @@ macro_rules! impl_web_session_tx {
                 &mut self,
                 session: &$crate::store::WebSession,
             ) -> Result<()> {
+                if self.behind.deferred {
+                    self.behind.web_sessions.push(session.clone());
+                    return Ok(());
+                }
                 sqlx::query(sql::CREATE_WEB_SESSION)
                     .bind(&session.id)
                     .bind(&session.token_hash)

@@ -1,12 +1,13 @@
-//! Write-behind for conversations and transcript lines, in SQLite's write transactions.
+//! Write-behind for conversations, transcript lines and web sessions, in SQLite's write
+//! transactions.
 //!
 //! sqlx runs each SQLite statement on the connection's own thread, so every statement costs two
 //! thread switches, and those (not the disk flush) bound how many messages a second the one
 //! writer gets through. A message's new conversation, its customer line, the bot's line and the
 //! conversation's new state are written one after the other with nothing reading them in
-//! between, so they are held here and written for the whole batch in one multi-row INSERT per
-//! table and one `UPDATE … FROM (VALUES …)`, just before the transaction's next other statement,
-//! or its commit. Whatever runs next in the transaction therefore sees them, as if they had been
+//! between, and so are the sessions of new web chats; they are held here and written for the
+//! whole batch in one multi-row INSERT per table and one `UPDATE … FROM (VALUES …)`, just before
+//! the transaction's next other statement, or its commit. Whatever runs next in the transaction therefore sees them, as if they had been
 //! written at once.
 //!
 //! Their ids are given here, not by the database: the next ones are read from `sqlite_sequence`
@@ -21,7 +22,7 @@
 //! must give the ids.
 
 use crate::core::conversation::Conversation;
-use crate::store::NewLine;
+use crate::store::{NewLine, WebSession};
 
 /// Rows per multi-row statement: well under SQLite's limit of 32,766 bound values.
 pub(in crate::store) const CHUNK: usize = 500;
@@ -38,6 +39,8 @@ pub(in crate::store) const INSERT_CONVERSATIONS: &str =
     "INSERT INTO conversations (id, channel, conversation_key, reply_to, customer_id, state, \
                                 misses, clarify, ticket_id, disclosed, answer_turn, created_at, \
                                 updated_at) ";
+pub(in crate::store) const INSERT_WEB_SESSIONS: &str =
+    "INSERT INTO web_sessions (id, token_hash, customer_id, created_at) ";
 pub(in crate::store) const UPDATE_CONVERSATIONS: &str = "UPDATE conversations SET \
      channel = v.column2, conversation_key = v.column3, reply_to = v.column4, \
      customer_id = v.column5, state = v.column6, misses = v.column7, clarify = v.column8, \
@@ -65,11 +68,15 @@ pub(in crate::store) struct Pending {
     pub lines: Vec<(i64, NewLine)>,
     /// Newest state of each earlier conversation updated, in the order first updated.
     pub conversations: Vec<Conversation>,
+    pub web_sessions: Vec<WebSession>,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.new_conversations.is_empty() && self.lines.is_empty() && self.conversations.is_empty()
+        self.new_conversations.is_empty()
+            && self.lines.is_empty()
+            && self.conversations.is_empty()
+            && self.web_sessions.is_empty()
     }
 
     /// Holds the conversation's new state: in its pending insert if it is new, or replacing an
@@ -163,6 +170,21 @@ macro_rules! impl_write_behind {
                     update.push_values(rows, push_conversation);
                     update.push(wb::UPDATE_CONVERSATIONS_END);
                     update
+                        .build()
+                        .persistent(false)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                let sessions = std::mem::take(&mut self.behind.web_sessions);
+                for chunk in sessions.chunks(wb::CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(wb::INSERT_WEB_SESSIONS);
+                    insert.push_values(chunk, |mut b, session| {
+                        b.push_bind(session.id.clone())
+                            .push_bind(session.token_hash.clone())
+                            .push_bind(session.customer_id)
+                            .push_bind(session.created_at);
+                    });
+                    insert
                         .build()
                         .persistent(false)
                         .execute(&mut *self.tx)
