@@ -285,7 +285,8 @@ async fn two_instances_fire_each_timer_once(db: Db) {
 }
 
 /// A message whose handling fails, in a batch with others: the others are answered, and it is
-/// stored, counted as one failed attempt and left for the sweep.
+/// stored, counted as one failed attempt and left for the sweep. Chats opened meanwhile, which
+/// ride in the same batch, are stored once each and work.
 async fn a_failing_message_does_not_sink_its_batch(db: Db) {
     let mut config = common::test_config();
     // Long enough for the seven messages below to share one batch.
@@ -317,7 +318,14 @@ async fn a_failing_message_does_not_sink_its_batch(db: Db) {
         .map(|s| app.say(s, "where is my order"))
         .collect();
     posts.insert(3, app.say(&bad, "one more question"));
-    for (code, body) in futures_util::future::join_all(posts).await {
+    let late_names: Vec<String> = (0..3).map(|i| format!("Late {i}")).collect();
+    let opens = late_names.iter().map(|name| app.new_session(Some(name)));
+    let (posted, late) = futures_util::future::join(
+        futures_util::future::join_all(posts),
+        futures_util::future::join_all(opens),
+    )
+    .await;
+    for (code, body) in posted {
         assert_eq!(
             code, 202,
             "every message is stored whatever happens next: {body}"
@@ -335,6 +343,17 @@ async fn a_failing_message_does_not_sink_its_batch(db: Db) {
     )
     .await;
     assert_eq!(attempts, Some(1), "stored unhandled, one attempt counted");
+    // Written again on their own after the batch failed: once each, and they work.
+    for (i, s) in late.iter().enumerate() {
+        let (code, body) = app.say(s, "where is my order").await;
+        assert_eq!(code, 202, "{body}");
+        let customers = raw_sql(
+            &db,
+            &format!("SELECT COUNT(*) FROM customers WHERE display_name = 'Late {i}'"),
+        )
+        .await;
+        assert_eq!(customers, Some(1));
+    }
 }
 
 /// Runs `sql` on the test's database directly, to break a row the way a bug would or to read

@@ -8,13 +8,13 @@ use frontline::core::choice::Choice;
 use frontline::core::conversation::{Conversation, ConversationState};
 use frontline::core::desk_event::{CardRef, DeskEvent};
 use frontline::core::matcher::Candidate;
-use frontline::core::message::{Author, Inbound, Sender};
+use frontline::core::message::{Author, Inbound, Sender, TranscriptLine};
 use frontline::core::ticket::TicketStatus;
 use frontline::store::postgres::PgStore;
 use frontline::store::sqlite::SqliteStore;
 use frontline::store::{
-    Lane, NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, Store, StoreError, TurnContext,
-    TurnKey, Tx, WebSession,
+    Lane, NewLine, NewOutbox, NewTicket, OutboxStatus, Recorded, SessionCustomer, Store,
+    StoreError, TurnContext, TurnKey, Tx, WebSession,
 };
 
 /// A fresh folder under the system temp dir, unique per test and per run.
@@ -167,6 +167,38 @@ async fn story(store: &dyn Store) {
         Some(session.clone())
     );
     assert_eq!(sessions.web_session("nobody").await.unwrap(), None);
+    // Several sessions in one read, each with its customer's key and name as stored now: one
+    // entry per id asked, in order, `None` where there is no session.
+    let dana_now = SessionCustomer {
+        key: dana.external_id.clone(),
+        name: named.display_name.clone(),
+    };
+    assert_eq!(
+        sessions
+            .web_sessions_with_customers(&["nobody", &session.id, &session.id])
+            .await
+            .unwrap(),
+        vec![
+            None,
+            Some((session.clone(), Some(dana_now.clone()))),
+            Some((session.clone(), Some(dana_now.clone())))
+        ]
+    );
+    let many: Vec<&str> = (0..70)
+        .map(|i| {
+            if i % 3 == 0 {
+                "nobody"
+            } else {
+                session.id.as_str()
+            }
+        })
+        .collect();
+    let read = sessions.web_sessions_with_customers(&many).await.unwrap();
+    assert_eq!(read.len(), 70);
+    assert!(read
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.is_some() == (i % 3 != 0)));
     // Rolled back together: neither the customer nor the session is left.
     let mut tx = store.begin().await.unwrap();
     let gone = tx
@@ -1135,6 +1167,45 @@ async fn turn_story(store: &dyn Store) {
         sessions.chat_lines("web", "chat-ana", 0).await.unwrap(),
         vec![]
     );
+    // Several chats in one read, each from its own line: one list per chat, in the order asked,
+    // the same chat twice included; a chat of another channel or with nothing new reads empty.
+    let others = tx_lines(store, "turn", "chat-bo").await;
+    assert!(!others.is_empty());
+    let newest = all.last().unwrap().id;
+    assert_eq!(
+        sessions
+            .chats_lines(
+                "turn",
+                &[
+                    ("chat-ana", asked.id),
+                    ("chat-bo", 0),
+                    ("nobody", 0),
+                    ("chat-ana", 0),
+                    ("chat-ana", newest),
+                ]
+            )
+            .await
+            .unwrap(),
+        vec![after.clone(), others, vec![], all.clone(), vec![]]
+    );
+    assert!(sessions.chats_lines("turn", &[]).await.unwrap().is_empty());
+    // More chats than one statement takes.
+    let many: Vec<(&str, i64)> = (0..70)
+        .map(|i| ("chat-ana", i64::from(i % 2) * asked.id))
+        .collect();
+    let read = sessions.chats_lines("turn", &many).await.unwrap();
+    assert_eq!(read.len(), 70);
+    assert!(read.iter().enumerate().all(|(i, lines)| *lines
+        == if i % 2 == 0 {
+            all.clone()
+        } else {
+            after.clone()
+        }));
+}
+
+async fn tx_lines(store: &dyn Store, channel: &str, key: &str) -> Vec<TranscriptLine> {
+    let mut tx = store.read().await.unwrap();
+    tx.lines_for_key(channel, key, 0).await.unwrap()
 }
 
 /// Conversations and lines written in a transaction (held back and written together on SQLite)

@@ -13,7 +13,9 @@ use crate::core::decide::{decide, BotAction, Turn};
 use crate::core::desk::{self as desk_rules, Desk};
 use crate::core::desk_event::DeskEvent;
 use crate::core::error::{check_text, Result};
-use crate::core::group_commit::{read_ahead_keys, turn_key, GroupCommit, Pending, QueuedEvent};
+use crate::core::group_commit::{
+    read_ahead_keys, turn_key, BatchWrite, GroupCommit, Item, Pending, QueuedItem,
+};
 use crate::core::matcher::{Classification, Matcher};
 use crate::core::message::{Author, Inbound, Sender, TranscriptLine};
 use crate::core::policy;
@@ -90,13 +92,26 @@ impl Engine {
         self.group.clone().submit(self, inbound, original).await
     }
 
+    /// Makes `write` in the next inbox batch's transaction (see [`crate::core::group_commit`]),
+    /// so it shares that batch's disk flush; returns once it has committed.
+    pub async fn write_in_batch(&self, write: Arc<dyn BatchWrite>) -> Result<()> {
+        self.group.clone().write(self, write).await
+    }
+
     /// Records and handles a batch of events in one transaction, in order, and tells each waiting
-    /// caller its outcome. If anything in the batch fails, the whole transaction rolls back and
-    /// each event goes through [`Engine::record_and_handle`] on its own instead.
-    pub(crate) async fn commit_batch(&self, batch: Vec<QueuedEvent>) {
+    /// caller its outcome; the batch's writes are made first, in the same transaction. If
+    /// anything in the batch fails, the whole transaction rolls back and each item goes on its
+    /// own instead: an event through [`Engine::record_and_handle`], a write in a transaction of
+    /// its own.
+    pub(crate) async fn commit_batch(&self, batch: Vec<QueuedItem>) {
         let _order = self.inbox_order.lock().await;
-        // Events stored earlier and still unhandled (a failed attempt, a crash) go first.
-        if self.maybe_unhandled.swap(false, Ordering::SeqCst) {
+        let events = batch
+            .iter()
+            .filter(|q| matches!(q.item, Item::Event(_)))
+            .count();
+        // Events stored earlier and still unhandled (a failed attempt, a crash) go before this
+        // batch's events; writes alone do not wait for them.
+        if events > 0 && self.maybe_unhandled.swap(false, Ordering::SeqCst) {
             if let Err(e) = self.handle_pending().await {
                 self.maybe_unhandled.store(true, Ordering::SeqCst);
                 tracing::error!(error = %e, "handling earlier messages failed; the inbox sweep will retry");
@@ -106,33 +121,77 @@ impl Engine {
         match self.try_batch(&batch).await {
             Ok(outcomes) => {
                 let elapsed = started.elapsed().as_secs_f64();
-                metrics::histogram!(crate::metrics::INBOX_BATCH_SIZE).record(batch.len() as f64);
+                if events > 0 {
+                    metrics::histogram!(crate::metrics::INBOX_BATCH_SIZE).record(events as f64);
+                }
                 for (queued, received) in batch.into_iter().zip(outcomes) {
-                    if !received.duplicate {
-                        metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => queued.item.inbound.channel.clone())
-                            .increment(1);
-                        metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(elapsed);
+                    if let (Item::Event(pending), Some(received)) = (&queued.item, &received) {
+                        if !received.duplicate {
+                            metrics::counter!(crate::metrics::MESSAGES_RECEIVED, "channel" => pending.inbound.channel.clone())
+                                .increment(1);
+                            metrics::histogram!(crate::metrics::HANDLE_SECONDS).record(elapsed);
+                        }
                     }
                     let _ = queued.done.send(Ok(received));
                 }
             }
             Err(e) => {
                 if batch.len() > 1 {
-                    tracing::warn!(events = batch.len(), error = %e, "a batch failed; handling its events one at a time");
+                    tracing::warn!(items = batch.len(), error = %e, "a batch failed; taking its items one at a time");
                 }
                 for queued in batch {
-                    let Pending { inbound, original } = queued.item;
-                    let outcome = self.record_and_handle(inbound, original).await;
+                    let outcome = match queued.item {
+                        Item::Event(Pending { inbound, original }) => {
+                            self.record_and_handle(inbound, original).await.map(Some)
+                        }
+                        Item::Write(write) => self.write_alone(write.as_ref()).await.map(|()| None),
+                    };
                     let _ = queued.done.send(outcome);
                 }
             }
         }
     }
 
-    async fn try_batch(&self, batch: &[QueuedEvent]) -> Result<Vec<Received>> {
+    /// The batch's outcomes, in order: what each event received, `None` for each write.
+    async fn try_batch(&self, batch: &[QueuedItem]) -> Result<Vec<Option<Received>>> {
         let now = self.services.now();
         let mut w = self.services.write().await?;
-        let batch: Vec<&Pending> = batch.iter().map(|q| &q.item).collect();
+        for queued in batch {
+            if let Item::Write(write) = &queued.item {
+                write.write(w.tx.as_mut()).await?;
+            }
+        }
+        let events: Vec<&Pending> = batch
+            .iter()
+            .filter_map(|q| match &q.item {
+                Item::Event(pending) => Some(pending),
+                Item::Write(_) => None,
+            })
+            .collect();
+        let mut received = self
+            .record_and_apply(&mut w, &events, now)
+            .await?
+            .into_iter();
+        w.commit().await?;
+        Ok(batch
+            .iter()
+            .map(|q| match q.item {
+                Item::Event(_) => received.next(),
+                Item::Write(_) => None,
+            })
+            .collect())
+    }
+
+    /// Stores the batch's events, then handles the new ones, in order.
+    async fn record_and_apply(
+        &self,
+        w: &mut Writer<'_>,
+        batch: &[&Pending],
+        now: Millis,
+    ) -> Result<Vec<Received>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         w.lock_all(batch.iter().map(|p| {
             (
                 p.inbound.channel.as_str(),
@@ -143,7 +202,7 @@ impl Engine {
         // Every event of the batch is stored first, in a few multi-row statements.
         let inbound: Vec<&Inbound> = batch.iter().map(|p| &p.inbound).collect();
         let recorded = w.tx.record_handled_inbound_all(&inbound, now).await?;
-        let mut contexts = read_ahead(&mut w, &batch).await?;
+        let mut contexts = read_ahead(w, batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for ((pending, recorded), context) in batch.iter().zip(recorded).zip(&mut contexts) {
             let received = match recorded {
@@ -157,7 +216,7 @@ impl Engine {
                         inbound: pending.inbound.clone(),
                         handled_at: Some(now),
                     };
-                    self.apply(&mut w, &item, pending.original.as_deref(), context.take())
+                    self.apply(w, &item, pending.original.as_deref(), context.take())
                         .await?;
                     Received {
                         inbox_id: id,
@@ -167,8 +226,15 @@ impl Engine {
             };
             outcomes.push(received);
         }
-        w.commit().await?;
         Ok(outcomes)
+    }
+
+    /// A batch write whose batch failed or was lost, made in a transaction of its own.
+    pub(crate) async fn write_alone(&self, write: &dyn BatchWrite) -> Result<()> {
+        let mut w = self.services.write().await?;
+        write.write(w.tx.as_mut()).await?;
+        w.commit().await?;
+        Ok(())
     }
 
     /// [`Engine::record_and_handle`] under the inbox order, for an event whose batch was lost.

@@ -9,16 +9,24 @@
 //! fails inside a batch rolls the batch back; each of its events is then taken through the
 //! one-at-a-time path (stored in a transaction of its own, then handled, a failure counting
 //! toward the inbox's attempt limit), so one bad event never holds up the others.
+//!
+//! Other writes that must be stored before their caller goes on (a new web chat's customer and
+//! session) can ride in the same batches as a [`BatchWrite`], sharing the batch's disk flush
+//! instead of taking one of their own; they are made first, and made again in a transaction of
+//! their own if the batch fails.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use crate::core::batcher::{BatchLimits, Batcher, Queued};
 use crate::core::engine::Engine;
 use crate::core::error::Result;
 use crate::core::inbox::Received;
 use crate::core::message::{Inbound, Sender};
-use crate::store::TurnKey;
+use crate::store::{TurnKey, Tx};
 
 /// One event waiting for its batch.
 pub(crate) struct Pending {
@@ -27,12 +35,26 @@ pub(crate) struct Pending {
     pub original: Option<String>,
 }
 
-/// An event in a batch, with where its outcome goes.
-pub(crate) type QueuedEvent = Queued<Pending, Result<Received>>;
+/// A write that shares the inbox's next batch transaction (see the module doc).
+#[async_trait]
+pub trait BatchWrite: Send + Sync {
+    /// Makes the write in `tx`, which the caller commits. If the batch fails, this is called
+    /// again in a transaction of its own, so it must not count on state kept from the first call.
+    async fn write(&self, tx: &mut dyn Tx) -> Result<()>;
+}
+
+/// What a batch takes.
+pub(crate) enum Item {
+    Event(Pending),
+    Write(Arc<dyn BatchWrite>),
+}
+
+/// An item in a batch, with where its outcome goes: `None` for a write.
+pub(crate) type QueuedItem = Queued<Item, Result<Option<Received>>>;
 
 #[derive(Default)]
 pub(crate) struct GroupCommit {
-    batcher: Batcher<Pending, Result<Received>>,
+    batcher: Batcher<Item, Result<Option<Received>>>,
 }
 
 impl GroupCommit {
@@ -44,26 +66,39 @@ impl GroupCommit {
         inbound: Inbound,
         original: Option<String>,
     ) -> Result<Received> {
+        // Kept for the case where the batch that takes the event panics before committing: then
+        // nothing of it is stored, and it is handled on its own.
+        let retry = (inbound.clone(), original.clone());
+        let pending = Pending { inbound, original };
+        match self.run(engine, Item::Event(pending)).await {
+            Some(Ok(Some(received))) => Ok(received),
+            Some(Ok(None)) => unreachable!("an event's outcome is what it received"),
+            Some(Err(e)) => Err(e),
+            None => engine.receive_one(retry.0, retry.1).await,
+        }
+    }
+
+    /// Makes `write` in the next batch transaction and returns once it has committed (or was
+    /// made and committed on its own after the batch failed).
+    pub(crate) async fn write(&self, engine: &Engine, write: Arc<dyn BatchWrite>) -> Result<()> {
+        match self.run(engine, Item::Write(write.clone())).await {
+            Some(outcome) => outcome.map(|_| ()),
+            None => engine.write_alone(write.as_ref()).await,
+        }
+    }
+
+    async fn run(&self, engine: &Engine, item: Item) -> Option<Result<Option<Received>>> {
         let config = &engine.services().config.inbox;
         let limits = BatchLimits {
             max: config.batch_max,
             wait: Duration::from_micros(config.batch_wait_us),
         };
-        // Kept for the case where the batch that takes the event panics before committing: then
-        // nothing of it is stored, and it is handled on its own.
-        let retry = (inbound.clone(), original.clone());
-        let pending = Pending { inbound, original };
-        let outcome = self
-            .batcher
-            .submit(pending, limits, |batch| {
+        self.batcher
+            .submit(item, limits, |batch| {
                 let engine = engine.clone();
                 async move { engine.commit_batch(batch).await }
             })
-            .await;
-        match outcome {
-            Some(received) => received,
-            None => engine.receive_one(retry.0, retry.1).await,
-        }
+            .await
     }
 }
 

@@ -134,20 +134,34 @@ pub trait Store: Send + Sync + 'static {
 #[async_trait]
 pub trait WebSessionStore: Send + Sync {
     async fn web_session(&self, id: &str) -> Result<Option<WebSession>>;
-    /// The session and its customer's key and name as stored now (`None` once the customer is
-    /// gone), read together: what every message posted in the session needs.
-    async fn web_session_with_customer(
+    /// Each session with its customer's key and name as stored now (`None` once the customer
+    /// is gone), read together: what every message posted in a session needs. One entry per id,
+    /// in order; `None` for an id with no session.
+    async fn web_sessions_with_customers(
         &self,
-        id: &str,
-    ) -> Result<Option<(WebSession, Option<SessionCustomer>)>>;
-    /// [`TranscriptStore::lines_for_key`] read in one statement outside any transaction: what a
-    /// chat page polls for.
+        ids: &[&str],
+    ) -> Result<Vec<Option<(WebSession, Option<SessionCustomer>)>>>;
+    /// [`TranscriptStore::lines_for_key`] of several chats of one channel, each after its own
+    /// line id, read in one statement outside any transaction: what chat pages poll for. One
+    /// list per chat, in order.
+    async fn chats_lines(
+        &self,
+        channel: &str,
+        chats: &[(&str, i64)],
+    ) -> Result<Vec<Vec<crate::core::message::TranscriptLine>>>;
+    /// [`Self::chats_lines`] of one chat.
     async fn chat_lines(
         &self,
         channel: &str,
         key: &str,
         after: i64,
-    ) -> Result<Vec<crate::core::message::TranscriptLine>>;
+    ) -> Result<Vec<crate::core::message::TranscriptLine>> {
+        Ok(self
+            .chats_lines(channel, &[(key, after)])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
 }
 
 /// A web-chat session's customer, as a message posted in the session needs them.

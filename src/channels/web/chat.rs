@@ -16,6 +16,7 @@ use super::api::{ApiError, Json, OptionalJson, SessionId, SessionToken, Q};
 use super::identity::{verify, IdentityError};
 use super::limits::Limits;
 use super::new_chats::{NewChat, NewChats};
+use super::reads::ChatReads;
 use super::{WebState, WEB};
 use crate::clock::rfc3339;
 use crate::core::agent::{new_token, token_hash};
@@ -52,17 +53,18 @@ struct Chat {
 }
 
 /// The session `id` if `token` is its token, with its customer, in one read.
-async fn session(state: &WebState, id: &str, token: &SessionToken) -> Result<Chat, ApiError> {
-    let sessions = state.services.store.web_sessions();
-    let (session, customer) = sessions
-        .web_session_with_customer(id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("chat session {id} not found"),
-            )
-        })?;
+async fn session(
+    state: &WebState,
+    reads: &ChatReads,
+    id: &str,
+    token: &SessionToken,
+) -> Result<Chat, ApiError> {
+    let (session, customer) = reads.session(&state.services, id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("chat session {id} not found"),
+        )
+    })?;
     if session.token_hash != token_hash(&token.0) {
         return Err(ApiError::unauthorized());
     }
@@ -148,7 +150,7 @@ pub(super) async fn create_session(
         .map_or_else(|| id.clone(), identified_key);
     let customer = new_chats
         .open(
-            &state.services,
+            &state.engine,
             NewChat {
                 key,
                 name,
@@ -189,11 +191,12 @@ pub(super) struct NewMessage {
 pub(super) async fn post_message(
     State(state): State<WebState>,
     Extension(limits): Extension<Arc<Limits>>,
+    Extension(reads): Extension<Arc<ChatReads>>,
     SessionId(id): SessionId,
     token: SessionToken,
     Json(body): Json<NewMessage>,
 ) -> Result<Response, ApiError> {
-    let Chat { session, key, name } = session(&state, &id, &token).await?;
+    let Chat { session, key, name } = session(&state, &reads, &id, &token).await?;
     // After authentication, so nobody can use up someone else's allowance without their token,
     // and before anything is stored.
     limits
@@ -244,20 +247,16 @@ pub(super) struct Poll {
 
 pub(super) async fn get_messages(
     State(state): State<WebState>,
+    Extension(reads): Extension<Arc<ChatReads>>,
     SessionId(id): SessionId,
     token: SessionToken,
     Q(poll): Q<Poll>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = session(&state, &id, &token).await?.key;
+    let key = session(&state, &reads, &id, &token).await?.key;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
     let mut changes = state.services.subscribe(WEB, &key);
     loop {
-        let lines = state
-            .services
-            .store
-            .web_sessions()
-            .chat_lines(WEB, &key, poll.after)
-            .await?;
+        let lines = reads.lines(&state.services, WEB, &key, poll.after).await?;
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(
                 json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),

@@ -2,7 +2,8 @@
 //!
 //! - [`api`]: what every route shares: JSON bodies and errors, path and query extractors, and
 //!   bearer-token authentication of agents and chat sessions;
-//! - [`chat`]: the customer's chat (sessions, messages, long polling);
+//! - [`chat`]: the customer's chat (sessions, messages, long polling), with [`reads`] batching
+//!   the reads its requests make;
 //! - [`console`]: the agents' queue and ticket actions;
 //! - [`report`]: the "How we did" figures for the console.
 //!
@@ -32,6 +33,7 @@ pub mod identity;
 pub mod limits;
 mod new_chats;
 pub mod pages;
+mod reads;
 mod report;
 
 use api::{ApiError, Json};
@@ -110,6 +112,7 @@ pub fn router(state: WebState) -> Router {
         })
         .layer(axum::Extension(limits))
         .layer(axum::Extension(Arc::new(new_chats::NewChats::default())))
+        .layer(axum::Extension(Arc::new(reads::ChatReads::default())))
         .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }

@@ -1,17 +1,22 @@
 //! New chat sessions, stored in batches: the customers and sessions of chats opened at the same
-//! time commit in one transaction, so a rush of new visitors costs one disk flush instead of one
-//! each. A batch that fails is rolled back and each of its chats is stored on its own, so one
-//! bad chat never fails the others.
+//! time are written together in the inbox's next batch transaction
+//! ([`Engine::write_in_batch`]), so a rush of new visitors shares the disk flush of the messages
+//! being stored alongside instead of costing one of its own. A batch that fails is rolled back
+//! and each of its chats is stored on its own, so one bad chat never fails the others.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use super::WEB;
 use crate::clock::Millis;
 use crate::core::batcher::{BatchLimits, Batcher, Queued};
 use crate::core::customer::Customer;
-use crate::core::services::Services;
-use crate::store::{Result, WebSession};
+use crate::core::engine::Engine;
+use crate::core::error::Result;
+use crate::core::group_commit::BatchWrite;
+use crate::store::{Tx, WebSession};
 
 /// Chats opened together are few compared with messages; a bound keeps one transaction short.
 const BATCH_MAX: usize = 64;
@@ -35,7 +40,7 @@ pub(super) struct NewChats {
 impl NewChats {
     /// Stores the chat's customer and session (committed together: never one without the
     /// other) and returns the customer.
-    pub(super) async fn open(&self, services: &Arc<Services>, chat: NewChat) -> Result<Customer> {
+    pub(super) async fn open(&self, engine: &Engine, chat: NewChat) -> Result<Customer> {
         let limits = BatchLimits {
             max: BATCH_MAX,
             wait: Duration::ZERO,
@@ -44,21 +49,21 @@ impl NewChats {
         let stored = self
             .batcher
             .submit(chat, limits, |batch| {
-                let services = services.clone();
-                async move { commit(&services, batch).await }
+                let engine = engine.clone();
+                async move { commit(&engine, batch).await }
             })
             .await;
         match stored {
             Some(customer) => customer,
             // The batch that took it stopped before committing, so nothing of it is stored.
-            None => store(services, &[&retry]).await.map(first),
+            None => store(engine, vec![retry]).await.map(first),
         }
     }
 }
 
-async fn commit(services: &Services, batch: Vec<Queued<NewChat, Result<Customer>>>) {
-    let chats: Vec<&NewChat> = batch.iter().map(|q| &q.item).collect();
-    match store(services, &chats).await {
+async fn commit(engine: &Engine, batch: Vec<Queued<NewChat, Result<Customer>>>) {
+    let chats: Vec<NewChat> = batch.iter().map(|q| q.item.clone()).collect();
+    match store(engine, chats).await {
         Ok(customers) => {
             for (queued, customer) in batch.into_iter().zip(customers) {
                 let _ = queued.done.send(Ok(customer));
@@ -71,39 +76,59 @@ async fn commit(services: &Services, batch: Vec<Queued<NewChat, Result<Customer>
         }
         Err(_) => {
             for queued in batch {
-                let stored = store(services, &[&queued.item]).await.map(first);
+                let stored = store(engine, vec![queued.item]).await.map(first);
                 let _ = queued.done.send(stored);
             }
         }
     }
 }
 
-/// Stores the chats in one transaction; their customers, in order. The customers come first,
-/// then the sessions together (which the store may write in one statement).
-async fn store(services: &Services, chats: &[&NewChat]) -> Result<Vec<Customer>> {
-    let mut w = services.write().await?;
-    let mut customers = Vec::new();
-    for chat in chats {
-        let customer =
-            w.tx.upsert_customer(WEB, &chat.key, chat.name.as_deref(), chat.now)
-                .await?;
-        if chat.email.is_some() {
-            w.tx.set_customer_email(customer.id, chat.email.as_deref())
-                .await?;
-        }
-        customers.push(customer);
-    }
-    for (chat, customer) in chats.iter().zip(&customers) {
-        w.tx.create_web_session(&WebSession {
-            id: chat.session_id.clone(),
-            token_hash: chat.token_hash.clone(),
-            customer_id: customer.id,
-            created_at: chat.now,
-        })
-        .await?;
-    }
-    w.commit().await?;
+/// Stores the chats in the inbox's next batch transaction; their customers, in order.
+async fn store(engine: &Engine, chats: Vec<NewChat>) -> Result<Vec<Customer>> {
+    let open = Arc::new(OpenChats {
+        chats,
+        customers: Mutex::default(),
+    });
+    engine.write_in_batch(open.clone()).await?;
+    let customers = std::mem::take(&mut *open.customers.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(customers)
+}
+
+/// Chats to store, and their customers once stored.
+struct OpenChats {
+    chats: Vec<NewChat>,
+    customers: Mutex<Vec<Customer>>,
+}
+
+#[async_trait]
+impl BatchWrite for OpenChats {
+    /// The customers come first, then the sessions together (which the store may write in one
+    /// statement).
+    async fn write(&self, tx: &mut dyn Tx) -> Result<()> {
+        let mut customers = Vec::new();
+        for chat in &self.chats {
+            let customer = tx
+                .upsert_customer(WEB, &chat.key, chat.name.as_deref(), chat.now)
+                .await?;
+            if chat.email.is_some() {
+                tx.set_customer_email(customer.id, chat.email.as_deref())
+                    .await?;
+            }
+            customers.push(customer);
+        }
+        for (chat, customer) in self.chats.iter().zip(&customers) {
+            tx.create_web_session(&WebSession {
+                id: chat.session_id.clone(),
+                token_hash: chat.token_hash.clone(),
+                customer_id: customer.id,
+                created_at: chat.now,
+            })
+            .await?;
+        }
+        // Set last: a batch that fails after this write is rolled back, and the write made again.
+        *self.customers.lock().unwrap_or_else(|p| p.into_inner()) = customers;
+        Ok(())
+    }
 }
 
 fn first(mut customers: Vec<Customer>) -> Customer {

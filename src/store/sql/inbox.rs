@@ -12,7 +12,8 @@ pub(in crate::store) const INSERT_INBOUND: &str =
 pub(in crate::store) const MAX_INBOUND_ROWS: usize = 32;
 
 /// [`INSERT_INBOUND`] for `n` events at once (`n` a power of two up to [`MAX_INBOUND_ROWS`], so a
-/// batch of any size is a few statements that each connection prepares once and keeps), each
+/// handful of statement texts, which each connection prepares once and keeps, serve a batch of
+/// any size in one statement per [`MAX_INBOUND_ROWS`] events), each
 /// row returning its channel and external id too, as inserted rows come back in no set order.
 pub(in crate::store) fn insert_inbound_rows(n: usize) -> &'static str {
     use std::sync::OnceLock;
@@ -117,14 +118,14 @@ macro_rules! impl_inbox {
             ) -> Result<Vec<Recorded>> {
                 // Inserted: (channel, external id) -> id.
                 let mut inserted = std::collections::HashMap::new();
-                let mut rest = batch;
-                while !rest.is_empty() {
-                    // The largest power of two that fits: 13 events are 8 + 4 + 1 rows.
-                    let n = rest.len().min(sql::MAX_INBOUND_ROWS);
-                    let n = 1 << (usize::BITS - 1 - n.leading_zeros());
-                    let (chunk, tail) = rest.split_at(n);
+                for chunk in batch.chunks(sql::MAX_INBOUND_ROWS) {
+                    // Padded to a power of two with copies of the last event, so a handful of
+                    // statement texts serve every batch size: a copy conflicts with its
+                    // original, so the conflict clause leaves it out.
+                    let n = chunk.len().next_power_of_two();
+                    let copies = std::iter::repeat_n(&chunk[chunk.len() - 1], n - chunk.len());
                     let mut query = sqlx::query(sql::insert_inbound_rows(n));
-                    for inbound in chunk {
+                    for inbound in chunk.iter().chain(copies) {
                         query = query
                             .bind(&inbound.channel)
                             .bind(&inbound.external_id)
@@ -142,7 +143,6 @@ macro_rules! impl_inbox {
                             (row.try_get("channel")?, row.try_get("external_id")?);
                         inserted.insert(key, row.try_get::<i64, _>("id")?);
                     }
-                    rest = tail;
                 }
                 let mut seen = std::collections::HashSet::new();
                 let mut outcomes = Vec::with_capacity(batch.len());

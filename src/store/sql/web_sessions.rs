@@ -7,11 +7,45 @@ pub(in crate::store) const CREATE_WEB_SESSION: &str =
 pub(in crate::store) const WEB_SESSION: &str =
     "SELECT id, token_hash, customer_id, created_at FROM web_sessions WHERE id = $1";
 
-/// A session with what a message posted in it needs of its customer, in one statement.
-pub(in crate::store) const WEB_SESSION_WITH_CUSTOMER: &str =
-    "SELECT s.id, s.token_hash, s.customer_id, s.created_at, \
-            c.external_id AS customer_key, c.display_name AS customer_name \
-     FROM web_sessions s LEFT JOIN customers c ON c.id = s.customer_id WHERE s.id = $1";
+/// Sessions with what a message posted in them needs of their customers: `n` session ids bound
+/// to `$1..$n`.
+pub(in crate::store) fn sessions_with_customers_sql(n: usize) -> String {
+    format!(
+        "SELECT s.id, s.token_hash, s.customer_id, s.created_at, \
+                c.external_id AS customer_key, c.display_name AS customer_name \
+         FROM web_sessions s LEFT JOIN customers c ON c.id = s.customer_id WHERE s.id IN ({})",
+        placeholders(0, n)
+    )
+}
+
+/// The lines of `n` chats of channel `$1`, each after its own line id: the chat numbered `i` is
+/// keyed by `$(2i+2)` and read after `$(2i+3)`. A row's `k` is its chat's number.
+pub(in crate::store) fn chats_lines_sql(n: usize) -> String {
+    let chats: Vec<String> = (0..n)
+        .map(|i| format!("({i}, ${}, CAST(${} AS BIGINT))", 2 * i + 2, 2 * i + 3))
+        .collect();
+    format!(
+        "SELECT k.column1 AS k, l.id, l.conversation_id, l.author, l.author_name, l.text, l.at, \
+                l.intent, l.confidence, l.choices \
+         FROM (VALUES {}) AS k \
+         JOIN conversations c ON c.channel = $1 AND c.conversation_key = k.column2 \
+         JOIN transcript_lines l ON l.conversation_id = c.id AND l.id > k.column3 \
+                                 AND l.author <> 'note' \
+         ORDER BY k.column1, l.id",
+        chats.join(", ")
+    )
+}
+
+/// Ids or chats per read statement (a power of two): reads are padded to a power of two, so a
+/// handful of statement texts serve every batch size.
+pub(in crate::store) const READ_KEYS: usize = 64;
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from + 1..=from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Implements [`WebSessionStore`](crate::store::WebSessionStore) for a store type with a `pool`.
 macro_rules! impl_web_sessions {
@@ -38,55 +72,80 @@ macro_rules! impl_web_sessions {
                 .transpose()
             }
 
-            async fn web_session_with_customer(
+            async fn web_sessions_with_customers(
                 &self,
-                id: &str,
+                ids: &[&str],
             ) -> $crate::store::Result<
-                Option<(
-                    $crate::store::WebSession,
-                    Option<$crate::store::SessionCustomer>,
-                )>,
+                Vec<
+                    Option<(
+                        $crate::store::WebSession,
+                        Option<$crate::store::SessionCustomer>,
+                    )>,
+                >,
             > {
                 use sqlx::Row;
-                let row = sqlx::query($crate::store::sql::WEB_SESSION_WITH_CUSTOMER)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|r| {
-                    let session = $crate::store::WebSession {
-                        id: r.try_get("id")?,
-                        token_hash: r.try_get("token_hash")?,
-                        customer_id: r.try_get("customer_id")?,
-                        created_at: r.try_get("created_at")?,
-                    };
-                    let key: Option<String> = r.try_get("customer_key")?;
-                    let customer = match key {
-                        Some(key) => Some($crate::store::SessionCustomer {
-                            key,
-                            name: r.try_get("customer_name")?,
-                        }),
-                        None => None,
-                    };
-                    Ok((session, customer))
-                })
-                .transpose()
+                let mut found = std::collections::HashMap::new();
+                for chunk in ids.chunks($crate::store::sql::web_sessions::READ_KEYS) {
+                    // Padded with copies of the last id, which `IN` reads once.
+                    let padded = chunk.len().next_power_of_two();
+                    let text =
+                        $crate::store::sql::web_sessions::sessions_with_customers_sql(padded);
+                    // Built from constants and placeholder numbers only.
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    let copies = std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len());
+                    for id in chunk.iter().chain(copies) {
+                        query = query.bind(*id);
+                    }
+                    for r in query.fetch_all(&self.pool).await? {
+                        let session = $crate::store::WebSession {
+                            id: r.try_get("id")?,
+                            token_hash: r.try_get("token_hash")?,
+                            customer_id: r.try_get("customer_id")?,
+                            created_at: r.try_get("created_at")?,
+                        };
+                        let key: Option<String> = r.try_get("customer_key")?;
+                        let customer = match key {
+                            Some(key) => Some($crate::store::SessionCustomer {
+                                key,
+                                name: r.try_get("customer_name")?,
+                            }),
+                            None => None,
+                        };
+                        found.insert(session.id.clone(), (session, customer));
+                    }
+                }
+                Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
             }
 
-            async fn chat_lines(
+            async fn chats_lines(
                 &self,
                 channel: &str,
-                key: &str,
-                after: i64,
-            ) -> $crate::store::Result<Vec<$crate::core::message::TranscriptLine>> {
-                // One statement sees one consistent state of the database by itself: no
-                // BEGIN and ROLLBACK around it, each a round trip of its own.
-                let rows = sqlx::query($crate::store::sql::LINES_FOR_KEY)
-                    .bind(channel)
-                    .bind(key)
-                    .bind(after)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(tx::line).collect()
+                chats: &[(&str, i64)],
+            ) -> $crate::store::Result<Vec<Vec<$crate::core::message::TranscriptLine>>> {
+                use sqlx::Row;
+                let mut lines = Vec::with_capacity(chats.len());
+                for chunk in chats.chunks($crate::store::sql::web_sessions::READ_KEYS) {
+                    // Padded with copies of the last chat, whose rows are left unread. One
+                    // statement sees one consistent state of the database by itself: no BEGIN
+                    // and ROLLBACK around it, each a round trip of its own.
+                    let padded = chunk.len().next_power_of_two();
+                    let text = $crate::store::sql::web_sessions::chats_lines_sql(padded);
+                    // Built from constants and placeholder numbers only.
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(channel);
+                    let copies = std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len());
+                    for (key, after) in chunk.iter().chain(copies) {
+                        query = query.bind(*key).bind(*after);
+                    }
+                    let first = lines.len();
+                    lines.resize_with(first + chunk.len(), Vec::new);
+                    for r in query.fetch_all(&self.pool).await? {
+                        let k = usize::try_from(r.try_get::<i32, _>("k")?).unwrap_or(usize::MAX);
+                        if let Some(chat) = lines[first..].get_mut(k) {
+                            chat.push(tx::line(&r)?);
+                        }
+                    }
+                }
+                Ok(lines)
             }
         }
     };
