@@ -60,6 +60,57 @@ impl Rng {
     }
 }
 
+/// Asks the CPU to start loading the weight rows of `x`'s features into cache. A hint only:
+/// it changes no value, and costs nothing where the CPU has no such instruction.
+#[inline]
+fn prefetch_rows(w: &[f32], classes: usize, x: &SparseVec) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        /// Floats per 64-byte cache line.
+        const LINE: usize = 16;
+        for &(f, _) in x {
+            let start = f as usize * classes;
+            let Some(row) = w.get(start..start + classes) else {
+                continue;
+            };
+            for line in row.chunks(LINE) {
+                // SAFETY: prefetching never faults nor writes; the address is inside `w`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (w, classes, x);
+}
+
+/// Asks Linux to back `v` with 2 MB pages where it can (transparent huge pages in `madvise`
+/// mode). SGD and classification read the rows of a few hundred features at random places in
+/// tens of megabytes of weights; with 4 KB pages most of those reads also miss the TLB. A hint
+/// only: the values are the same either way. The weights then take up to 2 MB more memory
+/// (peak RSS of `eval` on CLINC150: 71.4 MB, 69.1 MB without).
+fn huge_pages(v: &mut [f32]) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::{c_int, c_void};
+        extern "C" {
+            fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+        }
+        const MADV_HUGEPAGE: c_int = 14;
+        const PAGE: usize = 4096;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(v);
+        let (a, b) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
+        if b > a {
+            // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE changes how the
+            // kernel backs the pages, never their contents. A failure leaves 4 KB pages.
+            unsafe { madvise(a as *mut c_void, b - a, MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
+}
+
 impl LinearModel {
     pub fn classes(&self) -> usize {
         self.classes
@@ -96,12 +147,47 @@ impl LinearModel {
         classes: usize,
         p: TrainParams,
     ) -> LinearModel {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { Self::train_avx2(xs, ys, rows, features, classes, p) };
+        }
+        Self::train_portable(xs, ys, rows, features, classes, p)
+    }
+
+    /// [`LinearModel::train`] compiled for AVX2: the loops over classes take 8 floats at a
+    /// time instead of 4. Each weight and score sees the same operations in the same order
+    /// (Rust never fuses a multiply and an add on its own), so the model is bit for bit the
+    /// portable one.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn train_avx2(
+        xs: &[SparseVec],
+        ys: &[u32],
+        rows: &[usize],
+        features: usize,
+        classes: usize,
+        p: TrainParams,
+    ) -> LinearModel {
+        Self::train_portable(xs, ys, rows, features, classes, p)
+    }
+
+    #[inline(always)]
+    fn train_portable(
+        xs: &[SparseVec],
+        ys: &[u32],
+        rows: &[usize],
+        features: usize,
+        classes: usize,
+        p: TrainParams,
+    ) -> LinearModel {
         let mut model = LinearModel {
             classes,
             features,
             w: vec![0.0; features * classes],
             b: vec![0.0; classes],
         };
+        huge_pages(&mut model.w);
         if rows.is_empty() || classes == 0 {
             return model;
         }
@@ -135,7 +221,12 @@ impl LinearModel {
         for epoch in 0..epochs {
             rng.shuffle(&mut order);
             let mut loss = 0.0f64;
-            for &r in &order {
+            for (i, &r) in order.iter().enumerate() {
+                // The next row's weights start loading while this row is worked on: rows of
+                // rare features are seldom in cache.
+                if let Some(&next) = order.get(i + 1) {
+                    prefetch_rows(&model.w, classes, &xs[next]);
+                }
                 // Step size decays slowly: lr / (1 + 0.3 × epochs done).
                 let lr = p.learning_rate / (1.0 + 0.3 * step as f32 / n);
                 step += 1;
@@ -226,7 +317,7 @@ impl LinearModel {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn raw_scores(&self, x: &SparseVec, scale: f32, out: &mut [f32]) {
         out.copy_from_slice(&self.b);
         let c = self.classes;
@@ -244,8 +335,24 @@ impl LinearModel {
     }
 
     /// Class probabilities for `x` into `out` (length = classes).
-    #[inline]
     pub fn probabilities(&self, x: &SparseVec, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.probabilities_avx2(x, out) };
+        }
+        self.probabilities_portable(x, out)
+    }
+
+    /// [`LinearModel::probabilities`] for AVX2, with the same results (see `train_avx2`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn probabilities_avx2(&self, x: &SparseVec, out: &mut [f32]) {
+        self.probabilities_portable(x, out)
+    }
+
+    #[inline(always)]
+    fn probabilities_portable(&self, x: &SparseVec, out: &mut [f32]) {
         self.raw_scores(x, 1.0, out);
         let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
@@ -291,5 +398,46 @@ mod tests {
         m.probabilities(&vec![(2, 1.0)], &mut p);
         assert!(p[1] > 0.6, "{p:?}");
         assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_avx2_build_trains_the_portable_model_bit_for_bit() {
+        // 13 classes (not a multiple of 8: the loops' tails count too), 40 features, rows of a
+        // few features each with uneven weights.
+        let mut rng = Rng::new(7);
+        let xs: Vec<SparseVec> = (0..200)
+            .map(|_| {
+                let mut x: SparseVec = (0..6)
+                    .map(|_| (rng.below(40) as u32, 0.1 + rng.below(90) as f32 / 100.0))
+                    .collect();
+                x.sort_unstable_by_key(|&(f, _)| f);
+                x.dedup_by_key(|&mut (f, _)| f);
+                x
+            })
+            .collect();
+        let ys: Vec<u32> = (0..200).map(|i| (i % 13) as u32).collect();
+        let rows: Vec<usize> = (0..200).collect();
+        let params = TrainParams {
+            epochs: 5,
+            max_steps: 10_000,
+            class_balance: true,
+            average: true,
+            learning_rate: 4.0,
+            l2: 1e-3,
+            seed: 3,
+            nb_fold: 0.0,
+        };
+        let portable = LinearModel::train_portable(&xs, &ys, &rows, 40, 13, params);
+        let used = LinearModel::train(&xs, &ys, &rows, 40, 13, params);
+        let bits =
+            |m: &LinearModel| -> Vec<u32> { m.w.iter().chain(&m.b).map(|v| v.to_bits()).collect() };
+        assert!(portable.w.iter().any(|&w| w != 0.0));
+        assert_eq!(bits(&portable), bits(&used));
+        let (mut a, mut b) = (vec![0.0; 13], vec![0.0; 13]);
+        for x in &xs {
+            used.probabilities_portable(x, &mut a);
+            used.probabilities(x, &mut b);
+            assert_eq!(a, b);
+        }
     }
 }
