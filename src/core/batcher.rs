@@ -90,6 +90,38 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
     }
 }
 
+/// For a `run` whose batch shares one operation: sends each item of `batch` its part of `done`
+/// (one result per item, in order); if the shared operation failed, does each item again on its
+/// own with `alone`, so one bad item never fails the others (a lone item gets its error as it
+/// is).
+pub(crate) async fn answer_each<T, R, E, F, Fut>(
+    batch: Vec<Queued<T, Result<R, E>>>,
+    done: Result<Vec<R>, E>,
+    alone: F,
+) where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
+{
+    match done {
+        Ok(results) => {
+            for (queued, result) in batch.into_iter().zip(results) {
+                let _ = queued.done.send(Ok(result));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(queued) = batch.into_iter().next() {
+                let _ = queued.done.send(Err(e));
+            }
+        }
+        Err(_) => {
+            for queued in batch {
+                let result = alone(queued.item).await;
+                let _ = queued.done.send(result);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::WEB;
 use crate::clock::Millis;
-use crate::core::batcher::{BatchLimits, Batcher, Queued};
+use crate::core::batcher::{answer_each, BatchLimits, Batcher, Queued};
 use crate::core::customer::Customer;
 use crate::core::engine::Engine;
 use crate::core::error::Result;
@@ -63,24 +63,11 @@ impl NewChats {
 
 async fn commit(engine: &Engine, batch: Vec<Queued<NewChat, Result<Customer>>>) {
     let chats: Vec<NewChat> = batch.iter().map(|q| q.item.clone()).collect();
-    match store(engine, chats).await {
-        Ok(customers) => {
-            for (queued, customer) in batch.into_iter().zip(customers) {
-                let _ = queued.done.send(Ok(customer));
-            }
-        }
-        Err(e) if batch.len() == 1 => {
-            if let Some(queued) = batch.into_iter().next() {
-                let _ = queued.done.send(Err(e));
-            }
-        }
-        Err(_) => {
-            for queued in batch {
-                let stored = store(engine, vec![queued.item]).await.map(first);
-                let _ = queued.done.send(stored);
-            }
-        }
-    }
+    let stored = store(engine, chats).await;
+    answer_each(batch, stored, |chat| async move {
+        store(engine, vec![chat]).await.map(first)
+    })
+    .await;
 }
 
 /// Stores the chats in the inbox's next batch transaction; their customers, in order.

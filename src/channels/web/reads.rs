@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::batcher::{BatchLimits, Batcher, Queued};
+use crate::core::batcher::{answer_each, BatchLimits, Batcher, Queued};
 use crate::core::message::TranscriptLine;
 use crate::core::services::Services;
 use crate::store::{Result, SessionCustomer, WebSession};
@@ -95,7 +95,7 @@ async fn lines(
 async fn read_sessions(services: &Services, batch: Vec<Queued<String, Result<SessionRead>>>) {
     let ids: Vec<&str> = batch.iter().map(|q| q.item.as_str()).collect();
     let read = sessions(services, &ids).await;
-    answer(batch, read, |id| async move {
+    answer_each(batch, read, |id| async move {
         sessions(services, &[id.as_str()]).await.map(first)
     })
     .await;
@@ -111,39 +111,12 @@ async fn read_lines(
         .map(|q| (q.item.0.as_str(), q.item.1))
         .collect();
     let read = lines(services, channel, &chats).await;
-    answer(batch, read, |(key, after)| async move {
+    answer_each(batch, read, |(key, after)| async move {
         lines(services, channel, &[(key.as_str(), after)])
             .await
             .map(first)
     })
     .await;
-}
-
-/// Sends each request of `batch` its part of `read`; if the batch's read failed, reads each
-/// request again on its own with `alone` (a lone request gets its error as it is).
-async fn answer<T, R, F, Fut>(batch: Vec<Queued<T, Result<R>>>, read: Result<Vec<R>>, alone: F)
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R>>,
-{
-    match read {
-        Ok(results) => {
-            for (queued, result) in batch.into_iter().zip(results) {
-                let _ = queued.done.send(Ok(result));
-            }
-        }
-        Err(e) if batch.len() == 1 => {
-            if let Some(queued) = batch.into_iter().next() {
-                let _ = queued.done.send(Err(e));
-            }
-        }
-        Err(_) => {
-            for queued in batch {
-                let result = alone(queued.item).await;
-                let _ = queued.done.send(result);
-            }
-        }
-    }
 }
 
 fn first<R: Default>(mut results: Vec<R>) -> R {
