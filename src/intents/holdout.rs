@@ -56,8 +56,9 @@ pub fn stratified_folds(ys: &[u32], classes: usize, k: usize, rng: &mut Rng) -> 
     fold
 }
 
-/// Scores every row (rows labelled `n_intents` are out of scope) with models that did not see
-/// it, and every `unseen` vector (out of scope, never trained on) with each of those models.
+/// Scores rows (rows labelled `n_intents` are out of scope) with models that did not see them,
+/// about [`CALIBRATION_POINTS`] of them (every row of a small set, more than once), and every
+/// `unseen` vector (out of scope, never trained on) with each of those models.
 /// The last `fixed` rows are never held out nor scored: every model trains on them. The models
 /// train on up to `threads` threads.
 /// Returns nothing for a set too small to split.
@@ -95,8 +96,17 @@ pub fn held_out_scores(
         .collect();
     // Every (split, fold) model is trained on its own, side by side on the cores; the scores
     // are then pooled in the same order whatever the thread count.
+    // A model for each (split, fold), in order, until about CALIBRATION_POINTS rows were held
+    // out: a large set needs only some of its folds (all of CLINC150, 15,000 examples in three
+    // folds: one), which is most of what calibration costs in training time.
+    let mut held_rows = 0;
     let jobs: Vec<(usize, usize)> = (0..repeats)
         .flat_map(|r| (0..k).map(move |f| (r, f)))
+        .take_while(|&(r, f)| {
+            let enough = held_rows >= CALIBRATION_POINTS;
+            held_rows += splits[r].iter().filter(|&&fold| fold == f).count();
+            !enough
+        })
         .collect();
     let score = |&(r, f): &(usize, usize)| {
         let fold = &splits[r];
@@ -176,6 +186,44 @@ pub fn parallel_map<T: Sync, R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Held-out scores of `n` rows of two intents (one feature each), at the default settings.
+    fn held_of(n: usize) -> Vec<Held> {
+        let xs: Vec<SparseVec> = (0..n).map(|i| vec![((i % 2) as u32, 1.0)]).collect();
+        let ys: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+        let unseen = vec![vec![(0, 0.1), (1, 0.1)]];
+        let s = MatcherSettings::default();
+        let params = TrainParams {
+            epochs: 2,
+            max_steps: 100_000,
+            class_balance: false,
+            average: false,
+            learning_rate: 1.0,
+            l2: 0.0,
+            seed: 5,
+            nb_fold: 0.0,
+        };
+        // Two intents and the reject class, which has no rows here.
+        held_out_scores(&xs, &ys, &unseen, 2, 3, 2, 0, &s, params, &[false; 2], 1)
+    }
+
+    #[test]
+    fn a_large_set_trains_only_the_folds_calibration_needs() {
+        // Three folds of 2,500: two models give 5,000 held-out scores, the third is not trained.
+        let held = held_of(7_500);
+        assert_eq!(held.iter().filter(|h| !h.oos).count(), 5_000);
+        // The stand-in is scored once by each model trained.
+        assert_eq!(held.iter().filter(|h| h.oos).count(), 2);
+        assert!(held.iter().filter(|h| !h.oos).all(|h| h.correct));
+    }
+
+    #[test]
+    fn a_small_set_is_split_again_until_enough_is_held_out() {
+        // 1,000 rows: ten folds, three shuffles, every row scored three times.
+        let held = held_of(1_000);
+        assert_eq!(held.iter().filter(|h| !h.oos).count(), 3_000);
+        assert_eq!(held.iter().filter(|h| h.oos).count(), 30);
+    }
 
     #[test]
     fn parallel_map_keeps_the_order_of_its_items() {
