@@ -94,11 +94,11 @@ pub fn held_out_scores(
     let splits: Vec<Vec<usize>> = (0..repeats)
         .map(|_| stratified_folds(&ys[..scored], classes, k, &mut rng))
         .collect();
-    // Every (split, fold) model is trained on its own, side by side on the cores; the scores
-    // are then pooled in the same order whatever the thread count.
     // A model for each (split, fold), in order, until about CALIBRATION_POINTS rows were held
     // out: a large set needs only some of its folds (all of CLINC150, 15,000 examples in three
-    // folds: one), which is most of what calibration costs in training time.
+    // folds: one), which is most of what calibration costs in training time. Each model is
+    // trained on its own, side by side on the cores; the scores are then pooled in the same
+    // order whatever the thread count.
     let mut held_rows = 0;
     let jobs: Vec<(usize, usize)> = (0..repeats)
         .flat_map(|r| (0..k).map(move |f| (r, f)))
