@@ -10,11 +10,12 @@ pub(in crate::store) const WEB_SESSION: &str =
 /// Sessions with what a message posted in them needs of their customers: `n` session ids bound
 /// to `$1..$n`.
 pub(in crate::store) fn sessions_with_customers_sql(n: usize) -> String {
+    let ids: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT s.id, s.token_hash, s.customer_id, s.created_at, \
                 c.external_id AS customer_key, c.display_name AS customer_name \
          FROM web_sessions s LEFT JOIN customers c ON c.id = s.customer_id WHERE s.id IN ({})",
-        placeholders(0, n)
+        ids.join(", ")
     )
 }
 
@@ -39,13 +40,6 @@ pub(in crate::store) fn chats_lines_sql(n: usize) -> String {
 /// Ids or chats per read statement (a power of two): reads are padded to a power of two, so a
 /// handful of statement texts serve every batch size.
 pub(in crate::store) const READ_KEYS: usize = 64;
-
-fn placeholders(from: usize, n: usize) -> String {
-    (from + 1..=from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Implements [`WebSessionStore`](crate::store::WebSessionStore) for a store type with a `pool`.
 macro_rules! impl_web_sessions {
