@@ -59,8 +59,24 @@ pub const WRITE_PATH_CHECKPOINT_PAGES: u32 = 20_000;
 /// so that it starts over (SQLite's own checkpoint threshold is the same).
 pub const RESTART_AFTER_PAGES: i64 = 1_000;
 
+/// A pool of exactly one connection, kept for good. Write transactions all go to it: in WAL mode
+/// a connection throws its page cache away whenever it finds that another connection wrote since
+/// its last transaction, so writers taking turns on pooled connections would each start cold and
+/// read every page they touch back from the file; one writer keeps its cache across batches.
+fn writer_pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+}
+
 pub struct SqliteStore {
+    /// Reads: the chat API's, the reports', checkpoints.
     pool: SqlitePool,
+    /// Write transactions, on one connection kept for them (see [`writer_pool`]).
+    writer: SqlitePool,
     /// Held by every write transaction, and by the checkpointer while it finishes the log.
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// The background checkpointer of a database file (none in memory); stopped with the store.
@@ -181,26 +197,22 @@ impl SqliteStore {
                 })?;
             }
         }
-        let pool = if in_memory {
+        let (pool, writer) = if in_memory {
             // An in-memory database lives as long as a connection to it: keep exactly one, forever,
             // so every transaction sees the same data.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options.clone())
-                .await?
+            let pool = writer_pool().connect_with(options.clone()).await?;
+            (pool.clone(), pool)
         } else {
-            SqlitePoolOptions::new()
+            let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 // The database is in this process: a pooled connection cannot have been cut, and
                 // checking it would cost a round trip to its thread on every acquire.
                 .test_before_acquire(false)
                 .connect_with(options.clone())
-                .await?
+                .await?;
+            (pool, writer_pool().connect_with(options.clone()).await?)
         };
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let write_gate = Arc::new(tokio::sync::Mutex::new(()));
         let checkpointer = match checkpoint_every {
             Some(every) if !in_memory => {
@@ -210,6 +222,7 @@ impl SqliteStore {
         };
         Ok(Self {
             pool,
+            writer,
             write_gate,
             checkpointer,
         })
@@ -243,7 +256,7 @@ impl Store for SqliteStore {
         // The write gate first, so the checkpointer can find a moment with no writer.
         let gate = self.write_gate.clone().lock_owned().await;
         Ok(Box::new(SqliteTx::new(
-            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Some(gate),
             true,
         )))
