@@ -6,9 +6,10 @@
 //! writer gets through. A message's new conversation, its customer line, the bot's line and the
 //! conversation's new state are written one after the other with nothing reading them in
 //! between, and so are the sessions of new web chats; they are held here and written for the
-//! whole batch in one multi-row INSERT per table and one `UPDATE … FROM (VALUES …)`, just before
-//! the transaction's next other statement, or its commit. Whatever runs next in the transaction therefore sees them, as if they had been
-//! written at once.
+//! whole batch, just before the transaction's next other statement or its commit, in one round
+//! trip: one multi-row INSERT per table and one `UPDATE … FROM (VALUES …)`, sent as one query.
+//! Whatever runs next in the transaction therefore sees them, as if they had been written at
+//! once.
 //!
 //! Their ids are given here, not by the database: the next ones are read from `sqlite_sequence`
 //! (AUTOINCREMENT's high-water mark, so an id is never reused, as the chat API's `after=N` cursor
@@ -122,30 +123,38 @@ macro_rules! impl_write_behind {
                 Ok(next.as_mut().expect("read just above"))
             }
 
-            /// Each row count is a statement of its own text: they are prepared each time
-            /// (`persistent(false)`) rather than crowd the connection's statement cache.
+            /// Everything held back goes in one round trip: the statements are joined into one
+            /// query, which SQLite runs one after the other (its `?` placeholders are numbered on
+            /// from one statement to the next). Each row count is a text of its own: they are
+            /// prepared each time (`persistent(false)`) rather than crowd the connection's
+            /// statement cache.
             async fn write_behind(&mut self) -> Result<()> {
                 use sql::write_behind as wb;
-                // Conversations first: the lines refer to them.
                 let created = std::mem::take(&mut self.behind.new_conversations);
-                for chunk in created.chunks(wb::CHUNK) {
-                    let rows = conversation_rows(chunk)?;
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(wb::INSERT_CONVERSATIONS);
-                    insert.push_values(rows, push_conversation);
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *self.tx)
-                        .await?;
-                }
                 let lines = std::mem::take(&mut self.behind.lines);
+                let conversations = std::mem::take(&mut self.behind.conversations);
+                let sessions = std::mem::take(&mut self.behind.web_sessions);
+                let mut query = sqlx::QueryBuilder::<$db>::new("");
+                let mut statements = 0;
+                let mut next = |query: &mut sqlx::QueryBuilder<$db>, text: &'static str| {
+                    if statements > 0 {
+                        query.push("; ");
+                    }
+                    statements += 1;
+                    query.push(text);
+                };
+                // Conversations first: the lines refer to them.
+                for chunk in created.chunks(wb::CHUNK) {
+                    next(&mut query, wb::INSERT_CONVERSATIONS);
+                    query.push_values(conversation_rows(chunk)?, push_conversation);
+                }
                 for chunk in lines.chunks(wb::CHUNK) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(wb::INSERT_LINES);
                     let mut rows = Vec::with_capacity(chunk.len());
                     for (id, l) in chunk {
                         rows.push((*id, l, sql::choices_to_db(&l.choices)?));
                     }
-                    insert.push_values(rows, |mut b, (id, l, choices)| {
+                    next(&mut query, wb::INSERT_LINES);
+                    query.push_values(rows, |mut b, (id, l, choices)| {
                         b.push_bind(id)
                             .push_bind(l.conversation_id)
                             .push_bind(l.author.as_str())
@@ -157,39 +166,26 @@ macro_rules! impl_write_behind {
                             .push_bind(choices)
                             .push_bind(l.outcome.clone());
                     });
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *self.tx)
-                        .await?;
                 }
-                let conversations = std::mem::take(&mut self.behind.conversations);
                 for chunk in conversations.chunks(wb::CHUNK) {
-                    let rows = conversation_rows(chunk)?;
-                    let mut update = sqlx::QueryBuilder::<$db>::new(wb::UPDATE_CONVERSATIONS);
-                    update.push_values(rows, push_conversation);
-                    update.push(wb::UPDATE_CONVERSATIONS_END);
-                    update
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    next(&mut query, wb::UPDATE_CONVERSATIONS);
+                    query.push_values(conversation_rows(chunk)?, push_conversation);
+                    query.push(wb::UPDATE_CONVERSATIONS_END);
                 }
-                let sessions = std::mem::take(&mut self.behind.web_sessions);
                 for chunk in sessions.chunks(wb::CHUNK) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(wb::INSERT_WEB_SESSIONS);
-                    insert.push_values(chunk, |mut b, session| {
+                    next(&mut query, wb::INSERT_WEB_SESSIONS);
+                    query.push_values(chunk, |mut b, session| {
                         b.push_bind(session.id.clone())
                             .push_bind(session.token_hash.clone())
                             .push_bind(session.customer_id)
                             .push_bind(session.created_at);
                     });
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *self.tx)
-                        .await?;
                 }
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(&mut *self.tx)
+                    .await?;
                 Ok(())
             }
         }
