@@ -1216,6 +1216,43 @@ async fn written_together_story(store: &dyn Store) {
     const T: i64 = 9_000_000;
     let mut tx = store.begin().await.unwrap();
     let eve = tx.upsert_customer("wb", "eve", None, T).await.unwrap();
+    // Several customers in one statement: the same rows as upserting them one by one leaves.
+    let many = tx
+        .upsert_customers(
+            "wb",
+            &[
+                ("eve", Some("Eve"), T + 1),
+                ("fay", None, T + 2),
+                ("gus", Some("Gus"), T + 3),
+                ("fay", Some("Fay"), T + 4),
+                ("gus", None, T + 5),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(many[0].id, eve.id, "an existing customer is found");
+    assert_eq!(
+        (many[0].display_name.as_deref(), many[0].created_at),
+        (Some("Eve"), T),
+        "a name given updates the stored one; the first time stays"
+    );
+    assert_eq!(many[1], many[3], "an id given twice is one customer");
+    assert_eq!(many[2], many[4]);
+    assert_eq!(
+        (many[1].display_name.as_deref(), many[1].created_at),
+        (Some("Fay"), T + 2),
+        "created at its first time, with the last name given"
+    );
+    assert_eq!(
+        many[2].display_name.as_deref(),
+        Some("Gus"),
+        "no name keeps the one given"
+    );
+    assert!(many[1].id != eve.id && many[2].id != eve.id && many[1].id != many[2].id);
+    for c in &many {
+        assert_eq!(c.channel, "wb");
+        assert_eq!(tx.customer(c.id).await.unwrap().as_ref(), Some(c));
+    }
     let mut first = conversation("wb", "chat-eve", eve.id, T);
     first.id = tx.create_conversation(&first).await.unwrap();
     let mut second = conversation("wb", "chat-eve-2", eve.id, T);

@@ -59,6 +59,15 @@ pub trait CustomerStore: Send {
         display_name: Option<&str>,
         now: Millis,
     ) -> Result<Customer>;
+    /// [`CustomerStore::upsert_customer`] for several customers of one channel, each given as
+    /// (external id, display name, time), in one statement: a burst of new chats costs one round
+    /// trip instead of one each. Returns each entry's customer as stored once all are written (an
+    /// id given twice: one customer, created at its first time, with the last name given).
+    async fn upsert_customers(
+        &mut self,
+        channel: &str,
+        customers: &[(&str, Option<&str>, Millis)],
+    ) -> Result<Vec<Customer>>;
     async fn customer(&mut self, id: i64) -> Result<Option<Customer>>;
     /// Blocks (keeping the first time) or unblocks the customer.
     async fn set_blocked(&mut self, id: i64, blocked: bool, now: Millis) -> Result<()>;

@@ -89,19 +89,20 @@ struct OpenChats {
 
 #[async_trait]
 impl BatchWrite for OpenChats {
-    /// The customers come first, then the sessions together (which the store may write in one
-    /// statement).
+    /// The customers come first, in one statement, then the sessions together (which the store
+    /// may also write in one).
     async fn write(&self, tx: &mut dyn Tx) -> Result<()> {
-        let mut customers = Vec::new();
-        for chat in &self.chats {
-            let customer = tx
-                .upsert_customer(WEB, &chat.key, chat.name.as_deref(), chat.now)
-                .await?;
+        let keys: Vec<_> = self
+            .chats
+            .iter()
+            .map(|chat| (chat.key.as_str(), chat.name.as_deref(), chat.now))
+            .collect();
+        let customers = tx.upsert_customers(WEB, &keys).await?;
+        for (chat, customer) in self.chats.iter().zip(&customers) {
             if chat.email.is_some() {
                 tx.set_customer_email(customer.id, chat.email.as_deref())
                     .await?;
             }
-            customers.push(customer);
         }
         for (chat, customer) in self.chats.iter().zip(&customers) {
             tx.create_web_session(&WebSession {

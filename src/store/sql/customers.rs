@@ -6,6 +6,15 @@ pub(in crate::store) const UPSERT_CUSTOMER: &str =
      ON CONFLICT (channel, external_id) \
      DO UPDATE SET display_name = COALESCE(excluded.display_name, customers.display_name) \
      RETURNING id, channel, external_id, display_name, created_at, blocked_at";
+/// [`UPSERT_CUSTOMER`] for many rows: this, then `(channel, external_id, display_name,
+/// created_at)` rows, then [`UPSERT_CUSTOMERS_END`].
+pub(in crate::store) const UPSERT_CUSTOMERS: &str =
+    "INSERT INTO customers (channel, external_id, display_name, created_at) ";
+pub(in crate::store) const UPSERT_CUSTOMERS_END: &str = " ON CONFLICT (channel, external_id) \
+     DO UPDATE SET display_name = COALESCE(excluded.display_name, customers.display_name) \
+     RETURNING id, channel, external_id, display_name, created_at, blocked_at";
+/// Rows per multi-row upsert: 4 values each, well under either database's limit on them.
+pub(in crate::store) const UPSERT_CHUNK: usize = 500;
 pub(in crate::store) const CUSTOMER: &str =
     "SELECT id, channel, external_id, display_name, created_at, blocked_at \
      FROM customers WHERE id = $1";
@@ -41,6 +50,53 @@ macro_rules! impl_customers {
                     .fetch_one(self.db().await?)
                     .await?;
                 customer(&row)
+            }
+
+            async fn upsert_customers(
+                &mut self,
+                channel: &str,
+                customers: &[(&str, Option<&str>, Millis)],
+            ) -> Result<Vec<Customer>> {
+                // One row per id (a statement may not upsert a row twice on PostgreSQL): the
+                // first time, the last name given.
+                let mut rows: Vec<(&str, Option<&str>, Millis)> = Vec::new();
+                for &(id, name, at) in customers {
+                    match rows.iter_mut().find(|row| row.0 == id) {
+                        Some(row) => row.1 = name.or(row.1),
+                        None => rows.push((id, name, at)),
+                    }
+                }
+                let mut stored = std::collections::HashMap::new();
+                for chunk in rows.chunks(sql::UPSERT_CHUNK) {
+                    let mut upsert = sqlx::QueryBuilder::new(sql::UPSERT_CUSTOMERS);
+                    upsert.push_values(chunk, |mut b, &(id, name, at)| {
+                        b.push_bind(channel.to_string())
+                            .push_bind(id.to_string())
+                            .push_bind(name.map(str::to_string))
+                            .push_bind(at);
+                    });
+                    upsert.push(sql::UPSERT_CUSTOMERS_END);
+                    // A text per row count: prepared each time, not cached.
+                    for row in upsert
+                        .build()
+                        .persistent(false)
+                        .fetch_all(self.db().await?)
+                        .await?
+                    {
+                        let c = customer(&row)?;
+                        stored.insert(c.external_id.clone(), c);
+                    }
+                }
+                customers
+                    .iter()
+                    .map(|&(id, _, _)| {
+                        stored.get(id).cloned().ok_or_else(|| {
+                            $crate::store::StoreError::Corrupt(format!(
+                                "customer {id} was upserted but not returned"
+                            ))
+                        })
+                    })
+                    .collect()
             }
 
             async fn customer(&mut self, id: i64) -> Result<Option<Customer>> {
