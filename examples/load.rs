@@ -272,20 +272,11 @@ async fn drive(
     let mut last_seq = 0;
     let mut next = start + offset;
     loop {
-        if let Some(interval) = interval {
-            if next >= end {
-                break;
-            }
-            tokio::time::sleep_until(next.into()).await;
-            next += interval;
-        } else if Instant::now() >= end {
+        if interval.is_some_and(|_| next >= end) || interval.is_none() && Instant::now() >= end {
             break;
         }
-        let due = if interval.is_some() {
-            next - interval.unwrap_or_default()
-        } else {
-            Instant::now()
-        };
+        // Before the message is due: a visitor opens the chat, then writes in it, so opening
+        // is no part of a reply's latency.
         if used
             .last()
             .is_none_or(|(_, n)| *n as usize >= MESSAGES_PER_SESSION)
@@ -293,6 +284,14 @@ async fn drive(
             used.push((Session::open(&client, &base).await?, 0));
             last_seq = 0;
         }
+        let due = match interval {
+            Some(interval) => {
+                tokio::time::sleep_until(next.into()).await;
+                next += interval;
+                next - interval
+            }
+            None => Instant::now(),
+        };
         let (session, sent) = used.last_mut().expect("a session");
         let text = QUESTIONS[*sent as usize % QUESTIONS.len()];
         match session.post(&client, text).await {
