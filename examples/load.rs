@@ -272,7 +272,11 @@ async fn drive(
     let mut last_seq = 0;
     let mut next = start + offset;
     loop {
-        if interval.is_some_and(|_| next >= end) || interval.is_none() && Instant::now() >= end {
+        let over = match interval {
+            Some(_) => next >= end,
+            None => Instant::now() >= end,
+        };
+        if over {
             break;
         }
         // Before the message is due: a visitor opens the chat, then writes in it, so opening
