@@ -1201,6 +1201,76 @@ async fn turn_story(store: &dyn Store) {
         } else {
             after.clone()
         }));
+
+    // What a poll reads in one statement: its session, the session's customer, and the lines of
+    // the chat keyed by the customer's key after the poll's line id.
+    let mut tx = store.begin().await.unwrap();
+    let visitor = tx
+        .upsert_customer("turn", "chat-ana", Some("Ana"), T)
+        .await
+        .unwrap();
+    let polled_session = WebSession {
+        id: "sess-poll".into(),
+        token_hash: "poll-hash".into(),
+        customer_id: visitor.id,
+        created_at: T,
+    };
+    tx.create_web_session(&polled_session).await.unwrap();
+    tx.commit().await.unwrap();
+    let polled = sessions
+        .web_sessions_with_lines(
+            "turn",
+            &[
+                ("sess-poll", asked.id),
+                ("nobody", 0),
+                ("sess-poll", newest),
+                ("sess-poll", 0),
+            ],
+        )
+        .await
+        .unwrap();
+    let customer = Some(SessionCustomer {
+        key: "chat-ana".into(),
+        name: Some("Ana".into()),
+    });
+    assert_eq!(
+        polled,
+        vec![
+            Some((
+                polled_session.clone(),
+                customer.clone(),
+                Some(after.clone())
+            )),
+            None,
+            Some((polled_session.clone(), customer.clone(), Some(vec![]))),
+            Some((polled_session.clone(), customer.clone(), Some(all.clone()))),
+        ]
+    );
+    assert_eq!(
+        sessions
+            .web_sessions_with_lines("web", &[("sess-poll", 0)])
+            .await
+            .unwrap(),
+        vec![Some((polled_session.clone(), customer, Some(vec![])))],
+        "another channel's chat is not this session's"
+    );
+    let many: Vec<(&str, i64)> = (0..70)
+        .map(|i| ("sess-poll", i64::from(i % 2) * asked.id))
+        .collect();
+    let read = sessions
+        .web_sessions_with_lines("turn", &many)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 70);
+    assert!(read
+        .iter()
+        .enumerate()
+        .all(|(i, poll)| poll.as_ref().and_then(|p| p.2.clone())
+            == Some(if i % 2 == 0 {
+                all.clone()
+            } else {
+                after.clone()
+            })));
 }
 
 async fn tx_lines(store: &dyn Store, channel: &str, key: &str) -> Vec<TranscriptLine> {

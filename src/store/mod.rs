@@ -141,6 +141,16 @@ pub trait WebSessionStore: Send + Sync {
         &self,
         ids: &[&str],
     ) -> Result<Vec<Option<(WebSession, Option<SessionCustomer>)>>>;
+    /// What chat pages poll with, in one statement: each session (`None` for an id with none)
+    /// with its customer, as [`Self::web_sessions_with_customers`] reads them, and, when it has a
+    /// customer, the lines of that customer's chat on `channel` (keyed by the customer's key)
+    /// after the given line id, notes left out; `None` for the lines of a session without one.
+    /// One entry per (session id, line id), in order.
+    async fn web_sessions_with_lines(
+        &self,
+        channel: &str,
+        polls: &[(&str, i64)],
+    ) -> Result<Vec<Option<SessionPoll>>>;
     /// [`TranscriptStore::lines_for_key`] of several chats of one channel, each after its own
     /// line id, read in one statement outside any transaction: what chat pages poll for. One
     /// list per chat, in order.
@@ -163,6 +173,14 @@ pub trait WebSessionStore: Send + Sync {
             .unwrap_or_default())
     }
 }
+
+/// A session, its customer and its chat's new lines, as
+/// [`WebSessionStore::web_sessions_with_lines`] reads them.
+pub type SessionPoll = (
+    WebSession,
+    Option<SessionCustomer>,
+    Option<Vec<crate::core::message::TranscriptLine>>,
+);
 
 /// A web-chat session's customer, as a message posted in the session needs them.
 #[derive(Debug, Clone, PartialEq)]

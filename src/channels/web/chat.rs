@@ -16,7 +16,7 @@ use super::api::{ApiError, Json, OptionalJson, SessionId, SessionToken, Q};
 use super::identity::{verify, IdentityError};
 use super::limits::Limits;
 use super::new_chats::{NewChat, NewChats};
-use super::reads::ChatReads;
+use super::reads::{ChatReads, SessionRead};
 use super::{WebState, WEB};
 use crate::clock::rfc3339;
 use crate::core::agent::{new_token, token_hash};
@@ -59,7 +59,12 @@ async fn session(
     id: &str,
     token: &SessionToken,
 ) -> Result<Chat, ApiError> {
-    let (session, customer) = reads.session(&state.services, id).await?.ok_or_else(|| {
+    authenticate(id, token, reads.session(&state.services, id).await?)
+}
+
+/// The chat of session `id`, as read, if `token` is its token.
+fn authenticate(id: &str, token: &SessionToken, read: SessionRead) -> Result<Chat, ApiError> {
+    let (session, customer) = read.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("chat session {id} not found"),
@@ -252,21 +257,33 @@ pub(super) async fn get_messages(
     token: SessionToken,
     Q(poll): Q<Poll>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = session(&state, &reads, &id, &token).await?.key;
+    // The session and its chat's new lines in one read; a session without a customer has its
+    // lines read below.
+    let (read, lines) = match reads.poll(&state.services, WEB, &id, poll.after).await? {
+        Some((session, customer, lines)) => (Some((session, customer)), lines),
+        None => (None, None),
+    };
+    let key = authenticate(&id, &token, read)?.key;
+    if let Some(lines) = lines.filter(|lines| !lines.is_empty() || poll.wait == 0) {
+        return Ok(messages_json(&lines));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(poll.wait.min(MAX_WAIT_SECS));
+    // Subscribed before the lines are read again, so a commit in between still wakes the poll.
     let mut changes = state.services.subscribe(WEB, &key);
     loop {
         let lines = reads.lines(&state.services, WEB, &key, poll.after).await?;
         if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(
-                json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }),
-            ));
+            return Ok(messages_json(&lines));
         }
         // A commit in this process that wrote to this chat wakes the poll at once; one made by
         // another instance sharing the database is seen at the next look.
         let look_again = tokio::time::Instant::now() + RECHECK;
         let _ = tokio::time::timeout_at(deadline.min(look_again), changes.changed()).await;
     }
+}
+
+fn messages_json(lines: &[TranscriptLine]) -> Json<Value> {
+    Json(json!({ "messages": lines.iter().map(line_json).collect::<Vec<_>>() }))
 }
 
 pub(super) fn line_json(line: &TranscriptLine) -> Value {

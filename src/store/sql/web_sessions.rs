@@ -37,6 +37,30 @@ pub(in crate::store) fn chats_lines_sql(n: usize) -> String {
     )
 }
 
+/// Sessions with their customers and their chats' lines: the poll numbered `i` reads session
+/// `$(2i+2)` and the lines of channel `$1` after `$(2i+3)`. A row's `k` is its poll's number; a
+/// session with no lines (or no customer) has one row, with the line columns null.
+pub(in crate::store) fn sessions_with_lines_sql(n: usize) -> String {
+    let polls: Vec<String> = (0..n)
+        .map(|i| format!("({i}, ${}, CAST(${} AS BIGINT))", 2 * i + 2, 2 * i + 3))
+        .collect();
+    format!(
+        "SELECT k.column1 AS k, s.id AS session_id, s.token_hash, s.customer_id, \
+                s.created_at AS session_created_at, \
+                c.external_id AS customer_key, c.display_name AS customer_name, \
+                l.id, l.conversation_id, l.author, l.author_name, l.text, l.at, \
+                l.intent, l.confidence, l.choices \
+         FROM (VALUES {}) AS k \
+         JOIN web_sessions s ON s.id = k.column2 \
+         LEFT JOIN customers c ON c.id = s.customer_id \
+         LEFT JOIN conversations cv ON cv.channel = $1 AND cv.conversation_key = c.external_id \
+         LEFT JOIN transcript_lines l ON l.conversation_id = cv.id AND l.id > k.column3 \
+                                      AND l.author <> 'note' \
+         ORDER BY k.column1, l.id",
+        polls.join(", ")
+    )
+}
+
 /// Ids or chats per read statement (a power of two): reads are padded to a power of two, so a
 /// handful of statement texts serve every batch size.
 pub(in crate::store) const READ_KEYS: usize = 64;
@@ -109,6 +133,62 @@ macro_rules! impl_web_sessions {
                     }
                 }
                 Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
+            }
+
+            async fn web_sessions_with_lines(
+                &self,
+                channel: &str,
+                polls: &[(&str, i64)],
+            ) -> $crate::store::Result<Vec<Option<$crate::store::SessionPoll>>> {
+                use sqlx::Row;
+                let mut read: Vec<Option<$crate::store::SessionPoll>> =
+                    Vec::with_capacity(polls.len());
+                for chunk in polls.chunks($crate::store::sql::web_sessions::READ_KEYS) {
+                    // Padded with copies of the last poll, whose rows are left unread.
+                    let padded = chunk.len().next_power_of_two();
+                    let text = $crate::store::sql::web_sessions::sessions_with_lines_sql(padded);
+                    // Built from constants and placeholder numbers only.
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(channel);
+                    let copies = std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len());
+                    for (id, after) in chunk.iter().chain(copies) {
+                        query = query.bind(*id).bind(*after);
+                    }
+                    let first = read.len();
+                    read.resize_with(first + chunk.len(), || None);
+                    for r in query.fetch_all(&self.pool).await? {
+                        let k = usize::try_from(r.try_get::<i32, _>("k")?).unwrap_or(usize::MAX);
+                        let Some(poll) = read[first..].get_mut(k) else {
+                            continue;
+                        };
+                        let (_, _, lines) = match poll {
+                            Some(poll) => poll,
+                            None => {
+                                let session = $crate::store::WebSession {
+                                    id: r.try_get("session_id")?,
+                                    token_hash: r.try_get("token_hash")?,
+                                    customer_id: r.try_get("customer_id")?,
+                                    created_at: r.try_get("session_created_at")?,
+                                };
+                                let key: Option<String> = r.try_get("customer_key")?;
+                                let customer = match key {
+                                    Some(key) => Some($crate::store::SessionCustomer {
+                                        key,
+                                        name: r.try_get("customer_name")?,
+                                    }),
+                                    None => None,
+                                };
+                                let lines = customer.as_ref().map(|_| Vec::new());
+                                poll.insert((session, customer, lines))
+                            }
+                        };
+                        if let Some(lines) = lines {
+                            if r.try_get::<Option<i64>, _>("id")?.is_some() {
+                                lines.push(tx::line(&r)?);
+                            }
+                        }
+                    }
+                }
+                Ok(read)
             }
 
             async fn chats_lines(
