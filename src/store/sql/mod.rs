@@ -279,6 +279,32 @@ macro_rules! impl_tx {
                 })
             }
 
+            /// A web-chat session and its customer (columns `session_id`, `token_hash`,
+            /// `customer_id`, `session_created_at`, `customer_key`, `customer_name`), for the
+            /// web-chat session store of the same database.
+            pub(in super::super) fn session_with_customer(
+                r: &DbRow,
+            ) -> Result<(
+                $crate::store::WebSession,
+                Option<$crate::store::SessionCustomer>,
+            )> {
+                let session = $crate::store::WebSession {
+                    id: r.try_get("session_id")?,
+                    token_hash: r.try_get("token_hash")?,
+                    customer_id: r.try_get("customer_id")?,
+                    created_at: r.try_get("session_created_at")?,
+                };
+                let key: Option<String> = r.try_get("customer_key")?;
+                let customer = match key {
+                    Some(key) => Some($crate::store::SessionCustomer {
+                        key,
+                        name: r.try_get("customer_name")?,
+                    }),
+                    None => None,
+                };
+                Ok((session, customer))
+            }
+
             /// Also read by the web-chat session store of the same database.
             pub(in super::super) fn line(r: &DbRow) -> Result<TranscriptLine> {
                 Ok(TranscriptLine {

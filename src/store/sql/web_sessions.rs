@@ -12,7 +12,8 @@ pub(in crate::store) const WEB_SESSION: &str =
 pub(in crate::store) fn sessions_with_customers_sql(n: usize) -> String {
     let ids: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
-        "SELECT s.id, s.token_hash, s.customer_id, s.created_at, \
+        "SELECT s.id AS session_id, s.token_hash, s.customer_id, \
+                s.created_at AS session_created_at, \
                 c.external_id AS customer_key, c.display_name AS customer_name \
          FROM web_sessions s LEFT JOIN customers c ON c.id = s.customer_id WHERE s.id IN ({})",
         ids.join(", ")
@@ -101,7 +102,6 @@ macro_rules! impl_web_sessions {
                     )>,
                 >,
             > {
-                use sqlx::Row;
                 let mut found = std::collections::HashMap::new();
                 for chunk in ids.chunks($crate::store::sql::web_sessions::READ_KEYS) {
                     // Padded with copies of the last id, which `IN` reads once.
@@ -115,20 +115,7 @@ macro_rules! impl_web_sessions {
                         query = query.bind(*id);
                     }
                     for r in query.fetch_all(&self.pool).await? {
-                        let session = $crate::store::WebSession {
-                            id: r.try_get("id")?,
-                            token_hash: r.try_get("token_hash")?,
-                            customer_id: r.try_get("customer_id")?,
-                            created_at: r.try_get("created_at")?,
-                        };
-                        let key: Option<String> = r.try_get("customer_key")?;
-                        let customer = match key {
-                            Some(key) => Some($crate::store::SessionCustomer {
-                                key,
-                                name: r.try_get("customer_name")?,
-                            }),
-                            None => None,
-                        };
+                        let (session, customer) = tx::session_with_customer(&r)?;
                         found.insert(session.id.clone(), (session, customer));
                     }
                 }
@@ -163,20 +150,7 @@ macro_rules! impl_web_sessions {
                         let (_, _, lines) = match poll {
                             Some(poll) => poll,
                             None => {
-                                let session = $crate::store::WebSession {
-                                    id: r.try_get("session_id")?,
-                                    token_hash: r.try_get("token_hash")?,
-                                    customer_id: r.try_get("customer_id")?,
-                                    created_at: r.try_get("session_created_at")?,
-                                };
-                                let key: Option<String> = r.try_get("customer_key")?;
-                                let customer = match key {
-                                    Some(key) => Some($crate::store::SessionCustomer {
-                                        key,
-                                        name: r.try_get("customer_name")?,
-                                    }),
-                                    None => None,
-                                };
+                                let (session, customer) = tx::session_with_customer(&r)?;
                                 let lines = customer.as_ref().map(|_| Vec::new());
                                 poll.insert((session, customer, lines))
                             }
