@@ -1,9 +1,9 @@
 //! The chat API's reads, in batches: every posted message reads its session, every poll its
 //! session with its chat's new lines (one statement), and a poll that waited its chat's lines
-//! again; under load many of those arrive together. Reads that
-//! arrive while one is running wait for it and then go together in one statement, so a busy
-//! chat API costs a few statements instead of several per request (on SQLite each statement is
-//! a round trip to the connection's thread). A lone read waits for nobody. A batch that fails
+//! again; under load many of those arrive together. Reads that arrive while one is running wait
+//! for it and then go together in one statement, so a busy chat API costs a few statements
+//! instead of several per request (on SQLite each statement is a round trip to the connection's
+//! thread). A lone read waits for nobody. A batch that fails
 //! is read again one request at a time, so one bad read never fails the others.
 
 use std::sync::Arc;
