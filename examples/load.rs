@@ -11,7 +11,8 @@
 //! Without `--url` it starts `frontline run` itself (the release binary beside this example) on a
 //! fresh database with the shipped intents and the per-session limits lifted, so it can also read
 //! the server's peak resident memory. `--instances 2` starts two on the same (PostgreSQL) database,
-//! each pinned to its own core with `taskset`, and spreads the sessions over them.
+//! each pinned to its own core with `taskset`, and spreads the sessions over them. A PostgreSQL run
+//! works in a schema of its own (`load_<pid>`), dropped at the end.
 //!
 //! Printed: accepted/s (POSTs answered 202), handled/s (customer messages whose reply is readable
 //! through the chat API, checked by reading every conversation back at the end, which also counts
@@ -358,7 +359,23 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = parse_args()?;
+    let mut args = parse_args()?;
+    let schema = match &args.database_url {
+        Some(url) if args.url.is_none() && url.starts_with("postgres") => {
+            let (scoped, schema) = own_schema(url).await?;
+            args.database_url = Some(scoped);
+            Some(schema)
+        }
+        _ => None,
+    };
+    let result = run(&args).await;
+    if let (Some(url), Some(schema)) = (&args.database_url, schema) {
+        drop_schema(url, &schema).await?;
+    }
+    result
+}
+
+async fn run(args: &Args) -> Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.sessions.max(64))
         .timeout(Duration::from_secs(60))
@@ -522,5 +539,28 @@ async fn main() -> Result<()> {
     }
     drop(servers);
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// A PostgreSQL run works in a schema of its own, created and migrated here (so several
+/// instances do not race to migrate it) and dropped at the end: runs start from empty tables
+/// and leave nothing behind in the database's own schema. Returns the URL that selects it.
+async fn own_schema(url: &str) -> Result<(String, String)> {
+    let schema = format!("load_{}", std::process::id());
+    frontline::store::postgres::PgStore::open(url, Some(&schema))
+        .await
+        .with_context(|| format!("creating schema {schema}"))?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok((format!("{url}{sep}options[search_path]={schema}"), schema))
+}
+
+async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    // The name is ours (`load_<pid>`), so it needs no escaping.
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping schema {schema}"))?;
     Ok(())
 }
