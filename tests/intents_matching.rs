@@ -626,3 +626,52 @@ fn top_level_ratios_without_a_denominator_are_null_in_json() {
         "no out-of-scope cases, no row: {json}"
     );
 }
+
+/// Paraphrases of tests/fixtures/semantic/intents that share no word with its examples (the
+/// semantic tests check that they share none).
+const PARAPHRASES: &[(&str, &str)] = &[
+    ("the plastic you mailed hasn't shown up", "card_not_arrived"),
+    (
+        "cannot remember the secret code to sign into the app",
+        "forgot_password",
+    ),
+    (
+        "I'd like to discontinue the recurring payments for good",
+        "cancel_subscription",
+    ),
+    (
+        "until when can I drop by the branch on weekdays",
+        "opening_hours",
+    ),
+    ("we relocated to another city last month", "change_address"),
+    ("reimburse me for the broken blender", "refund"),
+];
+
+#[test]
+fn word_vectors_rank_paraphrases_that_share_no_words_with_the_examples() {
+    let set = load_dir(Path::new("tests/fixtures/semantic/intents"), &known()).unwrap();
+    let top_right = |settings: &MatcherSettings| {
+        let m = TrainedMatcher::train(&set, settings);
+        PARAPHRASES
+            .iter()
+            .filter(|(text, intent)| {
+                m.classify(text)
+                    .candidates
+                    .first()
+                    .map(|c| c.intent.as_str())
+                    == Some(*intent)
+            })
+            .count()
+    };
+    let ngrams_only = top_right(&MatcherSettings {
+        word_vector_weight: 0.0,
+        ..MatcherSettings::default()
+    });
+    let with_vectors = top_right(&MatcherSettings::default());
+    assert!(
+        with_vectors >= ngrams_only + 2,
+        "top intent right for {with_vectors} of {} paraphrases with word vectors, \
+         {ngrams_only} with n-grams alone",
+        PARAPHRASES.len()
+    );
+}

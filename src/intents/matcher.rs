@@ -28,6 +28,7 @@ use super::normalize::normalize_into;
 use super::semantic::{embedder_for, Mode, SemanticError, TextEmbedder};
 use super::settings::MatcherSettings;
 use super::standin::STAND_INS;
+use super::word_vectors::WordVectors;
 use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher, Verdict};
 
 /// Figures from training, for `eval` and logs.
@@ -91,12 +92,16 @@ struct Dense {
     lexical: bool,
 }
 
-/// In semantic and ensemble modes SGD's step is `learning_rate` times this. The embedding's
-/// 384 dimensions are shared by every intent and need small, steady steps to converge, where
-/// sparse n-grams take big ones. CLINC150 val with 10 examples per intent, ensemble: top-1
-/// 0.860 at full steps with `embedding_weight` 1, 0.834 with weight 2; with weight 2, 0.876 at
-/// a quarter of the step and 0.877 at an eighth (out of scope not answered 0.76 -> 0.86).
-const EMBEDDING_MODE_STEP: f32 = 0.125;
+/// In semantic and ensemble modes SGD's step is `learning_rate` times this (0.5 at the default
+/// 3.0). The embedding's 384 dimensions are shared by every intent and need small, steady steps
+/// to converge, where sparse n-grams take big ones. CLINC150 val with 10 examples per intent,
+/// ensemble, against a step of 4.0: top-1 0.860 at full steps with `embedding_weight` 1, 0.834
+/// with weight 2; with weight 2, 0.876 at a quarter of the step and 0.877 at an eighth (out of
+/// scope not answered 0.76 -> 0.86).
+const EMBEDDING_MODE_STEP: f32 = 1.0 / 6.0;
+
+/// Rows embedded per call while training: big enough for the sentence model's batches.
+const EMBED_CHUNK: usize = 4096;
 
 impl Dense {
     fn append(&self, x: &mut SparseVec, v: &[f32]) {
@@ -323,12 +328,26 @@ impl TrainedMatcher {
             s.min_df,
             s.max_features,
         );
-        let vectorize = |docs: &mut Vec<Vec<u64>>| -> Vec<SparseVec> {
+        // In lexical mode the embedding is the built-in word vectors' average.
+        let (embedder, weight) = match embedder {
+            Some(embedder) if s.mode.uses_embeddings() => (Some(embedder), s.embedding_weight),
+            _ if !s.mode.uses_embeddings() && s.word_vector_weight > 0.0 => {
+                let vectors: Arc<dyn TextEmbedder> = WordVectors::shipped();
+                (Some(vectors), s.word_vector_weight)
+            }
+            _ => (None, 0.0),
+        };
+        // Each row allocated once at its final size (the embedding is appended below): rows
+        // are most of training's memory besides the weights.
+        let room = embedder.as_ref().map_or(0, |e| e.dim());
+        let mut scratch = Vec::new();
+        let mut vectorize = |docs: &mut Vec<Vec<u64>>| -> Vec<SparseVec> {
             docs.iter_mut()
                 .map(|h| {
-                    let mut v = Vec::new();
-                    vocab.vectorize(h, cfg.word_weight, &mut v);
-                    v
+                    vocab.vectorize(h, cfg.word_weight, &mut scratch);
+                    let mut row = Vec::with_capacity(scratch.len() + room);
+                    row.extend_from_slice(&scratch);
+                    row
                 })
                 .collect()
         };
@@ -369,21 +388,26 @@ impl TrainedMatcher {
         // Embeddings go after the lexical features (or replace them in semantic mode).
         let mut features = vocab.len();
         let dense = match embedder {
-            Some(embedder) if s.mode.uses_embeddings() => {
+            Some(embedder) => {
                 let all: Vec<&str> = texts
                     .iter()
                     .chain(&stand_in_texts)
                     .map(|t| head(t, max_chars))
                     .collect();
-                let vectors = embedder.embed(&all)?;
                 let dense = Dense {
                     offset: vocab.len() as u32,
-                    weight: s.embedding_weight,
+                    weight,
                     lexical: s.mode.uses_lexical(),
                     embedder,
                 };
-                for (x, v) in xs.iter_mut().chain(stand_in_xs.iter_mut()).zip(&vectors) {
-                    dense.append(x, v);
+                // In chunks, so the vectors waiting to be appended never cost as much memory
+                // as the rows they go into.
+                let mut rows = xs.iter_mut().chain(stand_in_xs.iter_mut());
+                for chunk in all.chunks(EMBED_CHUNK) {
+                    // Vectors first: `zip` stops on them without taking a row.
+                    for (v, x) in dense.embedder.embed(chunk)?.into_iter().zip(rows.by_ref()) {
+                        dense.append(x, &v);
+                    }
                 }
                 features += dense.embedder.dim();
                 Some(dense)
@@ -399,7 +423,7 @@ impl TrainedMatcher {
             max_steps: s.max_steps,
             class_balance: s.class_balance,
             average: s.average_weights,
-            learning_rate: if dense.is_some() {
+            learning_rate: if s.mode.uses_embeddings() {
                 s.learning_rate * EMBEDDING_MODE_STEP
             } else {
                 s.learning_rate
@@ -523,7 +547,7 @@ impl TrainedMatcher {
             "matcher trained"
         );
         let stats = TrainStats {
-            mode: if dense.is_some() {
+            mode: if dense.is_some() && s.mode.uses_embeddings() {
                 s.mode
             } else {
                 Mode::Lexical
@@ -1036,13 +1060,18 @@ mod tests {
                 .intent
                 .clone()
         };
-        let m = TrainedMatcher::train(&set, &settings());
+        // N-grams only: the word vectors alone already tie "cancel" to "quit" and "terminate".
+        let ngrams = MatcherSettings {
+            word_vector_weight: 0.0,
+            ..settings()
+        };
+        let m = TrainedMatcher::train(&set, &ngrams);
         assert_eq!(top(&m), "cancel_subscription");
         // Descriptions train but are not counted as examples.
         assert_eq!(m.stats().examples, 5 * 8 + 8);
         let without = MatcherSettings {
             description_as_example: false,
-            ..settings()
+            ..ngrams
         };
         let m = TrainedMatcher::train(&set, &without);
         assert_ne!(top(&m), "cancel_subscription");

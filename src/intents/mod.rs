@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`file`]: the TOML format, parsed with the line of every item.
 //! - [`check`]: validation of a folder into an [`IntentSet`]; [`load_dir`].
-//! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams).
+//! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams);
+//!   [`word_vectors`]: the built-in word vectors whose average is appended to them.
 //! - [`model`]: multinomial logistic regression trained by SGD; [`nb_fold`]: naive-Bayes
 //!   log-count ratios folded into its word and stem weights.
 //! - [`holdout`]: held-out scores from stratified folds; [`standin`]: built-in unseen questions
@@ -39,6 +40,7 @@ pub mod settings;
 pub mod standin;
 pub mod sweep;
 pub mod watch;
+pub mod word_vectors;
 
 pub use check::{check_dir, load_dir, load_dir_with, CheckReport, IntentSet, Negative};
 pub use cli::{execute, CommandContext, ImportFormat, IntentsCommand};

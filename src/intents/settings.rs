@@ -52,6 +52,9 @@ pub struct MatcherSettings {
     /// After training, add this times each single word's (and stem's) naive-Bayes log-count
     /// ratio to its weights (0: off). Lexical mode only.
     pub naive_bayes_weight: f32,
+    /// Scale of the (unit-length) word-vector average appended to the lexical features, so
+    /// words the examples never used still count by their meaning (0: off). Lexical mode only.
+    pub word_vector_weight: f32,
     /// Train on each intent's description (by default its id in words) as one more example.
     pub description_as_example: bool,
     /// Upper bound on training passes; training stops earlier once the loss stops improving.
@@ -91,7 +94,7 @@ impl Default for MatcherSettings {
             ambiguity_margin: 0.05,
             min_threshold: 0.05,
             calibration_folds: 3,
-            max_features: 40_000,
+            max_features: 30_000,
             min_df: 1,
             char_ngram_min: 3,
             char_ngram_max: 4,
@@ -99,12 +102,13 @@ impl Default for MatcherSettings {
             word_bigrams: true,
             word_stems: true,
             naive_bayes_weight: 0.2,
+            word_vector_weight: 1.0,
             description_as_example: true,
             epochs: 5,
             max_steps: 1_000_000,
             class_balance: false,
             average_weights: false,
-            learning_rate: 4.0,
+            learning_rate: 3.0,
             l2: 1e-6,
             seed: 42,
             max_candidates: 3,
@@ -131,9 +135,10 @@ impl MatcherSettings {
         s.word_weight = clamp_or(s.word_weight, 0.0, 100.0, 1.0);
         s.naive_bayes_weight = clamp_or(s.naive_bayes_weight, 0.0, 10.0, 0.2);
         s.embedding_weight = clamp_or(s.embedding_weight, 0.01, 100.0, 2.0);
+        s.word_vector_weight = clamp_or(s.word_vector_weight, 0.0, 100.0, 1.0);
         s.epochs = s.epochs.clamp(1, 200);
         s.max_steps = s.max_steps.max(1);
-        s.learning_rate = clamp_or(s.learning_rate, 1e-4, 100.0, 4.0);
+        s.learning_rate = clamp_or(s.learning_rate, 1e-4, 100.0, 3.0);
         s.l2 = clamp_or(s.l2, 0.0, 1.0, 1e-6);
         s.max_candidates = s.max_candidates.clamp(1, 20);
         s.regex_size_limit = s.regex_size_limit.max(1024);
