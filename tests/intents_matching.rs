@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[path = "common/paraphrases.rs"]
+mod paraphrases;
+
 use frontline::core::matcher::{Matcher, Verdict};
 use frontline::intents::eval::{evaluate, read_labelled_csv};
 use frontline::intents::{
     execute, import, load_dir, CommandContext, ImportFormat, IntentsCommand, MatcherSettings,
     TrainedMatcher,
 };
+use paraphrases::PARAPHRASES;
 
 fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -626,26 +630,6 @@ fn top_level_ratios_without_a_denominator_are_null_in_json() {
         "no out-of-scope cases, no row: {json}"
     );
 }
-
-/// Paraphrases of tests/fixtures/semantic/intents that share no word with its examples (the
-/// semantic tests check that they share none).
-const PARAPHRASES: &[(&str, &str)] = &[
-    ("the plastic you mailed hasn't shown up", "card_not_arrived"),
-    (
-        "cannot remember the secret code to sign into the app",
-        "forgot_password",
-    ),
-    (
-        "I'd like to discontinue the recurring payments for good",
-        "cancel_subscription",
-    ),
-    (
-        "until when can I drop by the branch on weekdays",
-        "opening_hours",
-    ),
-    ("we relocated to another city last month", "change_address"),
-    ("reimburse me for the broken blender", "refund"),
-];
 
 #[test]
 fn word_vectors_rank_paraphrases_that_share_no_words_with_the_examples() {

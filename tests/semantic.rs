@@ -8,6 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(feature = "semantic")]
+#[path = "common/paraphrases.rs"]
+mod paraphrases;
+
 use frontline::intents::semantic::Mode;
 use frontline::intents::{load_dir, MatcherSettings, TrainedMatcher};
 
@@ -157,24 +161,7 @@ mod with_the_feature {
         }
     }
 
-    /// Paraphrases of the fixture's intents that share no word with any of its examples.
-    const PARAPHRASES: &[(&str, &str)] = &[
-        ("the plastic you mailed hasn't shown up", "card_not_arrived"),
-        (
-            "cannot remember the secret code to sign into the app",
-            "forgot_password",
-        ),
-        (
-            "I'd like to discontinue the recurring payments for good",
-            "cancel_subscription",
-        ),
-        (
-            "until when can I drop by the branch on weekdays",
-            "opening_hours",
-        ),
-        ("we relocated to another city last month", "change_address"),
-        ("reimburse me for the broken blender", "refund"),
-    ];
+    use super::paraphrases::PARAPHRASES;
 
     fn words(text: &str) -> Vec<String> {
         text.to_lowercase()
