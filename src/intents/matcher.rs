@@ -663,8 +663,8 @@ fn top_k(probs: &[f32], k: usize, top: &mut [(usize, f32); 20]) -> usize {
 
 impl TrainedMatcher {
     /// Embeddings of many messages, computed in batches across cores (`intents eval`); `None`
-    /// in lexical mode, where classification needs none. Pass each one to
-    /// [`TrainedMatcher::classify_embedded`].
+    /// when classification needs none (lexical mode with `word_vector_weight = 0`). Pass each
+    /// one to [`TrainedMatcher::classify_embedded`].
     pub fn embed_messages(&self, texts: &[&str]) -> Result<Option<Vec<Vec<f32>>>, SemanticError> {
         let Some(dense) = &self.dense else {
             return Ok(None);

@@ -52,8 +52,8 @@ pub struct MatcherSettings {
     /// After training, add this times each single word's (and stem's) naive-Bayes log-count
     /// ratio to its weights (0: off). Lexical mode only.
     pub naive_bayes_weight: f32,
-    /// Scale of the (unit-length) word-vector average appended to the lexical features, so
-    /// words the examples never used still count by their meaning (0: off). Lexical mode only.
+    /// Scale of the word-vector average (at most unit length) appended to the lexical features,
+    /// so words the examples never used still count by their meaning (0: off). Lexical mode only.
     pub word_vector_weight: f32,
     /// Train on each intent's description (by default its id in words) as one more example.
     pub description_as_example: bool,
