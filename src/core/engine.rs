@@ -478,7 +478,7 @@ impl Engine {
             .current_conversation(w, msg, customer.id, context.conversation, now)
             .await?;
         if customer.blocked_at.is_some() {
-            return self.blocked(w, &mut conv, msg, now).await;
+            return self.blocked(w, &mut conv, &customer, msg, now).await;
         }
 
         let matcher = s.matcher.current();
@@ -638,13 +638,15 @@ impl Engine {
         &self,
         w: &mut Writer<'_>,
         conv: &mut Conversation,
+        customer: &Customer,
         msg: &Inbound,
         now: Millis,
     ) -> Result<()> {
         w.tx.append_line(&NewLine {
             conversation_id: conv.id,
             author: Author::Customer,
-            author_name: msg.customer_name.clone(),
+            // The stored name, as on every other customer line.
+            author_name: customer.display_name.clone(),
             text: msg.text.clone(),
             at: msg.received_at,
             intent: None,
