@@ -659,3 +659,88 @@ fn word_vectors_rank_paraphrases_that_share_no_words_with_the_examples() {
         PARAPHRASES.len()
     );
 }
+
+/// A CSV of 40 intents, each a price question rewritten five times with one frame, then five
+/// times with another ("how much is the kettle today", ..., "what does a kettle cost today",
+/// ...); run by run, or each intent's ten in a fixed scrambled order.
+fn rewrites_csv(scrambled: bool) -> String {
+    const NOUNS: [&str; 40] = [
+        "apple", "bridge", "camera", "drill", "engine", "fridge", "guitar", "helmet", "jacket",
+        "kettle", "ladder", "mirror", "needle", "oven", "piano", "quilt", "radio", "saddle",
+        "tablet", "umbrella", "violin", "wallet", "yacht", "zipper", "anchor", "basket", "candle",
+        "desk", "easel", "fork", "glove", "hammer", "iron", "jar", "kayak", "lamp", "mop",
+        "napkin", "oar", "pillow",
+    ];
+    const WHEN: [&str; 5] = ["today", "now", "please", "here", "online"];
+    let mut csv = String::from("text,intent\n");
+    for (i, noun) in NOUNS.iter().enumerate() {
+        let rewrites: Vec<String> = WHEN
+            .iter()
+            .map(|w| format!("how much is the {noun} {w}"))
+            .chain(WHEN.iter().map(|w| format!("what does a {noun} cost {w}")))
+            .collect();
+        for j in 0..10 {
+            let k = if scrambled { j * 7 % 10 } else { j };
+            csv.push_str(&format!("{},intent{i}\n", rewrites[k]));
+        }
+    }
+    csv
+}
+
+fn train_csv(csv: &str, name: &str) -> TrainedMatcher {
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("data.csv"), csv).unwrap();
+    let out = dir.join("intents");
+    let import = IntentsCommand::Import {
+        from: ImportFormat::Csv,
+        file: dir.join("data.csv"),
+        out: out.clone(),
+        force: false,
+    };
+    assert_eq!(execute(import, &ctx(&out)).unwrap(), ExitCode::SUCCESS);
+    let set = load_dir(&out, &known()).unwrap();
+    TrainedMatcher::train(&set, &MatcherSettings::default())
+}
+
+#[test]
+fn examples_written_in_runs_of_rewrites_are_held_out_run_by_run() {
+    let runs = train_csv(&rewrites_csv(false), "runs");
+    let scrambled = train_csv(&rewrites_csv(true), "scrambled");
+    // Two runs per intent (one where a run's last rewrite is a near-copy of the next run's
+    // first): found in file order, not in the same examples scrambled.
+    let found = runs.stats().rewrite_runs;
+    assert!((40..=80).contains(&found), "{found} runs");
+    assert_eq!(scrambled.stats().rewrite_runs, 0);
+    // A rewrite scored without its siblings is harder: at the same target, calibration expects
+    // to answer fewer of the held-out examples.
+    let (with_runs, alone) = (
+        runs.stats().expected_answer_rate,
+        scrambled.stats().expected_answer_rate,
+    );
+    assert!(with_runs < alone, "{with_runs} vs {alone}");
+}
+
+#[test]
+fn runs_that_share_nothing_with_their_intent_are_not_held_out_whole() {
+    // Each intent is two unrelated topics, five rewrites each: held out run by run, no
+    // threshold would reach the target and the bot would answer nothing, not even its own
+    // examples word for word.
+    let mut csv = String::from("text,intent\n");
+    for i in 0..20 {
+        for w in ["today", "now", "please", "here", "online"] {
+            csv.push_str(&format!("how much is the item{i}a {w},intent{i}\n"));
+        }
+        for w in ["today", "now", "please", "here", "online"] {
+            csv.push_str(&format!("my thing{i}b is broken {w},intent{i}\n"));
+        }
+    }
+    let m = train_csv(&csv, "topics");
+    assert_eq!(m.stats().rewrite_runs, 0);
+    assert!(m.stats().expected_answer_rate > 0.0, "{:?}", m.stats());
+    assert_eq!(
+        m.classify("how much is the item3a today").verdict,
+        Verdict::Answer {
+            intent: "intent3".into()
+        }
+    );
+}

@@ -45,6 +45,12 @@ impl Calibration {
         }
     }
 
+    /// Whether some threshold reached the target precision on the held-out scores (else only
+    /// the most confident are answered).
+    pub fn reaches_target(&self) -> bool {
+        self.expected_answer_rate > 0.0
+    }
+
     /// Calibrated confidence for a raw probability (piecewise linear through the knots).
     pub fn map(&self, raw: f32) -> f32 {
         let k = &self.knots;

@@ -372,8 +372,12 @@ fn run_eval(
             }
         }
     }
+    let runs = match stats.rewrite_runs {
+        0 => String::new(),
+        n => format!("; calibration held out {n} runs of rewrites whole"),
+    };
     eprintln!(
-        "{} intents, {} examples ({} built-in stand-ins for unseen questions), {} features, {:.1} MB weights; peak RSS {}",
+        "{} intents, {} examples ({} built-in stand-ins for unseen questions{runs}), {} features, {:.1} MB weights; peak RSS {}",
         stats.intents,
         stats.examples,
         stats.stand_ins,

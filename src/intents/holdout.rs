@@ -1,7 +1,7 @@
 //! Held-out scores for calibration: models trained on all folds but one score the fold left out.
 //!
 //! Folds are stratified by class, so every intent (and the reject class) is held out in equal
-//! parts. A small set is split several times over with different shuffles and all the held-out
+//! parts, and keep each run of rewrites ([`super::rewrites`]) whole. A small set is split several times over with different shuffles and all the held-out
 //! scores pooled: one split of a few hundred examples gives a threshold that moves a lot with
 //! each example added.
 
@@ -37,28 +37,42 @@ pub fn top_in_scope(probs: &[f32]) -> (usize, f32) {
     best
 }
 
-/// Stratified fold of each row: `folds[r] < k`.
-pub fn stratified_folds(ys: &[u32], classes: usize, k: usize, rng: &mut Rng) -> Vec<usize> {
+/// Stratified fold of each row (`folds[r] < k`) that keeps each group in one fold: rows `r`
+/// with the same `groups[r]` (all of one class; the group named by its first row,
+/// `groups[g] == g`) are dealt as one.
+pub fn grouped_folds(
+    ys: &[u32],
+    groups: &[u32],
+    classes: usize,
+    k: usize,
+    rng: &mut Rng,
+) -> Vec<usize> {
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
     for (r, &y) in ys.iter().enumerate() {
-        by_class[(y as usize).min(classes.max(1) - 1)].push(r);
+        if groups[r] as usize == r {
+            by_class[(y as usize).min(classes.max(1) - 1)].push(r);
+        }
     }
     let mut fold = vec![0usize; ys.len()];
     // Carry the position over from class to class so small classes do not all start at fold 0.
     let mut next = 0usize;
-    for rows in &mut by_class {
-        rng.shuffle(rows);
-        for &r in rows.iter() {
-            fold[r] = next % k;
+    for heads in &mut by_class {
+        rng.shuffle(heads);
+        for &g in heads.iter() {
+            fold[g] = next % k;
             next += 1;
         }
+    }
+    for (r, &g) in groups.iter().enumerate() {
+        fold[r] = fold[g as usize];
     }
     fold
 }
 
 /// Scores rows (rows labelled `n_intents` are out of scope) with models that did not see them,
 /// about [`CALIBRATION_POINTS`] of them (every row of a small set, more than once), and every
-/// `unseen` vector (out of scope, never trained on) with each of those models.
+/// `unseen` vector (out of scope, never trained on) with each of those models. Rows with the
+/// same `groups` value (one per row held out, see [`super::rewrites`]) are held out together.
 /// The last `fixed` rows are never held out nor scored: every model trains on them. The models
 /// train on up to `threads` threads.
 /// Returns nothing for a set too small to split.
@@ -66,6 +80,7 @@ pub fn stratified_folds(ys: &[u32], classes: usize, k: usize, rng: &mut Rng) -> 
 pub fn held_out_scores(
     xs: &[SparseVec],
     ys: &[u32],
+    groups: &[u32],
     unseen: &[SparseVec],
     n_intents: usize,
     classes: usize,
@@ -92,7 +107,7 @@ pub fn held_out_scores(
         .clamp(1, MAX_REPEATS);
     let mut rng = Rng::new(s.seed ^ 0xF01D);
     let splits: Vec<Vec<usize>> = (0..repeats)
-        .map(|_| stratified_folds(&ys[..scored], classes, k, &mut rng))
+        .map(|_| grouped_folds(&ys[..scored], &groups[..scored], classes, k, &mut rng))
         .collect();
     // A model for each (split, fold), in order, until about CALIBRATION_POINTS rows were held
     // out: a large set needs only some of its folds (all of CLINC150, 15,000 examples in three
@@ -204,7 +219,21 @@ mod tests {
             nb_fold: 0.0,
         };
         // Two intents and the reject class, which has no rows here.
-        held_out_scores(&xs, &ys, &unseen, 2, 3, 2, 0, &s, params, &[false; 2], 1)
+        let alone: Vec<u32> = (0..n as u32).collect();
+        held_out_scores(
+            &xs,
+            &ys,
+            &alone,
+            &unseen,
+            2,
+            3,
+            2,
+            0,
+            &s,
+            params,
+            &[false; 2],
+            1,
+        )
     }
 
     #[test]
@@ -223,6 +252,26 @@ mod tests {
         let held = held_of(1_000);
         assert_eq!(held.iter().filter(|h| !h.oos).count(), 3_000);
         assert_eq!(held.iter().filter(|h| h.oos).count(), 30);
+    }
+
+    #[test]
+    fn grouped_folds_deal_each_group_whole_and_stay_stratified() {
+        // Two classes of 20 rows; class 0 in runs of four (named by their first row).
+        let ys: Vec<u32> = (0..40).map(|r| u32::from(r >= 20)).collect();
+        let groups: Vec<u32> = (0..40u32)
+            .map(|r| if r < 20 { r - r % 4 } else { r })
+            .collect();
+        let fold = grouped_folds(&ys, &groups, 2, 5, &mut Rng::new(9));
+        for r in 0..20 {
+            assert_eq!(fold[r], fold[r - r % 4], "row {r} left its run");
+        }
+        for class in 0..2 {
+            let mut per_fold = [0; 5];
+            for r in (0..40).filter(|&r| ys[r] == class) {
+                per_fold[fold[r]] += 1;
+            }
+            assert_eq!(per_fold, [4; 5], "class {class}: {per_fold:?}");
+        }
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //!   [`word_vectors`]: the built-in word vectors whose average is appended to them.
 //! - [`model`]: multinomial logistic regression trained by SGD; [`nb_fold`]: naive-Bayes
 //!   log-count ratios folded into its word and stem weights.
-//! - [`holdout`]: held-out scores from stratified folds; [`standin`]: built-in unseen questions
-//!   for sets with few out-of-scope examples.
+//! - [`holdout`]: held-out scores from stratified folds; [`rewrites`]: runs of rewritten
+//!   examples, held out whole; [`standin`]: built-in unseen questions for sets with few
+//!   out-of-scope examples.
 //! - [`calibrate`]: answer threshold from held-out scores for a target precision.
 //! - [`matcher`]: [`TrainedMatcher`], the decision answer / clarify / unknown.
 //! - [`eval`], [`report`]: scoring a labelled CSV of cases; SVG histogram and tables.
@@ -35,6 +36,7 @@ pub mod model;
 pub mod nb_fold;
 pub mod normalize;
 pub mod report;
+pub mod rewrites;
 pub mod semantic;
 pub mod settings;
 pub mod standin;
