@@ -184,12 +184,16 @@ mod tests {
         (texts, ys)
     }
 
-    #[test]
-    fn a_set_written_in_runs_has_each_run_held_out_whole() {
-        let (texts, ys) = flatten(&written_in_runs(20, 2, 5));
+    fn runs_of(intents: &[Vec<String>]) -> Runs {
+        let (texts, ys) = flatten(intents);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let (xs, features) = vectors(&refs);
-        let found = find_runs(&xs, &ys, features);
+        find_runs(&xs, &ys, features)
+    }
+
+    #[test]
+    fn a_set_written_in_runs_has_each_run_held_out_whole() {
+        let found = runs_of(&written_in_runs(20, 2, 5));
         assert!(found.excess >= RUN_SIGNIFICANCE, "{found:?}");
         // Two runs of five per intent, each one group named by its first row.
         assert_eq!(found.runs, 40);
@@ -201,10 +205,7 @@ mod tests {
     #[test]
     fn a_large_intent_is_compared_within_the_window() {
         // One intent of 100 sentences rewritten five times: runs found all along it.
-        let (texts, ys) = flatten(&written_in_runs(1, 100, 5));
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let (xs, features) = vectors(&refs);
-        let found = find_runs(&xs, &ys, features);
+        let found = runs_of(&written_in_runs(1, 100, 5));
         assert_eq!(found.runs, 100, "{}", found.excess);
         assert_eq!(found.groups[499], 495);
     }
@@ -216,16 +217,13 @@ mod tests {
         for examples in &mut intents {
             rng.shuffle(examples);
         }
-        let (texts, ys) = flatten(&intents);
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let (xs, features) = vectors(&refs);
-        let found = find_runs(&xs, &ys, features);
+        let found = runs_of(&intents);
         assert!(found.excess < RUN_SIGNIFICANCE, "{found:?}");
         assert_eq!(
             found,
             Runs {
                 excess: found.excess,
-                ..Runs::none(xs.len())
+                ..Runs::none(200)
             }
         );
     }
