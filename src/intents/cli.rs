@@ -283,6 +283,7 @@ fn run_eval(
     spinner.enable_steady_tick(Duration::from_millis(120));
     let mut sweep_rows = None;
     let mut confused = None;
+    let mut cv_runs = 0;
     let (report, outcomes, stats) = match &args.source {
         Source::Cases(path) => {
             let mut cases = read_labelled_csv(path)?;
@@ -340,6 +341,7 @@ fn run_eval(
             let cv = cross_validate(&set, settings, k)?;
             spinner.finish_and_clear();
             confused = Some(cv.confused);
+            cv_runs = cv.rewrite_runs;
             (cv.report, cv.outcomes, cv.last_stats)
         }
     };
@@ -372,10 +374,13 @@ fn run_eval(
             }
         }
     }
-    let runs = match stats.rewrite_runs {
+    let mut runs = match stats.rewrite_runs {
         0 => String::new(),
         n => format!("; calibration held out {n} runs of rewrites whole"),
     };
+    if cv_runs > 0 {
+        runs += &format!("; cross-validation kept {cv_runs} runs of rewrites in one fold each");
+    }
     eprintln!(
         "{} intents, {} examples ({} built-in stand-ins for unseen questions{runs}), {} features, {:.1} MB weights; peak RSS {}",
         stats.intents,

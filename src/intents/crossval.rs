@@ -1,6 +1,7 @@
 //! `eval --cv K`: scores a set on its own examples by K-fold cross-validation, for admins who
 //! have no separate labelled cases. Each fold trains the full matcher (calibration included) on
-//! the other folds and runs the run-time decision on the fold's examples.
+//! the other folds and runs the run-time decision on the fold's examples. A run of rewrites
+//! (see [`super::rewrites`]) goes into one fold whole.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,8 @@ use serde::Serialize;
 
 use super::check::IntentSet;
 use super::eval::{classify_all, summarize, Case, EvalReport, Outcome, OUT_OF_SCOPE};
+use super::holdout::grouped_folds;
+use super::matcher::rows::example_runs;
 use super::matcher::{TrainStats, TrainedMatcher};
 use super::model::Rng;
 use super::settings::MatcherSettings;
@@ -30,24 +33,30 @@ pub struct CvResult {
     pub confused: Vec<ConfusedPair>,
     /// Training figures of the last fold (the folds' thresholds differ a little).
     pub last_stats: TrainStats,
+    /// Runs of rewrites kept in one fold each (0 unless the set is written in runs).
+    pub rewrite_runs: usize,
 }
 
-/// Fold of every example of every intent, then of every out-of-scope example, stratified:
-/// each intent's examples are shuffled and dealt round the folds.
-fn assign(lens: &[usize], k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
-    let mut next = 0usize;
-    lens.iter()
-        .map(|&n| {
-            let mut order: Vec<usize> = (0..n).collect();
-            rng.shuffle(&mut order);
-            let mut fold = vec![0; n];
-            for i in order {
-                fold[i] = next % k;
-                next += 1;
-            }
-            fold
-        })
-        .collect()
+/// The fold of every example of every intent, then of every out-of-scope example: stratified
+/// by intent, with each run of rewrites (see [`super::rewrites`]) in one fold. A rewrite scored
+/// while its siblings train is all but a copy of them, and says little of how customers'
+/// own wording would fare.
+fn assign(set: &IntentSet, settings: &MatcherSettings, k: usize) -> (Vec<usize>, usize) {
+    let n_intents = set.intents.len();
+    let ys: Vec<u32> = set
+        .intents
+        .iter()
+        .enumerate()
+        .flat_map(|(i, intent)| std::iter::repeat_n(i as u32, intent.examples.len()))
+        .chain(std::iter::repeat_n(
+            n_intents as u32,
+            set.out_of_scope.len(),
+        ))
+        .collect();
+    let runs = example_runs(set, settings);
+    let mut rng = Rng::new(settings.seed ^ 0xC0FF);
+    let folds = grouped_folds(&ys, &runs.groups, n_intents + 1, k, &mut rng);
+    (folds, runs.runs)
 }
 
 /// Runs K-fold cross-validation of `set` (K in 2..=20, and at most the number of examples).
@@ -56,11 +65,7 @@ pub fn cross_validate(
     settings: &MatcherSettings,
     k: usize,
 ) -> Result<CvResult, super::semantic::SemanticError> {
-    let mut lens: Vec<usize> = set.intents.iter().map(|i| i.examples.len()).collect();
-    lens.push(set.out_of_scope.len());
-    let mut rng = Rng::new(settings.seed ^ 0xC0FF);
-    let folds = assign(&lens, k, &mut rng);
-    let oos_fold = &folds[set.intents.len()];
+    let (folds, rewrite_runs) = assign(set, settings, k);
     let mut outcomes = Vec::new();
     let mut times = Vec::new();
     let mut train_ms = 0.0;
@@ -68,10 +73,12 @@ pub fn cross_validate(
     for f in 0..k {
         let mut train = set.clone();
         let mut cases = Vec::new();
-        for (i, intent) in train.intents.iter_mut().enumerate() {
+        // Examples in the order `folds` lists them.
+        let mut fold_of = folds.iter().copied();
+        for intent in train.intents.iter_mut() {
             let mut kept = Vec::new();
-            for (j, ex) in std::mem::take(&mut intent.examples).into_iter().enumerate() {
-                if folds[i][j] == f {
+            for ex in std::mem::take(&mut intent.examples) {
+                if fold_of.next() == Some(f) {
                     cases.push(Case {
                         text: ex.value,
                         intent: intent.id.clone(),
@@ -84,11 +91,8 @@ pub fn cross_validate(
             intent.examples = kept;
         }
         let mut kept = Vec::new();
-        for (j, neg) in std::mem::take(&mut train.out_of_scope)
-            .into_iter()
-            .enumerate()
-        {
-            if oos_fold[j] == f {
+        for neg in std::mem::take(&mut train.out_of_scope) {
+            if fold_of.next() == Some(f) {
                 cases.push(Case {
                     text: neg.text,
                     intent: OUT_OF_SCOPE.to_string(),
@@ -120,6 +124,7 @@ pub fn cross_validate(
         outcomes,
         confused,
         last_stats: matcher.stats().clone(),
+        rewrite_runs,
     })
 }
 
@@ -189,14 +194,5 @@ mod tests {
             ]
         );
         assert_eq!(confused_pairs(&o, 1).len(), 1);
-    }
-
-    #[test]
-    fn folds_are_stratified() {
-        let folds = assign(&[10, 3], 5, &mut Rng::new(1));
-        for f in 0..5 {
-            assert_eq!(folds[0].iter().filter(|&&x| x == f).count(), 2);
-        }
-        assert_eq!(folds[1].len(), 3);
     }
 }
