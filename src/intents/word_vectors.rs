@@ -5,8 +5,9 @@
 //! model all-MiniLM-L6-v2 by scripts/distill-word-vectors.py: every WordPiece of its vocabulary
 //! run through the model alone, projected on the vectors' first principal components and stored
 //! as int8 rows with a scale each. A message's vector is the direction of the sum of its words'
-//! pieces' rows, as long as the share of its words that have a vector: a few microseconds, with
-//! no model to load and nothing to download. The matcher appends it to the n-gram features
+//! pieces' rows, each word weighted by [`WordWeights`] (its inverse document frequency in the
+//! training set), as long as the share of its words that have a vector: a few microseconds,
+//! with no model to load and nothing to download. The matcher appends it to the n-gram features
 //! (`[matcher] word_vector_weight`) in one linear model.
 
 use std::collections::HashMap;
@@ -88,30 +89,22 @@ impl WordVectors {
         })
     }
 
-    /// The direction of the sum of the vectors of `text`'s words, at a length that is the
-    /// share of its words that have one: a message of unknown words has no direction at all
+    /// The direction of the weighted sum of the vectors of `text`'s words, at a length that is
+    /// the share of its words that have one: a message of unknown words has no direction at all
     /// rather than a made-up one, and one of half-known words counts half.
-    pub fn sentence(&self, text: &str) -> Vec<f32> {
+    pub fn sentence(&self, text: &str, weights: &WordWeights) -> Vec<f32> {
         let mut sum = vec![0.0f32; self.dim];
         let (mut words, mut known) = (0usize, 0usize);
-        let mut word = String::new();
-        // BERT's uncased basic tokenizer: accents stripped, lower case, each punctuation mark a
-        // piece of its own (averaged in, but not a word of the message).
-        let chars = text.nfd().filter(|&c| !is_combining_mark(c));
-        for c in chars.chain(std::iter::once(' ')) {
-            if c.is_alphanumeric() {
-                word.extend(c.to_lowercase());
-                continue;
-            }
-            if !word.is_empty() {
+        for_each_token(text, |token| match token {
+            Token::Word(word) => {
                 words += 1;
-                known += usize::from(self.add_pieces(&word, &mut sum));
-                word.clear();
+                known += usize::from(self.add_pieces(word, weights.of(word), &mut sum));
             }
-            if !c.is_whitespace() && !c.is_control() {
-                self.add_pieces(c.encode_utf8(&mut [0u8; 4]), &mut sum);
+            // Averaged in, but not a word of the message.
+            Token::Punctuation(mark) => {
+                self.add_pieces(mark, 1.0, &mut sum);
             }
-        }
+        });
         let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
             let scale = known as f32 / words.max(1) as f32 / norm;
@@ -125,7 +118,7 @@ impl WordVectors {
     /// letter by letter, or a typo cut into fragments, has no meaning to average, and a made-up
     /// direction would make nonsense look like an intent. So does a part no piece covers
     /// (BERT's unknown piece).
-    fn add_pieces(&self, word: &str, sum: &mut [f32]) -> bool {
+    fn add_pieces(&self, word: &str, weight: f32, sum: &mut [f32]) -> bool {
         if word.chars().count() > MAX_WORD_CHARS {
             return false;
         }
@@ -159,7 +152,7 @@ impl WordVectors {
         }
         for &id in &found[..n] {
             let id = id as usize;
-            let scale = self.scales[id];
+            let scale = self.scales[id] * weight;
             let row = &self.rows[id * self.dim..(id + 1) * self.dim];
             for (s, &q) in sum.iter_mut().zip(row) {
                 *s += scale * f32::from(q as i8);
@@ -178,13 +171,124 @@ impl std::fmt::Debug for WordVectors {
     }
 }
 
-impl TextEmbedder for WordVectors {
+enum Token<'a> {
+    Word(&'a str),
+    Punctuation(&'a str),
+}
+
+/// BERT's uncased basic tokenizer: accents stripped, lower case, each punctuation mark a token
+/// of its own.
+fn for_each_token(text: &str, mut f: impl FnMut(Token<'_>)) {
+    let mut word = String::new();
+    let chars = text.nfd().filter(|&c| !is_combining_mark(c));
+    for c in chars.chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+            continue;
+        }
+        if !word.is_empty() {
+            f(Token::Word(&word));
+            word.clear();
+        }
+        if !c.is_whitespace() && !c.is_control() {
+            f(Token::Punctuation(c.encode_utf8(&mut [0u8; 4])));
+        }
+    }
+}
+
+/// How much each word counts in a message's vector: its inverse document frequency in the
+/// texts the matcher trained on. "my", "the" and "can" come in every intent and would
+/// otherwise pull every message towards the same average; "card" and "refund" tell intents
+/// apart. A word the set never used counts as much as its rarest one. With 10 examples per
+/// intent this took top1 from 0.816 to 0.825 on CLINC150 and from 0.784 to 0.803 on
+/// BANKING77 (README, "Word vectors").
+pub struct WordWeights {
+    idf: HashMap<Box<str>, f32>,
+    unseen: f32,
+}
+
+impl WordWeights {
+    /// Every word alike.
+    pub fn uniform() -> WordWeights {
+        WordWeights {
+            idf: HashMap::new(),
+            unseen: 1.0,
+        }
+    }
+
+    /// Smoothed inverse document frequency over `texts`: ln((n + 1) / (df + 1)) + 1.
+    pub fn idf<'a>(texts: impl IntoIterator<Item = &'a str>) -> WordWeights {
+        let mut df: HashMap<Box<str>, u32> = HashMap::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut n = 0usize;
+        for text in texts {
+            n += 1;
+            seen.clear();
+            for_each_token(text, |token| {
+                if let Token::Word(word) = token {
+                    if !seen.iter().any(|w| w == word) {
+                        seen.push(word.to_string());
+                    }
+                }
+            });
+            for word in &seen {
+                match df.get_mut(word.as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        df.insert(word.as_str().into(), 1);
+                    }
+                }
+            }
+        }
+        let idf = |df: u32| ((n as f32 + 1.0) / (df as f32 + 1.0)).ln() + 1.0;
+        WordWeights {
+            unseen: idf(0),
+            idf: df.into_iter().map(|(w, d)| (w, idf(d))).collect(),
+        }
+    }
+
+    fn of(&self, word: &str) -> f32 {
+        self.idf.get(word).copied().unwrap_or(self.unseen)
+    }
+}
+
+/// The shipped word vectors with one set's [`WordWeights`]: lexical mode's embedding.
+pub struct WeightedWordVectors {
+    vectors: Arc<WordVectors>,
+    weights: WordWeights,
+    fingerprint: [u8; 32],
+}
+
+impl WeightedWordVectors {
+    pub fn new(vectors: Arc<WordVectors>, weights: WordWeights) -> WeightedWordVectors {
+        let mut entries: Vec<(&str, f32)> = weights.idf.iter().map(|(w, &v)| (&**w, v)).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut h = Sha256::new();
+        h.update(vectors.fingerprint);
+        h.update(weights.unseen.to_le_bytes());
+        for (word, weight) in entries {
+            h.update((word.len() as u32).to_le_bytes());
+            h.update(word.as_bytes());
+            h.update(weight.to_le_bytes());
+        }
+        WeightedWordVectors {
+            vectors,
+            weights,
+            fingerprint: h.finalize().into(),
+        }
+    }
+}
+
+impl TextEmbedder for WeightedWordVectors {
     fn dim(&self) -> usize {
-        self.dim
+        self.vectors.dim
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
-        Ok(texts.iter().map(|t| self.sentence(t)).collect())
+        Ok(texts
+            .iter()
+            .map(|t| self.vectors.sentence(t, &self.weights))
+            .collect())
     }
 
     fn fingerprint(&self) -> [u8; 32] {
@@ -222,7 +326,7 @@ mod tests {
     #[test]
     fn related_words_are_closer_than_unrelated_ones() {
         let wv = WordVectors::shipped();
-        let v = |w: &str| wv.sentence(w);
+        let v = |w: &str| wv.sentence(w, &WordWeights::uniform());
         assert!((cosine(&v("moved"), &v("moved")) - 1.0).abs() < 1e-4);
         for (word, near, far) in [
             ("relocated", "moved", "weather"),
@@ -240,22 +344,55 @@ mod tests {
     #[test]
     fn case_accents_and_word_pieces_follow_bert() {
         let wv = WordVectors::shipped();
-        assert_eq!(wv.sentence("Café PLASTIC"), wv.sentence("cafe plastic"));
+        let uniform = WordWeights::uniform();
+        let sentence = |text: &str| wv.sentence(text, &uniform);
+        assert_eq!(sentence("Café PLASTIC"), sentence("cafe plastic"));
         // Punctuation is averaged in, but is no word: alone it gives nothing.
-        assert_ne!(wv.sentence("plastic?"), wv.sentence("plastic"));
-        assert!(wv.sentence("?!").iter().all(|&v| v == 0.0));
+        assert_ne!(sentence("plastic?"), sentence("plastic"));
+        assert!(sentence("?!").iter().all(|&v| v == 0.0));
         // "refund" is "ref" + "##und" and still has a vector; "refunded" takes three pieces.
         assert!(!wv.pieces.contains_key("refund"));
-        assert!(wv.sentence("refund").iter().any(|&v| v != 0.0));
-        assert!(wv.sentence("refunded").iter().all(|&v| v == 0.0));
+        assert!(sentence("refund").iter().any(|&v| v != 0.0));
+        assert!(sentence("refunded").iter().all(|&v| v == 0.0));
         // A known word among unknown ones counts for its share of the message.
-        let one = wv.sentence("plastic");
-        let third = wv.sentence("plastic zxqv blorp");
+        let one = sentence("plastic");
+        let third = sentence("plastic zxqv blorp");
         for (a, b) in one.iter().zip(&third) {
             assert!((a / 3.0 - b).abs() < 1e-6);
         }
         // Nothing known: no direction at all rather than a made-up one.
-        assert!(wv.sentence("  ").iter().all(|&v| v == 0.0));
-        assert!(wv.sentence("zxqv blorp fnarg").iter().all(|&v| v == 0.0));
+        assert!(sentence("  ").iter().all(|&v| v == 0.0));
+        assert!(sentence("zxqv blorp fnarg").iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn rare_words_count_more_than_words_every_text_has() {
+        let texts = ["my card is lost", "my refund is late", "my pin is blocked"];
+        let w = WordWeights::idf(texts);
+        assert!(w.of("my") < w.of("card"));
+        assert_eq!(w.of("card"), w.of("refund"));
+        assert!(w.of("card") < w.of("weather"), "unseen words weigh most");
+        // Weighted, "my card" points nearer "card" than with every word alike.
+        let wv = WordVectors::shipped();
+        let card = wv.sentence("card", &w);
+        let (weighted, uniform) = (
+            wv.sentence("my card", &w),
+            wv.sentence("my card", &WordWeights::uniform()),
+        );
+        assert!(cosine(&weighted, &card) > cosine(&uniform, &card) + 0.01);
+        // The weights change the direction, not the length: one known word of two.
+        let half = wv.sentence("card zxqv", &w);
+        let len = half.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((len - 0.5).abs() < 1e-4, "{len}");
+    }
+
+    #[test]
+    fn different_weights_are_a_different_embedding() {
+        let wv = WordVectors::shipped();
+        let a = WeightedWordVectors::new(wv.clone(), WordWeights::idf(["card", "pin"]));
+        let b = WeightedWordVectors::new(wv.clone(), WordWeights::idf(["card", "card pin"]));
+        let c = WeightedWordVectors::new(wv, WordWeights::idf(["card", "pin"]));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint(), c.fingerprint());
     }
 }

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::intents::check::IntentSet;
 use crate::intents::features::SparseVec;
 use crate::intents::semantic::{SemanticError, TextEmbedder};
 use crate::intents::settings::MatcherSettings;
-use crate::intents::word_vectors::WordVectors;
+use crate::intents::word_vectors::{WeightedWordVectors, WordVectors, WordWeights};
 
 /// In semantic and ensemble modes SGD's step is `learning_rate` times this (0.5 at the default
 /// 3.0). The embedding's 384 dimensions are shared by every intent and need small, steady steps
@@ -30,16 +31,31 @@ pub(super) struct Dense {
 }
 
 /// What embeds the rows and with what weight: the sentence model in semantic and ensemble
-/// modes, the built-in word vectors' average in lexical mode (unless its weight is 0).
+/// modes; in lexical mode (unless its weight is 0) the built-in word vectors, each word
+/// weighted by its inverse document frequency among `set`'s examples, out-of-scope examples
+/// and `descriptions`.
 pub(super) fn embedder_and_weight(
     embedder: Option<Arc<dyn TextEmbedder>>,
     s: &MatcherSettings,
+    set: &IntentSet,
+    descriptions: &[String],
 ) -> Option<(Arc<dyn TextEmbedder>, f32)> {
     match embedder {
         Some(embedder) if s.mode.uses_embeddings() => Some((embedder, s.embedding_weight)),
         _ if !s.mode.uses_embeddings() && s.word_vector_weight > 0.0 => {
-            let vectors: Arc<dyn TextEmbedder> = WordVectors::shipped();
-            Some((vectors, s.word_vector_weight))
+            let texts = set
+                .intents
+                .iter()
+                .flat_map(|i| i.examples.iter().map(|e| e.value.as_str()))
+                .chain(set.out_of_scope.iter().map(|n| n.text.as_str()))
+                .chain(
+                    descriptions
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|d| !d.is_empty()),
+                );
+            let vectors = WeightedWordVectors::new(WordVectors::shipped(), WordWeights::idf(texts));
+            Some((Arc::new(vectors), s.word_vector_weight))
         }
         _ => None,
     }

@@ -141,7 +141,7 @@ impl TrainedMatcher {
         let cfg = feature_config(&s);
         let n_intents = set.intents.len();
         let descriptions = descriptions(set, &s);
-        let embedder = embedder_and_weight(embedder, &s);
+        let embedder = embedder_and_weight(embedder, &s, set, &descriptions);
         let room = embedder.as_ref().map_or(0, |(e, _)| e.dim());
         let rows::Rows {
             mut xs,
