@@ -13,11 +13,11 @@
 //!
 //! # Layout
 //! - this file: training ([`TrainedMatcher::train_with`]) and what it keeps;
-//! - [`rows`]: the set as n-gram rows (examples, negatives, stand-ins, descriptions) and the
+//! - `rows.rs`: the set as n-gram rows (examples, negatives, stand-ins, descriptions) and the
 //!   runs of rewrites among them;
-//! - [`dense`]: sentence-embedding or word-vector features appended to the rows;
-//! - [`patterns`]: regex patterns, sure hits;
-//! - [`decide`]: the run-time decision.
+//! - `dense.rs`: sentence-embedding or word-vector features appended to the rows;
+//! - `patterns.rs`: regex patterns, sure hits;
+//! - `decide.rs`: the run-time decision.
 
 use std::collections::HashMap;
 use std::sync::Arc;
