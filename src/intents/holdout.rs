@@ -6,10 +6,10 @@
 //! each example added.
 
 use super::calibrate::Held;
-use super::features::SparseVec;
 use super::model::{Rng, TrainParams};
 use super::nb_fold;
 use super::settings::MatcherSettings;
+use super::train_rows::TrainRows;
 
 /// Calibration splits a set into folds again (up to [`MAX_REPEATS`] times) until it has about
 /// this many held-out scores to choose the threshold from.
@@ -78,10 +78,10 @@ pub fn grouped_folds(
 /// Returns nothing for a set too small to split.
 #[allow(clippy::too_many_arguments)]
 pub fn held_out_scores(
-    xs: &[SparseVec],
+    xs: &TrainRows,
     ys: &[u32],
     groups: &[u32],
-    unseen: &[SparseVec],
+    unseen: &TrainRows,
     n_intents: usize,
     classes: usize,
     features: usize,
@@ -133,7 +133,7 @@ pub fn held_out_scores(
             .collect();
         let m = nb_fold::train(xs, ys, &train_rows, features, classes, params, foldable);
         for r in (0..scored).filter(|&r| fold[r] == f) {
-            m.probabilities(&xs[r], &mut probs);
+            m.probabilities(xs.row(r), &mut probs);
             let (top, score) = top_in_scope(&probs[..n_intents]);
             let y = ys[r] as usize;
             let oos = y >= n_intents;
@@ -143,8 +143,8 @@ pub fn held_out_scores(
                 oos,
             });
         }
-        for x in unseen {
-            m.probabilities(x, &mut probs);
+        for u in 0..unseen.len() {
+            m.probabilities(unseen.row(u), &mut probs);
             let (_, score) = top_in_scope(&probs[..n_intents]);
             held.push(Held {
                 score,
@@ -204,9 +204,9 @@ mod tests {
 
     /// Held-out scores of `n` rows of two intents (one feature each), at the default settings.
     fn held_of(n: usize) -> Vec<Held> {
-        let xs: Vec<SparseVec> = (0..n).map(|i| vec![((i % 2) as u32, 1.0)]).collect();
+        let xs = TrainRows::sparse((0..n).map(|i| vec![((i % 2) as u32, 1.0)]).collect());
         let ys: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
-        let unseen = vec![vec![(0, 0.1), (1, 0.1)]];
+        let unseen = TrainRows::sparse(vec![vec![(0, 0.1), (1, 0.1)]]);
         let s = MatcherSettings::default();
         let params = TrainParams {
             epochs: 2,

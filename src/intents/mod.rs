@@ -6,6 +6,7 @@
 //! - [`check`]: validation of a folder into an [`IntentSet`]; [`load_dir`].
 //! - [`normalize`], [`features`]: text → sparse TF-IDF vectors (word, bigram, char n-grams);
 //!   [`word_vectors`]: the built-in word vectors whose average is appended to them.
+//! - [`train_rows`]: training rows, sparse n-grams beside a dense embedding.
 //! - [`model`]: multinomial logistic regression trained by SGD; [`nb_fold`]: naive-Bayes
 //!   log-count ratios folded into its word and stem weights.
 //! - [`holdout`]: held-out scores from stratified folds; [`rewrites`]: runs of rewritten
@@ -41,6 +42,7 @@ pub mod semantic;
 pub mod settings;
 pub mod standin;
 pub mod sweep;
+pub mod train_rows;
 pub mod watch;
 pub mod word_vectors;
 

@@ -4,7 +4,7 @@
 //! a few hundred contiguous rows: fast and cache-friendly. Training skips the update for classes
 //! whose gradient is negligible, which after the first pass is almost all of them.
 
-use super::features::SparseVec;
+use super::train_rows::{Row, TrainRows};
 
 /// Training knobs for [`LinearModel::train`].
 #[derive(Debug, Clone, Copy)]
@@ -70,22 +70,22 @@ impl Rng {
 /// Asks the CPU to start loading the weight rows of `x`'s features into cache. A hint only:
 /// it changes no value, and costs nothing where the CPU has no such instruction.
 #[inline]
-fn prefetch_rows(w: &[f32], classes: usize, x: &SparseVec) {
+fn prefetch_rows(w: &[f32], classes: usize, x: Row<'_>) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         /// Floats per 64-byte cache line.
         const LINE: usize = 16;
-        for &(f, _) in x {
+        x.for_each(|f, _| {
             let start = f as usize * classes;
             let Some(row) = w.get(start..start + classes) else {
-                continue;
+                return;
             };
             for line in row.chunks(LINE) {
                 // SAFETY: prefetching never faults nor writes; the address is inside `w`.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
             }
-        }
+        });
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (w, classes, x);
@@ -147,7 +147,7 @@ impl LinearModel {
 
     /// Trains on rows `rows` of `xs` (labels `ys`, each `< classes`).
     pub fn train(
-        xs: &[SparseVec],
+        xs: &TrainRows,
         ys: &[u32],
         rows: &[usize],
         features: usize,
@@ -169,7 +169,7 @@ impl LinearModel {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn train_avx2(
-        xs: &[SparseVec],
+        xs: &TrainRows,
         ys: &[u32],
         rows: &[usize],
         features: usize,
@@ -181,7 +181,7 @@ impl LinearModel {
 
     #[inline(always)]
     fn train_portable(
-        xs: &[SparseVec],
+        xs: &TrainRows,
         ys: &[u32],
         rows: &[usize],
         features: usize,
@@ -237,7 +237,7 @@ impl LinearModel {
                     .get(i + 1)
                     .filter(|&&next| last_loss[next] >= EASY_LOSS)
                 {
-                    prefetch_rows(&model.w, classes, &xs[next]);
+                    prefetch_rows(&model.w, classes, xs.row(next));
                 }
                 // Step size decays slowly: lr / (1 + 0.3 × epochs done).
                 let lr = p.learning_rate / (1.0 + 0.3 * step as f32 / n);
@@ -247,7 +247,7 @@ impl LinearModel {
                     last_loss[r] = f64::INFINITY;
                     continue;
                 }
-                let x = &xs[r];
+                let x = xs.row(r);
                 let y = ys[r] as usize;
                 let lr = lr * class_w[y];
                 model.raw_scores(x, scale, &mut z);
@@ -285,19 +285,19 @@ impl LinearModel {
                     for &(c, g) in &active {
                         dense[c] = g;
                     }
-                    for &(f, v) in x {
+                    x.for_each(|f, v| {
                         let row = &mut model.w[f as usize * classes..(f as usize + 1) * classes];
                         for (w, g) in row.iter_mut().zip(&dense) {
                             *w -= g * v;
                         }
-                    }
+                    });
                 } else {
-                    for &(f, v) in x {
+                    x.for_each(|f, v| {
                         let row = &mut model.w[f as usize * classes..(f as usize + 1) * classes];
                         for &(c, g) in &active {
                             row[c] -= g * v;
                         }
-                    }
+                    });
                 }
             }
             loss /= n as f64;
@@ -339,24 +339,24 @@ impl LinearModel {
     }
 
     #[inline(always)]
-    fn raw_scores(&self, x: &SparseVec, scale: f32, out: &mut [f32]) {
+    fn raw_scores(&self, x: Row<'_>, scale: f32, out: &mut [f32]) {
         out.copy_from_slice(&self.b);
         let c = self.classes;
-        for &(f, v) in x {
+        x.for_each(|f, v| {
             let f = f as usize;
             if f >= self.features {
-                continue;
+                return;
             }
             let row = &self.w[f * c..(f + 1) * c];
             let sv = scale * v;
             for (o, w) in out.iter_mut().zip(row) {
                 *o += sv * w;
             }
-        }
+        });
     }
 
     /// Class probabilities for `x` into `out` (length = classes).
-    pub fn probabilities(&self, x: &SparseVec, out: &mut [f32]) {
+    pub fn probabilities(&self, x: Row<'_>, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
@@ -368,12 +368,12 @@ impl LinearModel {
     /// [`LinearModel::probabilities`] for AVX2, with the same results (see `train_avx2`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn probabilities_avx2(&self, x: &SparseVec, out: &mut [f32]) {
+    fn probabilities_avx2(&self, x: Row<'_>, out: &mut [f32]) {
         self.probabilities_portable(x, out)
     }
 
     #[inline(always)]
-    fn probabilities_portable(&self, x: &SparseVec, out: &mut [f32]) {
+    fn probabilities_portable(&self, x: Row<'_>, out: &mut [f32]) {
         self.raw_scores(x, 1.0, out);
         let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
@@ -391,16 +391,17 @@ impl LinearModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intents::features::SparseVec;
 
     #[test]
     fn learns_a_separable_problem() {
         // Class 0 uses features 0/1, class 1 uses features 2/3.
-        let xs: Vec<SparseVec> = vec![
+        let xs = TrainRows::sparse(vec![
             vec![(0, 0.8), (1, 0.6)],
             vec![(0, 1.0)],
             vec![(2, 0.6), (3, 0.8)],
             vec![(3, 1.0)],
-        ];
+        ]);
         let ys = [0, 0, 1, 1];
         let params = TrainParams {
             epochs: 30,
@@ -414,28 +415,34 @@ mod tests {
         };
         let m = LinearModel::train(&xs, &ys, &[0, 1, 2, 3], 4, 2, params);
         let mut p = [0.0; 2];
-        m.probabilities(&vec![(1, 1.0)], &mut p);
+        m.probabilities(Row::sparse(&[(1, 1.0)]), &mut p);
         assert!(p[0] > 0.6, "{p:?}");
-        m.probabilities(&vec![(2, 1.0)], &mut p);
+        m.probabilities(Row::sparse(&[(2, 1.0)]), &mut p);
         assert!(p[1] > 0.6, "{p:?}");
         assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
     }
 
     #[test]
     fn the_avx2_build_trains_the_portable_model_bit_for_bit() {
-        // 13 classes (not a multiple of 8: the loops' tails count too), 40 features, rows of a
-        // few features each with uneven weights.
+        // 13 classes (not a multiple of 8: the loops' tails count too), 40 features: rows of a
+        // few sparse features each with uneven weights, and 3 dense ones.
         let mut rng = Rng::new(7);
-        let xs: Vec<SparseVec> = (0..200)
+        let sparse: Vec<SparseVec> = (0..200)
             .map(|_| {
                 let mut x: SparseVec = (0..6)
-                    .map(|_| (rng.below(40) as u32, 0.1 + rng.below(90) as f32 / 100.0))
+                    .map(|_| (rng.below(37) as u32, 0.1 + rng.below(90) as f32 / 100.0))
                     .collect();
                 x.sort_unstable_by_key(|&(f, _)| f);
                 x.dedup_by_key(|&mut (f, _)| f);
                 x
             })
             .collect();
+        let mut xs = TrainRows::with_dense(sparse, 3, 37);
+        for r in 0..200 {
+            for v in xs.dense_mut(r) {
+                *v = rng.below(100) as f32 / 200.0 - 0.25;
+            }
+        }
         let ys: Vec<u32> = (0..200).map(|i| (i % 13) as u32).collect();
         let rows: Vec<usize> = (0..200).collect();
         let params = TrainParams {
@@ -455,9 +462,9 @@ mod tests {
         assert!(portable.w.iter().any(|&w| w != 0.0));
         assert_eq!(bits(&portable), bits(&used));
         let (mut a, mut b) = (vec![0.0; 13], vec![0.0; 13]);
-        for x in &xs {
-            used.probabilities_portable(x, &mut a);
-            used.probabilities(x, &mut b);
+        for r in 0..xs.len() {
+            used.probabilities_portable(xs.row(r), &mut a);
+            used.probabilities(xs.row(r), &mut b);
             assert_eq!(a, b);
         }
     }

@@ -19,6 +19,7 @@
 
 use super::features::SparseVec;
 use super::model::{LinearModel, TrainParams};
+use super::train_rows::TrainRows;
 
 /// Additive smoothing of the counts.
 pub const ALPHA: f32 = 0.03;
@@ -27,7 +28,7 @@ pub const ALPHA: f32 = 0.03;
 /// ratios of the features `foldable` marks (indexed by feature; features past its end are not
 /// folded).
 pub fn train(
-    xs: &[SparseVec],
+    xs: &TrainRows,
     ys: &[u32],
     rows: &[usize],
     features: usize,
@@ -37,7 +38,16 @@ pub fn train(
 ) -> LinearModel {
     let mut model = LinearModel::train(xs, ys, rows, features, classes, p);
     if p.nb_fold > 0.0 {
-        fold(&mut model, xs, ys, rows, foldable, p.nb_fold, ALPHA);
+        // Only n-grams are folded: the sparse parts hold them all.
+        fold(
+            &mut model,
+            xs.sparse_parts(),
+            ys,
+            rows,
+            foldable,
+            p.nb_fold,
+            ALPHA,
+        );
     }
     model
 }
@@ -144,6 +154,7 @@ pub fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intents::train_rows::Row;
 
     fn params(nb_fold: f32) -> TrainParams {
         TrainParams {
@@ -161,8 +172,8 @@ mod tests {
     fn weights(m: &LinearModel, f: usize) -> Vec<f32> {
         let mut out = vec![0.0; m.classes()];
         let mut zero = vec![0.0; m.classes()];
-        m.probabilities(&vec![], &mut zero);
-        m.probabilities(&vec![(f as u32, 1.0)], &mut out);
+        m.probabilities(Row::sparse(&[]), &mut zero);
+        m.probabilities(Row::sparse(&[(f as u32, 1.0)]), &mut out);
         out.iter()
             .zip(&zero)
             .map(|(a, b)| a.ln() - b.ln())
@@ -172,12 +183,12 @@ mod tests {
     #[test]
     fn the_fold_moves_only_the_marked_features() {
         // Features 0 and 1 are words (folded), 2 is a character n-gram (not folded).
-        let xs: Vec<SparseVec> = vec![
+        let xs = TrainRows::sparse(vec![
             vec![(0, 0.7), (2, 0.7)],
             vec![(0, 1.0)],
             vec![(1, 0.7), (2, 0.7)],
             vec![(1, 1.0)],
-        ];
+        ]);
         let ys = [0, 0, 1, 1];
         let rows = [0, 1, 2, 3];
         let foldable = [true, true, false];
@@ -201,24 +212,24 @@ mod tests {
         // a strong n-gram (feature 2) that SGD credits instead. A message of word 0 with a
         // trace of word 1 and of the n-gram: SGD alone leans on the n-gram, the counts say
         // word 0 is class 0's.
-        let xs: Vec<SparseVec> = vec![
+        let xs = TrainRows::sparse(vec![
             vec![(0, 0.3), (3, 0.95)],
             vec![(0, 0.3), (3, 0.95)],
             vec![(0, 0.3), (3, 0.95)],
             vec![(1, 0.3), (2, 0.95)],
             vec![(1, 0.3), (2, 0.95)],
             vec![(0, 0.3), (2, 0.95)],
-        ];
+        ]);
         let ys = [0, 0, 0, 1, 1, 1];
         let rows: Vec<usize> = (0..xs.len()).collect();
         let foldable = [true, true, false, false];
         let msg: SparseVec = vec![(0, 0.8), (2, 0.6)];
         let mut p = [0.0; 2];
         let plain = train(&xs, &ys, &rows, 4, 2, params(0.0), &foldable);
-        plain.probabilities(&msg, &mut p);
+        plain.probabilities(Row::sparse(&msg), &mut p);
         assert!(p[1] > p[0], "SGD alone should follow the n-gram: {p:?}");
         let folded = train(&xs, &ys, &rows, 4, 2, params(1.0), &foldable);
-        folded.probabilities(&msg, &mut p);
+        folded.probabilities(Row::sparse(&msg), &mut p);
         assert!(
             p[0] > p[1],
             "the fold should follow the word's counts: {p:?}"

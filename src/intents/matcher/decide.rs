@@ -9,6 +9,7 @@ use crate::core::matcher::{Candidate, Classification, Verdict};
 use crate::intents::features::{extract, SparseVec};
 use crate::intents::normalize::normalize_into;
 use crate::intents::semantic::SemanticError;
+use crate::intents::train_rows::Row;
 
 #[derive(Default)]
 struct Scratch {
@@ -104,7 +105,7 @@ impl TrainedMatcher {
                 }
             }
             sc.probs.resize(self.model.classes(), 0.0);
-            self.model.probabilities(&sc.x, &mut sc.probs);
+            self.model.probabilities(Row::sparse(&sc.x), &mut sc.probs);
             top_k(&sc.probs[..n_intents], k, &mut top)
         });
         let shown = found.min(self.max_candidates);

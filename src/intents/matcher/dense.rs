@@ -7,6 +7,7 @@ use crate::intents::check::IntentSet;
 use crate::intents::features::SparseVec;
 use crate::intents::semantic::{SemanticError, TextEmbedder};
 use crate::intents::settings::MatcherSettings;
+use crate::intents::train_rows::TrainRows;
 use crate::intents::word_vectors::{WeightedWordVectors, WordVectors, WordWeights};
 
 /// In semantic and ensemble modes SGD's step is `learning_rate` times this (0.5 at the default
@@ -62,38 +63,48 @@ pub(super) fn embedder_and_weight(
 }
 
 impl Dense {
-    /// Embeds `texts` and appends each vector to its row of `rows` (in order); the embedding's
-    /// features start at `offset`.
-    pub(super) fn embed_rows<'r>(
+    /// Embeds `texts` (one per row of `rows`, in order) into the rows' dense part; the
+    /// embedding's features start at `offset`. In semantic mode the n-gram features are dropped.
+    pub(super) fn embed_rows(
         embedder: Arc<dyn TextEmbedder>,
         weight: f32,
         s: &MatcherSettings,
         offset: usize,
         texts: &[&str],
-        rows: impl Iterator<Item = &'r mut SparseVec>,
-    ) -> Result<Dense, SemanticError> {
+        rows: Vec<SparseVec>,
+    ) -> Result<(Dense, TrainRows), SemanticError> {
         let dense = Dense {
             offset: offset as u32,
             weight,
             lexical: s.mode.uses_lexical(),
             embedder,
         };
-        let mut rows = rows;
-        // In chunks, so the vectors waiting to be appended never cost as much memory as the
+        let mut rows = TrainRows::with_dense(rows, dense.dim(), dense.offset);
+        // In chunks, so the vectors waiting to be copied never cost as much memory as the
         // rows they go into.
-        for chunk in texts.chunks(EMBED_CHUNK) {
-            // Vectors first: `zip` stops on them without taking a row.
-            for (v, x) in dense.embedder.embed(chunk)?.into_iter().zip(rows.by_ref()) {
-                dense.append(x, &v);
+        for (c, chunk) in texts.chunks(EMBED_CHUNK).enumerate() {
+            for (i, v) in dense.embedder.embed(chunk)?.into_iter().enumerate() {
+                let r = c * EMBED_CHUNK + i;
+                if r >= rows.len() {
+                    break;
+                }
+                if !dense.lexical {
+                    *rows.sparse_mut(r) = Vec::new();
+                }
+                for (d, e) in rows.dense_mut(r).iter_mut().zip(&v) {
+                    *d = e * dense.weight;
+                }
             }
         }
-        Ok(dense)
+        Ok((dense, rows))
     }
 
     pub(super) fn dim(&self) -> usize {
         self.embedder.dim()
     }
 
+    /// A message's embedding `v` after its n-grams, as the features a training row's dense
+    /// part stands for.
     pub(super) fn append(&self, x: &mut SparseVec, v: &[f32]) {
         if !self.lexical {
             x.clear();

@@ -32,6 +32,7 @@ use super::nb_fold;
 use super::rewrites::Runs;
 use super::semantic::{embedder_for, Mode, SemanticError, TextEmbedder};
 use super::settings::MatcherSettings;
+use super::train_rows::TrainRows;
 use crate::core::matcher::{Candidate, Classification, IntentInfo, Matcher};
 use decide::head;
 use dense::{embedder_and_weight, Dense, EMBEDDING_MODE_STEP};
@@ -142,38 +143,36 @@ impl TrainedMatcher {
         let n_intents = set.intents.len();
         let descriptions = descriptions(set, &s);
         let embedder = embedder_and_weight(embedder, &s, set, &descriptions);
-        let room = embedder.as_ref().map_or(0, |(e, _)| e.dim());
         let rows::Rows {
-            mut xs,
+            xs,
             ys,
             texts,
-            mut stand_in_xs,
+            stand_in_xs,
             stand_in_texts,
             stand_ins,
             fixed,
             runs,
             vocab,
-        } = featurize(set, &descriptions, &s, room);
+        } = featurize(set, &descriptions, &s);
         let featurized_ms = started.elapsed().as_secs_f64() * 1000.0;
-        // Embeddings go after the lexical features (or replace them in semantic mode).
-        let dense = match embedder {
+        // Embeddings go after the lexical features (or replace them in semantic mode). The
+        // stand-ins are embedded in the same pass and split off after.
+        let (dense, xs, stand_in_xs) = match embedder {
             Some((embedder, weight)) => {
                 let all: Vec<&str> = texts
                     .iter()
                     .chain(&stand_in_texts)
                     .map(|t| head(t, s.max_message_chars))
                     .collect();
-                let rows = xs.iter_mut().chain(stand_in_xs.iter_mut());
-                Some(Dense::embed_rows(
-                    embedder,
-                    weight,
-                    &s,
-                    vocab.len(),
-                    &all,
-                    rows,
-                )?)
+                let n = xs.len();
+                let mut rows = xs;
+                rows.extend(stand_in_xs);
+                let (dense, mut xs) =
+                    Dense::embed_rows(embedder, weight, &s, vocab.len(), &all, rows)?;
+                let stand_in_xs = xs.split_off(n);
+                (Some(dense), xs, stand_in_xs)
             }
-            None => None,
+            None => (None, TrainRows::sparse(xs), TrainRows::sparse(stand_in_xs)),
         };
         let features = vocab.len() + dense.as_ref().map_or(0, Dense::dim);
         let embedded_ms = started.elapsed().as_secs_f64() * 1000.0;

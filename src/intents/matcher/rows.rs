@@ -100,21 +100,14 @@ impl Hasher {
     }
 }
 
-/// Each document as a row, allocated once at its final size: `room` more features will be
-/// appended (the embedding). Rows are most of training's memory besides the weights.
-fn vectorize(
-    vocab: &Vocabulary,
-    word_weight: f32,
-    docs: &mut [Vec<u64>],
-    room: usize,
-) -> Vec<SparseVec> {
+/// Each document as a row, allocated once at its final size (a growing vector overshoots by up
+/// to half). Rows are most of training's memory besides the weights.
+fn vectorize(vocab: &Vocabulary, word_weight: f32, docs: &mut [Vec<u64>]) -> Vec<SparseVec> {
     let mut scratch = Vec::new();
     docs.iter_mut()
         .map(|h| {
             vocab.vectorize(h, word_weight, &mut scratch);
-            let mut row = Vec::with_capacity(scratch.len() + room);
-            row.extend_from_slice(&scratch);
-            row
+            scratch.as_slice().to_vec()
         })
         .collect()
 }
@@ -124,7 +117,6 @@ pub(super) fn featurize<'a>(
     set: &'a IntentSet,
     descriptions: &'a [String],
     s: &MatcherSettings,
-    room: usize,
 ) -> Rows<'a> {
     let n_intents = set.intents.len();
     let mut hasher = Hasher::new(s);
@@ -172,8 +164,8 @@ pub(super) fn featurize<'a>(
         s.max_features,
     );
     let word_weight = hasher.cfg.word_weight;
-    let mut xs = vectorize(&vocab, word_weight, &mut docs, room);
-    let mut desc_xs = vectorize(&vocab, word_weight, &mut desc_docs, room);
+    let mut xs = vectorize(&vocab, word_weight, &mut docs);
+    let mut desc_xs = vectorize(&vocab, word_weight, &mut desc_docs);
     drop(docs);
     // Stand-ins never train the model: they are scored by every calibration model as the
     // unseen questions they stand for (a reject class trained on them would learn their
@@ -254,7 +246,7 @@ pub(crate) fn example_runs(set: &IntentSet, s: &MatcherSettings) -> Runs {
         }
     }
     let vocab = Vocabulary::build(docs.iter(), s.min_df, s.max_features);
-    let xs = vectorize(&vocab, hasher.cfg.word_weight, &mut docs, 0);
+    let xs = vectorize(&vocab, hasher.cfg.word_weight, &mut docs);
     let runs = find_runs(&xs, &ys, vocab.len() as u32);
     let mut groups: Vec<u32> = (0..set.example_count() as u32).collect();
     for (r, &g) in runs.groups.iter().enumerate() {
