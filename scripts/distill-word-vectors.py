@@ -2,9 +2,11 @@
 """Word vectors for the lexical matcher (assets/word-vectors.bin), distilled from the sentence
 model all-MiniLM-L6-v2: every WordPiece of its vocabulary is run through the model alone
 ([CLS] piece [SEP], mean pooling, L2 normalisation, as a sentence would be), the vectors are
-centred and projected on their first DIM principal components, and each row is stored as int8
-with a scale of its own. The matcher averages the vectors of a message's pieces: a few MB that
-know "relocated" is near "moved" without running the model at classification time.
+centred and turned onto their principal components (all of them, largest first, so that the
+first k components of every row are the best k-dimensional projection: the matcher uses fewer
+for larger sets), and each row is stored as int8 with a scale of its own. The matcher averages
+the vectors of a message's pieces: 12 MB that know "relocated" is near "moved" without running
+the model at classification time.
 
     python3 scripts/fetch-model.py
     python3 scripts/distill-word-vectors.py [MODEL_DIR] > assets/word-vectors.bin
@@ -24,7 +26,7 @@ import sys
 import numpy as np
 from scipy.special import erf
 
-DIM = 128
+DIM = 384
 BATCH = 512
 
 HERE = os.path.dirname(os.path.abspath(__file__))

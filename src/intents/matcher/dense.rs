@@ -21,6 +21,23 @@ pub(super) const EMBEDDING_MODE_STEP: f32 = 1.0 / 6.0;
 /// Rows embedded per call while training: big enough for the sentence model's batches.
 const EMBED_CHUNK: usize = 4096;
 
+/// Word-vector numbers the training rows of a lexical matcher may carry in all: the rows take
+/// as many of the vectors' leading components as fit (all 384 up to about 5,200 rows), but
+/// never fewer than [`MIN_WORD_VECTOR_DIMS`]. The fewer examples an intent has, the more its
+/// answers rest on the word vectors (with 10 per intent, 384 components against 128 answered
+/// 1.3 and 1.8 points more right on CLINC150 and BANKING77 over five training seeds, answer
+/// precision still on target), while with many,
+/// n-grams carry the decision (all of CLINC150: top1 0.949 against 0.946) and every component
+/// costs memory and training time in proportion to the rows: CLINC150's 15,000 stay at 128.
+const WORD_VECTOR_BUDGET: usize = 2_000_000;
+const MIN_WORD_VECTOR_DIMS: usize = 128;
+
+/// Leading word-vector components for a set of `rows` training rows: see
+/// [`WORD_VECTOR_BUDGET`]. A multiple of 16, for whole SIMD blocks.
+fn word_vector_dims(rows: usize) -> usize {
+    (WORD_VECTOR_BUDGET / rows.max(1) / 16 * 16).max(MIN_WORD_VECTOR_DIMS)
+}
+
 pub(super) struct Dense {
     pub(super) embedder: Arc<dyn TextEmbedder>,
     /// Index of the first embedding feature (the lexical vocabulary's size).
@@ -34,7 +51,7 @@ pub(super) struct Dense {
 /// What embeds the rows and with what weight: the sentence model in semantic and ensemble
 /// modes; in lexical mode (unless its weight is 0) the built-in word vectors, each word
 /// weighted by its inverse document frequency among `set`'s examples, out-of-scope examples
-/// and `descriptions`.
+/// and `descriptions`, on as many leading components as the set's size allows.
 pub(super) fn embedder_and_weight(
     embedder: Option<Arc<dyn TextEmbedder>>,
     s: &MatcherSettings,
@@ -55,7 +72,12 @@ pub(super) fn embedder_and_weight(
                         .map(String::as_str)
                         .filter(|d| !d.is_empty()),
                 );
-            let vectors = WeightedWordVectors::new(WordVectors::shipped(), WordWeights::idf(texts));
+            let rows = texts.clone().count();
+            let vectors = WeightedWordVectors::new(
+                WordVectors::shipped(),
+                WordWeights::idf(texts),
+                word_vector_dims(rows),
+            );
             Some((Arc::new(vectors), s.word_vector_weight))
         }
         _ => None,
@@ -114,5 +136,22 @@ impl Dense {
                 .enumerate()
                 .map(|(j, &e)| (self.offset + j as u32, e * self.weight)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_sets_get_every_component_and_large_ones_the_leading_128() {
+        // 10 and 20 per intent of CLINC150 (1,530 and 3,240 rows with descriptions): all.
+        assert!(word_vector_dims(1_530) >= 384);
+        assert!(word_vector_dims(3_240) >= 384);
+        // All of BANKING77 (8,667 rows): in between; all of CLINC150 (15,308): the floor.
+        assert_eq!(word_vector_dims(8_667), 224);
+        assert_eq!(word_vector_dims(15_308), 128);
+        assert_eq!(word_vector_dims(1_000_000), 128);
+        assert_eq!(word_vector_dims(0) % 16, 0);
     }
 }
