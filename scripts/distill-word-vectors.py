@@ -14,9 +14,13 @@ the model at classification time.
 Needs numpy and scipy (pip install numpy scipy). About 3 minutes on 2 cores. The forward pass is
 the numpy one of scripts/reference-embeddings.py, batched; the result depends only on the model (up to float rounding).
 
-File layout (little endian): b"FLWV", u32 version (1), u32 pieces, u32 DIM; then each piece as
-u8 byte length + UTF-8; then one f32 scale per piece; then pieces x DIM int8 (value = scale x int).
+File layout (little endian): b"FLWV", u32 version (2), u32 pieces, u32 DIM, u32 LEAD, the
+sha256 of everything after this header (32 bytes); then each piece as u8 byte length + UTF-8;
+then one f32 scale per piece; then pieces x LEAD int8 (each piece's first LEAD components), then
+pieces x (DIM - LEAD) int8 (the rest): value = scale x int. A matcher that uses only the leading
+components reads (and keeps in memory) only the first block.
 """
+import hashlib
 import importlib.util
 import json
 import os
@@ -27,6 +31,7 @@ import numpy as np
 from scipy.special import erf
 
 DIM = 384
+LEAD = 128
 BATCH = 512
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,13 +112,13 @@ def main():
     scale[scale == 0] = 1.0
     quantized = np.clip(np.rint(projected / scale[:, None]), -127, 127).astype(np.int8)
 
+    body = b"".join(struct.pack("<B", len(vocab[i].encode("utf-8"))) + vocab[i].encode("utf-8") for i in keep)
+    body += scale.astype("<f4").tobytes()
+    body += np.ascontiguousarray(quantized[:, :LEAD]).tobytes()
+    body += np.ascontiguousarray(quantized[:, LEAD:]).tobytes()
     out = sys.stdout.buffer
-    out.write(b"FLWV" + struct.pack("<III", 1, len(keep), DIM))
-    for i in keep:
-        piece = vocab[i].encode("utf-8")
-        out.write(struct.pack("<B", len(piece)) + piece)
-    out.write(scale.astype("<f4").tobytes())
-    out.write(quantized.tobytes())
+    out.write(b"FLWV" + struct.pack("<IIII", 2, len(keep), DIM, LEAD) + hashlib.sha256(body).digest())
+    out.write(body)
 
 
 if __name__ == "__main__":

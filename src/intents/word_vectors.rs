@@ -32,8 +32,14 @@ const MAX_PIECES: usize = 2;
 pub struct WordVectors {
     pieces: HashMap<&'static str, u32>,
     scales: Vec<f32>,
-    rows: &'static [u8],
+    /// The first `lead` components of every piece, then the other `dim - lead` of every piece:
+    /// a set that uses only the leading ones never touches (nor keeps in memory) the rest.
+    leading: &'static [u8],
+    trailing: &'static [u8],
+    lead: usize,
     dim: usize,
+    /// SHA-256 of the file after its header, as the header states it (hashing the file at
+    /// start-up would bring all of it into memory; a unit test checks the two agree).
     fingerprint: [u8; 32],
 }
 
@@ -64,10 +70,14 @@ impl WordVectors {
             return Err("not a word-vector file".into());
         }
         let version = u32_at(take(4)?);
-        if version != 1 {
-            return Err(format!("version {version}, expected 1"));
+        if version != 2 {
+            return Err(format!("version {version}, expected 2"));
         }
-        let (count, dim) = (u32_at(take(4)?), u32_at(take(4)?));
+        let (count, dim, lead) = (u32_at(take(4)?), u32_at(take(4)?), u32_at(take(4)?));
+        if lead > dim {
+            return Err(format!("{lead} leading components of {dim}"));
+        }
+        let fingerprint: [u8; 32] = take(32)?.try_into().expect("32 bytes");
         let mut pieces = HashMap::with_capacity(count);
         for i in 0..count {
             let len = take(1)?[0] as usize;
@@ -78,16 +88,19 @@ impl WordVectors {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let rows = take(count * dim)?;
+        let leading = take(count * lead)?;
+        let trailing = take(count * (dim - lead))?;
         if at != file.len() {
             return Err(format!("{} bytes after the table", file.len() - at));
         }
         Ok(WordVectors {
             pieces,
             scales,
-            rows,
+            leading,
+            trailing,
+            lead,
             dim,
-            fingerprint: Sha256::digest(file).into(),
+            fingerprint,
         })
     }
 
@@ -161,10 +174,16 @@ impl WordVectors {
         for &id in &found[..n] {
             let id = id as usize;
             let scale = self.scales[id] * weight;
-            let start = id * self.dim;
-            let row = &self.rows[start..start + sum.len()];
-            for (s, &q) in sum.iter_mut().zip(row) {
-                *s += scale * f32::from(q as i8);
+            let (head, tail) = sum.split_at_mut(sum.len().min(self.lead));
+            let rest = self.dim - self.lead;
+            let rows = [
+                (head, &self.leading[id * self.lead..]),
+                (tail, &self.trailing[id * rest..]),
+            ];
+            for (part, row) in rows {
+                for (s, &q) in part.iter_mut().zip(row) {
+                    *s += scale * f32::from(q as i8);
+                }
             }
         }
         true
@@ -329,6 +348,14 @@ mod tests {
         assert!(wv.dim >= 32, "dim {}", wv.dim);
         assert!(wv.pieces.len() > 20_000, "{} pieces", wv.pieces.len());
         assert!(wv.pieces.contains_key("card") && wv.pieces.contains_key("##ed"));
+    }
+
+    #[test]
+    fn the_stated_fingerprint_is_the_tables_own() {
+        let wv = WordVectors::shipped();
+        let body = &FILE[4 * 5 + 32..];
+        assert_eq!(wv.fingerprint, <[u8; 32]>::from(Sha256::digest(body)));
+        assert_eq!(wv.lead, 128);
     }
 
     #[test]
