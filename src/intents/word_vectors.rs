@@ -6,10 +6,11 @@
 //! run through the model alone, turned onto the vectors' principal components (largest first)
 //! and stored as int8 rows with a scale each. A matcher reads the first
 //! [`WeightedWordVectors`] `dims` components of each row: all 384 for a small set, where the
-//! vectors carry much of the decision, down to 128 for a large one (see `matcher/dense.rs`). A message's vector is the direction of the sum of its words'
-//! pieces' rows, each word weighted by [`WordWeights`] (its inverse document frequency in the
-//! training set), as long as the share of its words that have a vector: a few microseconds,
-//! with no model to load and nothing to download. The matcher appends it to the n-gram features
+//! vectors carry much of the decision, down to 128 for a large one (see `matcher/dense.rs`).
+//! A message's vector is the direction of the sum of its words' pieces' rows, each word
+//! weighted by [`WordWeights`] (its inverse document frequency in the training set), as long
+//! as the share of its words that have a vector: a few microseconds, with no model to load and
+//! nothing to download. The matcher appends it to the n-gram features
 //! (`[matcher] word_vector_weight`) in one linear model.
 
 use std::collections::HashMap;
@@ -108,11 +109,11 @@ impl WordVectors {
     /// the share of its words that have one: a message of unknown words has no direction at all
     /// rather than a made-up one, and one of half-known words counts half.
     pub fn sentence(&self, text: &str, weights: &WordWeights) -> Vec<f32> {
-        self.leading(text, weights, self.dim)
+        self.sentence_leading(text, weights, self.dim)
     }
 
     /// [`WordVectors::sentence`] on the first `dims` components of the vectors.
-    fn leading(&self, text: &str, weights: &WordWeights, dims: usize) -> Vec<f32> {
+    fn sentence_leading(&self, text: &str, weights: &WordWeights, dims: usize) -> Vec<f32> {
         let dims = dims.min(self.dim);
         let mut sum = vec![0.0f32; dims];
         let (mut words, mut known) = (0usize, 0usize);
@@ -325,7 +326,7 @@ impl TextEmbedder for WeightedWordVectors {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
         Ok(texts
             .iter()
-            .map(|t| self.vectors.leading(t, &self.weights, self.dims))
+            .map(|t| self.vectors.sentence_leading(t, &self.weights, self.dims))
             .collect())
     }
 

@@ -26,9 +26,9 @@ const EMBED_CHUNK: usize = 4096;
 /// never fewer than [`MIN_WORD_VECTOR_DIMS`]. The fewer examples an intent has, the more its
 /// answers rest on the word vectors (with 10 per intent, 384 components against 128 answered
 /// 1.3 and 1.8 points more right on CLINC150 and BANKING77 over five training seeds, answer
-/// precision still on target), while with many,
-/// n-grams carry the decision (all of CLINC150: top1 0.949 against 0.946) and every component
-/// costs memory and training time in proportion to the rows: CLINC150's 15,000 stay at 128.
+/// precision still on target), while with many, n-grams carry the decision (all of CLINC150:
+/// top1 0.949 against 0.946) and every component costs memory and training time in proportion
+/// to the rows: CLINC150's 15,000 stay at 128.
 const WORD_VECTOR_BUDGET: usize = 2_000_000;
 const MIN_WORD_VECTOR_DIMS: usize = 128;
 
