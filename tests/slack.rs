@@ -151,16 +151,22 @@ impl Rig {
         let dm = self.fake.customer_dm(CUSTOMER, text).channel;
         let status = self.bot_says(&dm, None, "ticket #").await;
         let ticket = ticket_number(&shown(&status));
+        let card = self.card_of(ticket).await;
+        (ticket, card)
+    }
+
+    /// The ticket's card in the staff channel, once its place is stored: an agent's reply in
+    /// the card's thread finds its ticket only then, and that follows Slack's answer to the
+    /// post, which the fake has already recorded.
+    async fn card_of(&self, ticket: i64) -> StoredMessage {
         let card = self
             .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
             .await;
-        // An agent's reply in the card's thread finds its ticket only once the card's place is
-        // stored, which follows Slack's answer to the post.
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let mut tx = self.app.app.services.store.read().await.unwrap();
             if tx.card(ticket, "slack").await.unwrap().is_some() {
-                break;
+                return card;
             }
             drop(tx);
             assert!(
@@ -169,7 +175,6 @@ impl Rig {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        (ticket, card)
     }
 
     async fn csat(&self, ticket: i64) -> Value {
@@ -717,9 +722,7 @@ async fn a_web_chat_customer_is_served_from_the_slack_staff_channel() {
     rig.app.say(&s, "I want to talk to a real person").await;
     let status = rig.app.next_from(&mut s, "bot").await;
     let ticket = ticket_number(status["text"].as_str().unwrap());
-    let card = rig
-        .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
-        .await;
+    let card = rig.card_of(ticket).await;
     assert!(shown(&card).contains("via web"), "{card:?}");
     assert!(shown(&card).contains("Wendy &lt;!channel&gt;"), "{card:?}");
 
@@ -851,9 +854,7 @@ async fn a_discord_customer_is_served_from_the_slack_staff_channel() {
         .await
         .unwrap();
     let (dm, ticket) = dm;
-    let card = rig
-        .bot_says(STAFF, None, &format!("Ticket #{ticket}"))
-        .await;
+    let card = rig.card_of(ticket).await;
     assert!(shown(&card).contains("via discord"), "{card:?}");
 
     rig.fake
