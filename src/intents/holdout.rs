@@ -17,14 +17,10 @@ const CALIBRATION_POINTS: usize = 3_000;
 const MAX_REPEATS: usize = 5;
 /// Fewest calibration folds for a set under [`CALIBRATION_POINTS`] examples: with 3 folds an
 /// intent with a dozen examples is scored by models that saw only 8 of them, which makes
-/// held-out scores of a small set too pessimistic; more folds cost little at that size.
+/// held-out scores of a small set too pessimistic; more folds cost little at that size. Ten
+/// folds for sets of 10-20 examples per intent answered no more on average over five seeds
+/// (README, "Calibration folds"), for twice the training.
 const SMALL_SET_FOLDS: usize = 5;
-/// Under this many examples (10-20 per intent), at least 10 folds: each calibration model then
-/// misses a tenth of an intent's examples instead of a fifth, so held-out scores come closer to
-/// the final model's (on BANKING77 with 10 per intent: 1.3 points more answered, precision
-/// still on target).
-const TINY_SET: usize = 2_000;
-const TINY_SET_FOLDS: usize = 10;
 
 /// Index and probability of the best in-scope class.
 pub fn top_in_scope(probs: &[f32]) -> (usize, f32) {
@@ -92,9 +88,7 @@ pub fn held_out_scores(
     threads: usize,
 ) -> Vec<Held> {
     let scored = xs.len() - fixed.min(xs.len());
-    let k = if scored < TINY_SET {
-        s.calibration_folds.max(TINY_SET_FOLDS)
-    } else if scored < CALIBRATION_POINTS {
+    let k = if scored < CALIBRATION_POINTS {
         s.calibration_folds.max(SMALL_SET_FOLDS)
     } else {
         s.calibration_folds
@@ -248,10 +242,11 @@ mod tests {
 
     #[test]
     fn a_small_set_is_split_again_until_enough_is_held_out() {
-        // 1,000 rows: ten folds, three shuffles, every row scored three times.
+        // 1,000 rows: five folds, three shuffles, every row scored three times.
         let held = held_of(1_000);
         assert_eq!(held.iter().filter(|h| !h.oos).count(), 3_000);
-        assert_eq!(held.iter().filter(|h| h.oos).count(), 30);
+        // The stand-in is scored once by each of the 15 models.
+        assert_eq!(held.iter().filter(|h| h.oos).count(), 15);
     }
 
     #[test]
