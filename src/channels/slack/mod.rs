@@ -14,12 +14,17 @@
 //!   Web API errors as delivery outcomes; decisions tested without a connection.
 //! - [`adapter`]: the [`Slack`] adapter, the seam's three traits (connection, deliveries to
 //!   customers, ticket cards and threads) on top of the parts above.
+//! - [`inbound`]: the adapter's intake (envelopes, webhook payloads, button presses handed to
+//!   the inbox, refusals explained) and the catch-up after a (re)connect.
+//! - [`outbound`]: the adapter's deliveries: messages to customers and ticket cards and threads.
 //! - [`webhook`]: events mode's signed HTTP endpoints.
 
 pub mod adapter;
 pub mod api;
 pub mod blocks;
 pub mod events;
+pub mod inbound;
+pub mod outbound;
 pub mod recovery;
 pub mod render;
 pub mod signature;

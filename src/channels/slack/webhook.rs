@@ -19,8 +19,9 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::adapter::{NotStored, Shared};
+use super::adapter::Shared;
 use super::events::{interactivity_form_payload, parse_event_body, parse_interactive, Parsed};
+use super::inbound::NotStored;
 use super::signature;
 use crate::core::inbox::Inbox;
 
