@@ -20,13 +20,8 @@ impl Desk {
         text: String,
         event: DeskEvent,
     ) -> Result<()> {
-        let now = self.services.now();
-        let conv = conversation_of(w, ticket).await?;
-        let line = w
-            .say(&conv, Author::Note, Some(agent.name.clone()), text, now)
-            .await?;
-        w.desk_event(ticket.id, event, &line).await?;
-        Ok(())
+        self.note_as(w, ticket, agent.name.clone(), text, event)
+            .await
     }
 
     pub(super) async fn frontline_note(
@@ -36,11 +31,22 @@ impl Desk {
         text: String,
         event: DeskEvent,
     ) -> Result<()> {
+        self.note_as(w, ticket, "frontline".into(), text, event)
+            .await
+    }
+
+    /// A note signed `by` in the ticket's conversation, and the event for the desk platform.
+    async fn note_as(
+        &self,
+        w: &mut Writer<'_>,
+        ticket: &Ticket,
+        by: String,
+        text: String,
+        event: DeskEvent,
+    ) -> Result<()> {
         let now = self.services.now();
         let conv = conversation_of(w, ticket).await?;
-        let line = w
-            .say(&conv, Author::Note, Some("frontline".into()), text, now)
-            .await?;
+        let line = w.say(&conv, Author::Note, Some(by), text, now).await?;
         w.desk_event(ticket.id, event, &line).await?;
         Ok(())
     }
